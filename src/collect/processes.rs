@@ -1,0 +1,8 @@
+//! processes: placeholder until its collector lands (reports no data).
+
+use super::{CollectError, Ctx, Out};
+
+/// Not yet written.
+pub fn update(_ctx: &Ctx<'_>, _out: &mut Out<'_>) -> Result<(), CollectError> {
+    Err(CollectError::NoData("collector processes not written yet".into()))
+}

@@ -1,0 +1,3 @@
+//! Decoders from wire formats to the metric model.
+
+pub mod text;

@@ -1,0 +1,3 @@
+//! Encoders from the metric model to wire formats.
+
+pub mod text;

@@ -1,0 +1,218 @@
+//! The one metric model every part of picket speaks.
+//!
+//! Collectors produce [`Sample`]s, the text encoder writes them for
+//! `/metrics`, the text parser reads them back (textfile collector, relay,
+//! hub scraping) and, later, remote_write encodes the same values. A sample
+//! carries everything the exposition formats need: family name, help, type,
+//! sorted labels, value and an optional timestamp. Families are formed at
+//! encode time by sorting, so collectors can emit in any order.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A metric family's type, as in the Prometheus text format `# TYPE` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// A monotonically increasing value.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// No type given (node_exporter uses it for vmstat and netstat).
+    Untyped,
+    /// A histogram: `_bucket{le}`, `_sum` and `_count` samples.
+    Histogram,
+    /// A summary: `{quantile}`, `_sum` and `_count` samples.
+    Summary,
+}
+
+impl MetricType {
+    /// The word used in a `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Untyped => "untyped",
+            MetricType::Histogram => "histogram",
+            MetricType::Summary => "summary",
+        }
+    }
+
+    /// Parses the word of a `# TYPE` line.
+    pub fn parse(s: &str) -> Option<MetricType> {
+        Some(match s {
+            "counter" => MetricType::Counter,
+            "gauge" => MetricType::Gauge,
+            "untyped" => MetricType::Untyped,
+            "histogram" => MetricType::Histogram,
+            "summary" => MetricType::Summary,
+            _ => return None,
+        })
+    }
+}
+
+/// The part a histogram or summary sample adds to its family name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Suffix {
+    /// The sample's name is the family name.
+    None,
+    /// `_bucket` (histograms).
+    Bucket,
+    /// `_sum`.
+    Sum,
+    /// `_count`.
+    Count,
+}
+
+impl Suffix {
+    /// The text appended to the family name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suffix::None => "",
+            Suffix::Bucket => "_bucket",
+            Suffix::Sum => "_sum",
+            Suffix::Count => "_count",
+        }
+    }
+}
+
+/// A label set, kept sorted by label name with no duplicate names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Labels(Vec<(Cow<'static, str>, String)>);
+
+impl Labels {
+    /// An empty label set.
+    pub const fn new() -> Labels {
+        Labels(Vec::new())
+    }
+
+    /// Builds a label set from pairs in any order; a later duplicate name wins.
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Labels
+    where
+        N: Into<Cow<'static, str>>,
+        V: Into<String>,
+    {
+        let mut l = Labels::new();
+        for (n, v) in pairs {
+            l.set(n, v);
+        }
+        l
+    }
+
+    /// Sets `name` to `value`, keeping the set sorted.
+    pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let name = name.into();
+        match self.0.binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref())) {
+            Ok(i) => self.0[i].1 = value.into(),
+            Err(i) => self.0.insert(i, (name, value.into())),
+        }
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        match self.0.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
+            Ok(i) => Some(self.0.remove(i).1),
+            Err(_) => None,
+        }
+    }
+
+    /// Iterates over (name, value) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One sample of one series, with its family's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Family name (for histograms and summaries, without the suffix).
+    pub name: Cow<'static, str>,
+    /// Which member of a histogram/summary family this is.
+    pub suffix: Suffix,
+    /// Family help text (first one seen wins when families merge).
+    pub help: Cow<'static, str>,
+    /// Family type.
+    pub kind: MetricType,
+    /// Sorted labels.
+    pub labels: Labels,
+    /// The value.
+    pub value: f64,
+    /// Milliseconds since the Unix epoch, if the sample carries its own time.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Sample {
+    /// The series name as it appears on the wire: family name plus suffix.
+    pub fn series_name(&self) -> Cow<'_, str> {
+        match self.suffix {
+            Suffix::None => Cow::Borrowed(self.name.as_ref()),
+            s => Cow::Owned(format!("{}{}", self.name, s.as_str())),
+        }
+    }
+
+    /// Orders samples the way they are exposed: by family, then suffix, then labels.
+    pub fn exposition_cmp(&self, other: &Sample) -> Ordering {
+        self.name
+            .cmp(&other.name)
+            .then(self.suffix.cmp(&other.suffix))
+            .then_with(|| self.labels.cmp(&other.labels))
+    }
+}
+
+/// True if `s` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+pub fn valid_metric_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+}
+
+/// True if `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn valid_label_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Turns arbitrary text into a valid metric-name fragment the way
+/// node_exporter does: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub fn sanitize_name(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect()
+}
+
+impl fmt::Display for MetricType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
