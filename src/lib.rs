@@ -8,15 +8,21 @@
 //! ```
 //!
 //! Every module works on the one model in [`metric`]. The binary in
-//! `src/bin/picket.rs` only parses arguments and maps errors to exit codes.
+//! `src/bin/picket.rs` only parses arguments and maps errors to exit codes;
+//! [`cli`] and [`config`] turn flags and the TOML file into an
+//! [`config::AgentConfig`], and [`agent`] wires it together.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
-#![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod metric;
 
 pub mod collect;
 pub mod decode;
 pub mod encode;
+pub mod http;
+pub mod serve;
 
+pub mod agent;
+pub mod cli;
+pub mod config;
 pub mod logger;

@@ -27,7 +27,11 @@ impl Log for Logger {
             Level::Debug => "debug",
             Level::Trace => "trace",
         };
-        let msg = r.args().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+        let msg = r
+            .args()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"");
         let _ = writeln!(std::io::stderr().lock(), "level={level} msg=\"{msg}\"");
     }
 

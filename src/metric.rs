@@ -102,7 +102,10 @@ impl Labels {
     /// Sets `name` to `value`, keeping the set sorted.
     pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let name = name.into();
-        match self.0.binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref())) {
+        match self
+            .0
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref()))
+        {
             Ok(i) => self.0[i].1 = value.into(),
             Err(i) => self.0.insert(i, (name, value.into())),
         }
@@ -207,7 +210,13 @@ pub fn valid_label_name(s: &str) -> bool {
 /// node_exporter does: every character outside `[a-zA-Z0-9_]` becomes `_`.
 pub fn sanitize_name(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

@@ -71,7 +71,11 @@ pub struct Def {
 
 macro_rules! def {
     ($name:ident, $default:expr) => {
-        Def { name: stringify!($name), default: $default, update: $name::update }
+        Def {
+            name: stringify!($name),
+            default: $default,
+            update: $name::update,
+        }
     };
 }
 
@@ -147,7 +151,8 @@ pub mod defaults {
     /// `--collector.filesystem.fs-types-exclude`.
     pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
     /// `--collector.diskstats.device-exclude`.
-    pub const DISKSTATS_DEVICE_EXCLUDE: &str = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+    pub const DISKSTATS_DEVICE_EXCLUDE: &str =
+        "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
     /// `--collector.netclass.ignored-devices`.
     pub const NETCLASS_IGNORED_DEVICES: &str = "^$";
     /// `--collector.vmstat.fields`.
@@ -343,7 +348,10 @@ impl Scraper {
 
     /// Runs every enabled collector the filter lets through, appending to `samples`.
     pub fn collect(&self, filter: &Filter, samples: &mut Vec<Sample>) {
-        let ctx = Ctx { root: &self.root, opts: &self.opts };
+        let ctx = Ctx {
+            root: &self.root,
+            opts: &self.opts,
+        };
         for def in &self.enabled {
             if (!filter.collect.is_empty() && !filter.collect.iter().any(|n| n == def.name))
                 || filter.exclude.iter().any(|n| n == def.name)

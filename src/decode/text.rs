@@ -112,7 +112,9 @@ pub fn parse_into(text: &str, out: &mut Vec<Sample>) -> Result<(), ParseError> {
         let kind = m.kind.unwrap_or(MetricType::Untyped);
         if kind == MetricType::Histogram && suffix == Suffix::Bucket && sample.1.get("le").is_none()
         {
-            return Err(err(format!("histogram bucket of {name:?} without an le label")));
+            return Err(err(format!(
+                "histogram bucket of {name:?} without an le label"
+            )));
         }
         out.push(Sample {
             name: Cow::Owned(name),
@@ -175,7 +177,8 @@ fn parse_sample(line: &str) -> Result<RawSample<'_>, String> {
     let value = fields
         .next()
         .ok_or_else(|| format!("metric {name:?} has no value"))?;
-    let value = parse_float(value).ok_or_else(|| format!("invalid value {value:?} for {name:?}"))?;
+    let value =
+        parse_float(value).ok_or_else(|| format!("invalid value {value:?} for {name:?}"))?;
     let ts = match fields.next() {
         Some(t) => Some(
             t.parse::<i64>()
@@ -240,7 +243,10 @@ pub fn parse_float(s: &str) -> Option<f64> {
         "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
         "NaN" | "nan" => Some(f64::NAN),
-        _ if s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) => {
+        _ if s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) =>
+        {
             s.parse().ok()
         }
         _ => None,

@@ -122,12 +122,7 @@ pub fn write_float(v: f64, out: &mut Vec<u8>) {
     let exp: i32 = exp.parse().unwrap_or(0);
     if !(-4..6).contains(&exp) {
         out.extend_from_slice(mant.as_bytes());
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     } else {
         let _ = write!(out, "{v}");
     }

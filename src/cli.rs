@@ -1,0 +1,240 @@
+//! Command line: node_exporter's flag spellings on top of argh.
+//!
+//! Existing systemd units say `--web.listen-address=:9100` and
+//! `--no-collector.hwmon`; argh takes neither dots nor `=`. [`normalize`]
+//! rewrites such arguments into argh's form before parsing, so both
+//! spellings work (`--web.listen-address=:9100` and `--web-listen-address :9100`).
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+use crate::config::Overrides;
+
+/// picket: a node_exporter-compatible monitoring agent for small ARM boards.
+#[derive(FromArgs, Debug, Default)]
+pub struct Args {
+    /// TOML config file (see configs/agent.toml); flags override it
+    #[argh(option)]
+    pub config_file: Option<PathBuf>,
+    /// address to listen on for /metrics (default ":9100")
+    #[argh(option)]
+    pub web_listen_address: Option<String>,
+    /// path under which to expose metrics (default "/metrics")
+    #[argh(option)]
+    pub web_telemetry_path: Option<String>,
+    /// leave out process_* and picket_build_info
+    #[argh(switch)]
+    pub web_disable_exporter_metrics: bool,
+    /// concurrent scrapes before answering 503 (default 40, 0 = unlimited)
+    #[argh(option)]
+    pub web_max_requests: Option<usize>,
+    /// procfs mount point (default "/proc")
+    #[argh(option)]
+    pub path_procfs: Option<PathBuf>,
+    /// sysfs mount point (default "/sys")
+    #[argh(option)]
+    pub path_sysfs: Option<PathBuf>,
+    /// root filesystem mount point (default "/")
+    #[argh(option)]
+    pub path_rootfs: Option<PathBuf>,
+    /// udev data path (accepted for compatibility; picket reads no udev data)
+    #[argh(option)]
+    pub path_udev_data: Option<PathBuf>,
+    /// turn off all collectors that are on by default
+    #[argh(switch)]
+    pub collector_disable_defaults: bool,
+    /// enable a collector (also spelled --collector.<name>)
+    #[argh(option)]
+    pub collector: Vec<String>,
+    /// disable a collector (also spelled --no-collector.<name>)
+    #[argh(option)]
+    pub no_collector: Vec<String>,
+    /// directory of *.prom files for the textfile collector
+    #[argh(option)]
+    pub collector_textfile_directory: Option<String>,
+    /// regex of mount points the filesystem collector skips
+    #[argh(option)]
+    pub collector_filesystem_mount_points_exclude: Option<String>,
+    /// regex of filesystem types the filesystem collector skips
+    #[argh(option)]
+    pub collector_filesystem_fs_types_exclude: Option<String>,
+    /// regex of block devices the diskstats collector skips
+    #[argh(option)]
+    pub collector_diskstats_device_exclude: Option<String>,
+    /// regex of network devices netdev reports
+    #[argh(option)]
+    pub collector_netdev_device_include: Option<String>,
+    /// regex of network devices netdev skips
+    #[argh(option)]
+    pub collector_netdev_device_exclude: Option<String>,
+    /// regex of network devices netclass skips
+    #[argh(option)]
+    pub collector_netclass_ignored_devices: Option<String>,
+    /// regex of /proc/vmstat fields to report
+    #[argh(option)]
+    pub collector_vmstat_fields: Option<String>,
+    /// regex of netstat fields to report
+    #[argh(option)]
+    pub collector_netstat_fields: Option<String>,
+    /// log level: debug, info, warn, error (default info)
+    #[argh(option)]
+    pub log_level: Option<String>,
+    /// log format (only "logfmt" is supported)
+    #[argh(option)]
+    pub log_format: Option<String>,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+    /// what to do (default: run the agent)
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum Command {
+    /// `picket once`.
+    Once(OnceArgs),
+    /// `picket check-config FILE`.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Print one scrape to stdout and exit.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "once")]
+pub struct OnceArgs {}
+
+/// Validate a config file, print the resolved settings and exit (2 when invalid).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "check-config")]
+pub struct CheckConfigArgs {
+    /// the TOML file to check
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+const SUBCOMMANDS: &[&str] = &["once", "check-config"];
+
+/// Rewrites node_exporter-style arguments into argh's form and moves a
+/// subcommand (and its positionals) after all flags, so `picket once
+/// --path.procfs=X` works like `picket --path-procfs X once`.
+pub fn normalize(args: &[String]) -> Vec<String> {
+    let mut flags = Vec::new();
+    let mut tail = Vec::new();
+    let mut in_sub = false;
+    let mut expect_value = false;
+    for a in args {
+        if expect_value {
+            flags.push(a.clone());
+            expect_value = false;
+            continue;
+        }
+        let Some(body) = a.strip_prefix("--") else {
+            if !in_sub && !SUBCOMMANDS.contains(&a.as_str()) && a != "help" {
+                flags.push(a.clone());
+            } else {
+                in_sub = true;
+                tail.push(a.clone());
+            }
+            continue;
+        };
+        if body.is_empty() {
+            tail.push(a.clone());
+            continue;
+        }
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        // --collector.<name> / --no-collector.<name>: a collector switch
+        // (options have a second dot: --collector.textfile.directory).
+        if value.is_none() {
+            let switch = [
+                ("collector.", "--collector"),
+                ("no-collector.", "--no-collector"),
+            ]
+            .into_iter()
+            .find_map(|(p, f)| Some((f, name.strip_prefix(p)?)))
+            .filter(|(_, c)| !c.contains('.') && *c != "disable-defaults");
+            if let Some((flag, c)) = switch {
+                flags.push(flag.to_string());
+                flags.push(c.to_string());
+                continue;
+            }
+        }
+        let dashed = format!("--{}", name.replace(['.', '_'], "-"));
+        let takes_value = !SWITCHES.contains(&dashed.as_str());
+        flags.push(dashed);
+        match value {
+            Some(v) => flags.push(v.to_string()),
+            None => expect_value = takes_value,
+        }
+    }
+    flags.extend(tail);
+    flags
+}
+
+const SWITCHES: &[&str] = &[
+    "--web-disable-exporter-metrics",
+    "--collector-disable-defaults",
+    "--version",
+    "--help",
+];
+
+impl Args {
+    /// The command-line settings that override the config file.
+    pub fn overrides(&self) -> Overrides {
+        let mut options = Vec::new();
+        let mut opt = |key: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                options.push((key, v.clone()));
+            }
+        };
+        opt(
+            "collector.textfile.directory",
+            &self.collector_textfile_directory,
+        );
+        opt(
+            "collector.filesystem.mount_points_exclude",
+            &self.collector_filesystem_mount_points_exclude,
+        );
+        opt(
+            "collector.filesystem.fs_types_exclude",
+            &self.collector_filesystem_fs_types_exclude,
+        );
+        opt(
+            "collector.diskstats.device_exclude",
+            &self.collector_diskstats_device_exclude,
+        );
+        opt(
+            "collector.netdev.device_include",
+            &self.collector_netdev_device_include,
+        );
+        opt(
+            "collector.netdev.device_exclude",
+            &self.collector_netdev_device_exclude,
+        );
+        opt(
+            "collector.netclass.ignored_devices",
+            &self.collector_netclass_ignored_devices,
+        );
+        opt("collector.vmstat.fields", &self.collector_vmstat_fields);
+        opt("collector.netstat.fields", &self.collector_netstat_fields);
+        Overrides {
+            log_level: self.log_level.clone(),
+            listen_address: self.web_listen_address.clone(),
+            telemetry_path: self.web_telemetry_path.clone(),
+            disable_exporter_metrics: self.web_disable_exporter_metrics,
+            max_requests: self.web_max_requests,
+            procfs: self.path_procfs.clone(),
+            sysfs: self.path_sysfs.clone(),
+            rootfs: self.path_rootfs.clone(),
+            disable_defaults: self.collector_disable_defaults,
+            enable: self.collector.clone(),
+            disable: self.no_collector.clone(),
+            options,
+        }
+    }
+}
