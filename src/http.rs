@@ -158,6 +158,9 @@ async fn read_inner<S: AsyncRead + Unpin>(
                     return Err(ReadError::Bad(431, "request header fields too large\n"));
                 }
             }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(ReadError::Bad(431, "too many request header fields\n"))
+            }
             Err(_) => return Err(ReadError::Bad(400, "malformed HTTP request\n")),
         }
         let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
@@ -213,8 +216,11 @@ pub async fn write_response<S: AsyncWrite + Unpin>(
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    // One write for head and body: one packet for a small response, and a
+    // client that reads once gets all of it.
+    let mut msg = head.into_bytes();
+    msg.extend_from_slice(body);
+    stream.write_all(&msg).await?;
     stream.flush().await
 }
 

@@ -158,6 +158,7 @@ async fn connection(mut stream: Async<TcpStream>, server: Arc<Server>) {
                         false,
                     )
                     .await;
+                    linger(&mut stream).await;
                     return;
                 }
                 Err(ReadError::Timeout) | Err(ReadError::Closed) | Err(ReadError::Io(_)) => return,
@@ -171,6 +172,28 @@ async fn connection(mut stream: Async<TcpStream>, server: Arc<Server>) {
             return;
         }
     }
+}
+
+/// After an error response, stop writing and drain what the client is still
+/// sending (briefly), so closing does not reset the connection before the
+/// client has read the response.
+async fn linger(stream: &mut Async<TcpStream>) {
+    use smol::io::AsyncReadExt;
+    let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut total = 0usize;
+        while let Ok(n) = stream.read(&mut sink).await {
+            total += n;
+            if n == 0 || total > 1 << 20 {
+                break;
+            }
+        }
+    };
+    smol::future::or(drain, async {
+        smol::Timer::after(Duration::from_secs(1)).await;
+    })
+    .await;
 }
 
 const LANDING: &str = "<html>\n<head><title>picket</title></head>\n<body>\n<h1>picket</h1>\n<p>A node_exporter-compatible agent for small ARM boards.</p>\n<ul><li><a href=\"METRICS\">Metrics</a></li><li><a href=\"/healthz\">Health</a></li></ul>\n</body>\n</html>\n";

@@ -1,1 +1,14 @@
-//! Integration tests.
+//! picket's integration tests: one binary, modules by area. Tests run the
+//! real `picket` binary or the library's public API. Tests that need a peer
+//! program (promtool, Prometheus, node_exporter) are `#[ignore]`d so plain
+//! `cargo test` needs nothing outside the crate; `tests/run.sh` installs the
+//! peers and runs them too (`--include-ignored`).
+
+mod util;
+
+// Command line and config files: exit codes and messages.
+mod config;
+// The text exposition encoder and parser, through the public API.
+mod text_format;
+// The HTTP side: routes, gzip, filters, limits, slow clients.
+mod server;
