@@ -34,7 +34,10 @@ pub fn parse(text: &str) -> Result<[f64; 3], String> {
 mod tests {
     #[test]
     fn parses_three_loads() {
-        assert_eq!(super::parse("0.21 0.37 0.39 1/719 19737\n").unwrap(), [0.21, 0.37, 0.39]);
+        assert_eq!(
+            super::parse("0.21 0.37 0.39 1/719 19737\n").unwrap(),
+            [0.21, 0.37, 0.39]
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
         } else {
             MetricType::Gauge
         };
-        let help = format!("Memory information field {}.", &name["node_memory_".len()..]);
+        let help = format!(
+            "Memory information field {}.",
+            &name["node_memory_".len()..]
+        );
         out.sample(name, help, kind, Default::default(), value);
     }
     Ok(())
@@ -36,11 +39,16 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
             .split_once(':')
             .ok_or_else(|| format!("invalid line {line:?}"))?;
         let mut parts = rest.split_ascii_whitespace();
-        let num = parts.next().ok_or_else(|| format!("no value in line {line:?}"))?;
+        let num = parts
+            .next()
+            .ok_or_else(|| format!("no value in line {line:?}"))?;
         let mut value: f64 = num
             .parse()
             .map_err(|_| format!("invalid value in line {line:?}"))?;
-        let key = key.trim().replace("(anon)", "_anon").replace("(file)", "_file");
+        let key = key
+            .trim()
+            .replace("(anon)", "_anon")
+            .replace("(file)", "_file");
         let key = key.replace(['(', ')'], "");
         let name = match parts.next() {
             Some("kB") => {
@@ -62,9 +70,13 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
 mod tests {
     #[test]
     fn names_like_node_exporter() {
-        let m = super::parse("MemTotal:  3884096 kB\nActive(anon):  1 kB\nHugePages_Total:       0\n")
-            .unwrap();
-        assert_eq!(m[0], ("node_memory_MemTotal_bytes".to_string(), 3884096.0 * 1024.0));
+        let m =
+            super::parse("MemTotal:  3884096 kB\nActive(anon):  1 kB\nHugePages_Total:       0\n")
+                .unwrap();
+        assert_eq!(
+            m[0],
+            ("node_memory_MemTotal_bytes".to_string(), 3884096.0 * 1024.0)
+        );
         assert_eq!(m[1].0, "node_memory_Active_anon_bytes");
         assert_eq!(m[2], ("node_memory_HugePages_Total".to_string(), 0.0));
     }

@@ -99,7 +99,7 @@ pub const ALL: &[Def] = &[
     def!(powersupplyclass, true),
     def!(pressure, true),
     def!(processes, false),
-    def!(rpi, true),
+    def!(rpi, false),
     def!(schedstat, true),
     def!(sockstat, true),
     def!(softnet, true),
