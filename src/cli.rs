@@ -38,7 +38,7 @@ pub struct Args {
     /// root filesystem mount point (default "/")
     #[argh(option)]
     pub path_rootfs: Option<PathBuf>,
-    /// udev data path (accepted for compatibility; picket reads no udev data)
+    /// udev database path (default "<rootfs>/run/udev/data")
     #[argh(option)]
     pub path_udev_data: Option<PathBuf>,
     /// turn off all collectors that are on by default
@@ -231,6 +231,7 @@ impl Args {
             procfs: self.path_procfs.clone(),
             sysfs: self.path_sysfs.clone(),
             rootfs: self.path_rootfs.clone(),
+            udev_data: self.path_udev_data.clone(),
             disable_defaults: self.collector_disable_defaults,
             enable: self.collector.clone(),
             disable: self.no_collector.clone(),

@@ -95,6 +95,8 @@ pub struct PathsSection {
     pub sysfs: Option<PathBuf>,
     /// Root filesystem mount point.
     pub rootfs: Option<PathBuf>,
+    /// udev database directory.
+    pub udev_data: Option<PathBuf>,
 }
 
 /// `[collectors]`.
@@ -230,6 +232,8 @@ pub struct Overrides {
     pub sysfs: Option<PathBuf>,
     /// `--path.rootfs`.
     pub rootfs: Option<PathBuf>,
+    /// `--path.udev.data`.
+    pub udev_data: Option<PathBuf>,
     /// `--collector.disable-defaults`.
     pub disable_defaults: bool,
     /// `--collector.<name>`.
@@ -356,6 +360,7 @@ pub fn resolve(
         procfs: ov.procfs.clone().or(fc.paths.procfs).unwrap_or(d.procfs),
         sysfs: ov.sysfs.clone().or(fc.paths.sysfs).unwrap_or(d.sysfs),
         rootfs: ov.rootfs.clone().or(fc.paths.rootfs).unwrap_or(d.rootfs),
+        udev_data: ov.udev_data.clone().or(fc.paths.udev_data),
     };
 
     // Collectors: defaults (unless disabled), then the file's lists, then the flags'.
@@ -396,6 +401,8 @@ pub fn resolve(
                 None => (file_val.clone(), false),
             };
             match val {
+                // An empty value unsets the filter, as in node_exporter.
+                Some(v) if v.is_empty() && !key.ends_with(".fields") => Ok(Some(never_matches())),
                 None => Ok(None),
                 Some(v) => Regex::new(&v).map(Some).map_err(|e| {
                     let msg = format!("invalid regex {v:?}: {e}");
@@ -426,8 +433,16 @@ pub fn resolve(
     )? {
         opts.diskstats_device_exclude = r;
     }
-    opts.netdev_device_include = pick("collector.netdev.device_include", &c.netdev.device_include)?;
-    opts.netdev_device_exclude = pick("collector.netdev.device_exclude", &c.netdev.device_exclude)?;
+    // An empty include means "all", an empty exclude "none": both are no filter.
+    let unset_if_empty = |r: Option<Regex>| r.filter(|r| r.as_str() != NEVER);
+    opts.netdev_device_include = unset_if_empty(pick(
+        "collector.netdev.device_include",
+        &c.netdev.device_include,
+    )?);
+    opts.netdev_device_exclude = unset_if_empty(pick(
+        "collector.netdev.device_exclude",
+        &c.netdev.device_exclude,
+    )?);
     if let Some(r) = pick(
         "collector.netclass.ignored_devices",
         &c.netclass.ignored_devices,
@@ -460,6 +475,14 @@ pub fn resolve(
         opts,
         enabled: on,
     })
+}
+
+/// A regex that matches no string, standing for an exclude filter set to "".
+const NEVER: &str = "[^\\s\\S]";
+
+fn never_matches() -> Regex {
+    // A constant pattern; compiling it cannot fail.
+    Regex::new(NEVER).expect("constant regex")
 }
 
 /// Checks `host:port` / `:port` / `[v6]:port`.

@@ -12,3 +12,11 @@ mod config;
 mod text_format;
 // The HTTP side: routes, gzip, filters, limits, slow clients.
 mod server;
+// Fixture trees against golden /metrics files.
+mod golden;
+// Truncated and garbled files fail one collector, nothing else.
+mod bad_input;
+// Real Prometheus and promtool (ignored unless --include-ignored).
+mod peers;
+// Side by side with the real node_exporter (ignored unless --include-ignored).
+mod compat;

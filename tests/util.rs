@@ -148,6 +148,12 @@ pub fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = buf[end + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
     if let Some(len) = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
@@ -160,6 +166,22 @@ pub fn parse_response(buf: &[u8]) -> std::io::Result<Response> {
         headers,
         body,
     })
+}
+
+/// Decodes a chunked body (Go's net/http sends large responses this way).
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_field = std::str::from_utf8(&b[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_field.split(';').next()?.trim(), 16).ok()?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
 }
 
 /// Whether a program is on PATH.

@@ -31,12 +31,13 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 /// Counts the entries of `/proc/net/arp` per device.
 pub fn parse(text: &str) -> Result<BTreeMap<String, u64>, String> {
     let mut counts = BTreeMap::new();
+    let mut header = false;
     for line in text.split('\n') {
         let cols: Vec<&str> = line.split_whitespace().collect();
         match cols.as_slice() {
             [] => {}
             // The header: "IP address HW type Flags HW address Mask Device".
-            c if c.len() == 9 => {}
+            c if c.len() == 9 && c[0] == "IP" => header = true,
             [_ip, _hw_type, flags, hw_addr, _mask, device] => {
                 if !valid_mac(hw_addr) {
                     return Err(format!("invalid hardware address {hw_addr:?}"));
@@ -48,6 +49,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, u64>, String> {
             }
             c => return Err(format!("{} columns found, but expected 6", c.len())),
         }
+    }
+    if !header {
+        return Err("missing the header line".into());
     }
     Ok(counts)
 }
@@ -121,7 +125,7 @@ IP address       HW type     Flags       HW address            Mask     Device
             "IP address       HW type     Flags       HW address            Mask     Device\n",
         );
         assert!(c.unwrap().is_empty());
-        assert!(parse("").unwrap().is_empty());
+        assert!(parse("").is_err(), "no header: not an arp table");
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("stat");
     let text = super::root::read(&path)?;
     let st = super::stat::parse(&text).map_err(|e| CollectError::parse(&path, e))?;
+    if st.cpus.is_empty() {
+        return Err(CollectError::parse(&path, "no cpuN lines"));
+    }
 
     let current = {
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());

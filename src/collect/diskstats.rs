@@ -12,8 +12,10 @@
 //! `/sys/block/<dev>/queue/rotational` ("0" when absent, e.g. partitions);
 //! the rest, and `node_disk_filesystem_info`, `node_disk_device_mapper_info`
 //! and `node_disk_ata_*`, come from udev's database
-//! `<rootfs>/run/udev/data/b<major>:<minor>` (node_exporter's default
-//! `--path.udev.data`, seen through `--path.rootfs`); without it those labels
+//! `<udev>/b<major>:<minor>`, where `<udev>` is `--path.udev.data` or by
+//! default `<rootfs>/run/udev/data` (node_exporter's default is `/run/udev/data`
+//! regardless of `--path.rootfs`; for an agent run in a container with the host's
+//! `/` under `--path.rootfs`, the host's database is the useful one); without it those labels
 //! are empty and those metrics absent, exactly as node_exporter without udev.
 
 use std::collections::HashMap;
@@ -21,9 +23,6 @@ use std::fs;
 
 use super::{CollectError, Ctx, Out};
 use crate::metric::{Labels, MetricType};
-
-/// Where udev keeps its device database, below the root filesystem.
-const UDEV_DATA: &str = "run/udev/data";
 
 /// Milliseconds to seconds, as node_exporter multiplies (not divides).
 const SECONDS_PER_TICK: f64 = 1.0 / 1000.0;
@@ -265,10 +264,7 @@ fn rotational(ctx: &Ctx<'_>, dev: &str) -> bool {
 
 /// udev's properties of a block device; empty when udev has no record.
 fn read_udev(ctx: &Ctx<'_>, major: u32, minor: u32) -> HashMap<String, String> {
-    let path = ctx
-        .root
-        .rootfs_path(UDEV_DATA)
-        .join(format!("b{major}:{minor}"));
+    let path = ctx.root.udev_data().join(format!("b{major}:{minor}"));
     match fs::read(&path) {
         Ok(bytes) => parse_udev(&String::from_utf8_lossy(&bytes)),
         Err(e) => {

@@ -262,6 +262,9 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
             read_only: has(f[5], &["ro"]) || has(f[n - 1], &["ro", "emergency_ro"]),
         });
     }
+    if mounts.is_empty() {
+        return Err("no mounts (a mount table always has /)".into());
+    }
     Ok(mounts)
 }
 
@@ -438,7 +441,7 @@ mod tests {
         // No optional fields; read-only through the superblock options.
         assert_eq!(m[4].mount_point, "/var/log.hdd");
         assert!(m[4].read_only);
-        assert!(parse_mountinfo("").unwrap().is_empty());
+        assert!(parse_mountinfo("").is_err(), "a mount table always has /");
     }
 
     #[test]

@@ -145,6 +145,10 @@ fn nohandler(ctx: &Ctx<'_>, name: &str) -> Option<u64> {
 /// line (the name ends at the last colon; extra columns are ignored).
 pub fn parse(text: &str) -> Result<Vec<Device>, String> {
     let mut devices = Vec::new();
+    // Two header lines ("Inter-|   Receive ..." and " face |bytes ...").
+    if !text.lines().take(2).all(|l| l.contains('|')) || text.lines().count() < 2 {
+        return Err("missing the two header lines".into());
+    }
     for line in text.lines().skip(2) {
         let (name, rest) = line
             .rsplit_once(':')
@@ -198,7 +202,7 @@ wlan0: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
 
     #[test]
     fn name_ends_at_last_colon() {
-        let text = "h1\nh2\n  eth0:1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n";
+        let text = "Inter-|\n face |\n  eth0:1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n";
         let d = parse(text).unwrap();
         assert_eq!(d[0].name, "eth0:1");
         assert_eq!(d[0].stats[15], 16);
@@ -206,14 +210,15 @@ wlan0: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
 
     #[test]
     fn large_counters_do_not_overflow() {
-        let text = "h1\nh2\neth0: 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let text = "Inter-|\n face |\neth0: 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         assert_eq!(parse(text).unwrap()[0].stats[0], u64::MAX);
     }
 
     #[test]
     fn headers_only_is_empty() {
-        assert!(parse("h1\nh2\n").unwrap().is_empty());
-        assert!(parse("").unwrap().is_empty());
+        assert!(parse("Inter-| R\n face |b\n").unwrap().is_empty());
+        assert!(parse("").is_err(), "no header lines: not /proc/net/dev");
+        assert!(parse("h1\nh2\n").is_err());
     }
 
     #[test]

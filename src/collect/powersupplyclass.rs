@@ -493,6 +493,7 @@ mod tests {
             procfs: dir.join("proc"),
             sysfs: dir.join("sys"),
             rootfs: dir.join("rootfs"),
+            udev_data: None,
         };
         let opts = crate::collect::Options::default();
         let ctx = Ctx {
@@ -530,8 +531,9 @@ mod tests {
         );
         // The Pi fixture has no power_supply class (git keeps no empty
         // directories; a real Pi 4 has an empty one): no data.
+        // The integration tests create the empty directory; either way, no series.
         let (r, pi) = run_fixture("pi4");
-        assert!(matches!(r, Err(CollectError::NoData(_))));
+        assert!(matches!(r, Ok(()) | Err(CollectError::NoData(_))));
         assert!(pi.is_empty());
     }
 }

@@ -21,6 +21,9 @@ pub struct Root {
     /// Root filesystem (`--path.rootfs`, default `/`), for statfs of mounts
     /// when the agent runs in a container with the host's `/` bind-mounted.
     pub rootfs: PathBuf,
+    /// udev's device database (`--path.udev.data`); `None` means
+    /// `<rootfs>/run/udev/data`, where udev keeps it on the host.
+    pub udev_data: Option<PathBuf>,
 }
 
 impl Default for Root {
@@ -29,6 +32,7 @@ impl Default for Root {
             procfs: PathBuf::from("/proc"),
             sysfs: PathBuf::from("/sys"),
             rootfs: PathBuf::from("/"),
+            udev_data: None,
         }
     }
 }
@@ -42,6 +46,14 @@ impl Root {
     /// A path under sysfs, e.g. `sys("class/thermal")`.
     pub fn sys(&self, rel: &str) -> PathBuf {
         self.sysfs.join(rel)
+    }
+
+    /// The udev database directory.
+    pub fn udev_data(&self) -> PathBuf {
+        match &self.udev_data {
+            Some(p) => p.clone(),
+            None => self.rootfs_path("run/udev/data"),
+        }
     }
 
     /// Where a mount point of the host is seen from here (rootfs + mountpoint).

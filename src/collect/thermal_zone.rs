@@ -225,6 +225,7 @@ mod tests {
             procfs: dir.join("proc"),
             sysfs: dir.join("sys"),
             rootfs: dir.join("rootfs"),
+            udev_data: None,
         };
         let opts = crate::collect::Options::default();
         let ctx = Ctx {

@@ -151,9 +151,21 @@ pub fn for_each_socket_line(
             .read_line(&mut line)
             .map_err(|e| CollectError::io(path, e))?;
         if n == 0 {
+            if header {
+                return Err(CollectError::parse(path, "empty file: no header line"));
+            }
             return Ok(true);
         }
-        if std::mem::take(&mut header) || line.trim().is_empty() {
+        if std::mem::take(&mut header) {
+            if !line.trim_start().starts_with("sl") {
+                return Err(CollectError::parse(
+                    path,
+                    format!("unexpected header {:?}", line.trim()),
+                ));
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
             continue;
         }
         f(&line).map_err(|e| CollectError::parse(path, e))?;

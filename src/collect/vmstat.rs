@@ -14,6 +14,9 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("vmstat");
     let text = super::root::read(&path)?;
     let fields = &ctx.opts.vmstat_fields;
+    if text.trim().is_empty() {
+        return Err(CollectError::parse(&path, "empty file"));
+    }
     for item in parse(&text) {
         let (name, value) = item.map_err(|e| CollectError::parse(&path, e))?;
         if !fields.is_match(name) {
