@@ -419,22 +419,22 @@ pub fn resolve(
         "collector.filesystem.mount_points_exclude",
         &c.filesystem.mount_points_exclude,
     )? {
-        opts.filesystem_mount_points_exclude = r;
+        opts.filesystem_mount_points_exclude = r.into();
     }
     if let Some(r) = pick(
         "collector.filesystem.fs_types_exclude",
         &c.filesystem.fs_types_exclude,
     )? {
-        opts.filesystem_fs_types_exclude = r;
+        opts.filesystem_fs_types_exclude = r.into();
     }
     if let Some(r) = pick(
         "collector.diskstats.device_exclude",
         &c.diskstats.device_exclude,
     )? {
-        opts.diskstats_device_exclude = r;
+        opts.diskstats_device_exclude = r.into();
     }
     // An empty include means "all", an empty exclude "none": both are no filter.
-    let unset_if_empty = |r: Option<Regex>| r.filter(|r| r.as_str() != NEVER);
+    let unset_if_empty = |r: Option<Regex>| r.filter(|r| r.as_str() != NEVER).map(Into::into);
     opts.netdev_device_include = unset_if_empty(pick(
         "collector.netdev.device_include",
         &c.netdev.device_include,
@@ -447,13 +447,13 @@ pub fn resolve(
         "collector.netclass.ignored_devices",
         &c.netclass.ignored_devices,
     )? {
-        opts.netclass_ignored_devices = r;
+        opts.netclass_ignored_devices = r.into();
     }
     if let Some(r) = pick("collector.vmstat.fields", &c.vmstat.fields)? {
-        opts.vmstat_fields = r;
+        opts.vmstat_fields = r.into();
     }
     if let Some(r) = pick("collector.netstat.fields", &c.netstat.fields)? {
-        opts.netstat_fields = r;
+        opts.netstat_fields = r.into();
     }
     opts.textfile_directory = ov
         .options

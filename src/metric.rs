@@ -183,13 +183,84 @@ impl Sample {
         }
     }
 
-    /// Orders samples the way they are exposed: by family, then suffix, then labels.
+    /// Orders samples the way they are exposed, as Go's client writes them:
+    /// by family name; in a histogram or summary family, series by series
+    /// (labels without `le`/`quantile`), each as its buckets or quantiles in
+    /// numeric order (`+Inf` last), then `_sum`, then `_count`; in other
+    /// families by suffix, then labels.
+    ///
+    /// A total order (samples of one name but of a plain and a compound
+    /// type are kept apart, plain first). Allocation-free; counters and
+    /// gauges, most of a scrape, only compare names, suffixes and labels.
     pub fn exposition_cmp(&self, other: &Sample) -> Ordering {
-        self.name
-            .cmp(&other.name)
-            .then(self.suffix.cmp(&other.suffix))
-            .then_with(|| self.labels.cmp(&other.labels))
+        self.name.cmp(&other.name).then_with(|| {
+            let special = member_label(self.kind);
+            special
+                .cmp(&member_label(other.kind))
+                .then_with(|| match special {
+                    None => self
+                        .suffix
+                        .cmp(&other.suffix)
+                        .then_with(|| self.labels.cmp(&other.labels)),
+                    Some(special) => self.member_cmp(other, special),
+                })
+        })
     }
+
+    /// [`Sample::exposition_cmp`] within one histogram or summary family,
+    /// whose bucket or quantile is given by the label `special`.
+    fn member_cmp(&self, other: &Sample, special: &str) -> Ordering {
+        series_labels(&self.labels, special)
+            .cmp(series_labels(&other.labels, special))
+            .then_with(|| member_rank(self.suffix).cmp(&member_rank(other.suffix)))
+            .then_with(|| bound_cmp(self.labels.get(special), other.labels.get(special)))
+            .then_with(|| self.suffix.cmp(&other.suffix))
+    }
+}
+
+/// The label that tells the members of a histogram (`le`) or summary
+/// (`quantile`) series apart; `None` for plain types.
+fn member_label(kind: MetricType) -> Option<&'static str> {
+    match kind {
+        MetricType::Histogram => Some("le"),
+        MetricType::Summary => Some("quantile"),
+        MetricType::Counter | MetricType::Gauge | MetricType::Untyped => None,
+    }
+}
+
+/// The labels of `labels` other than `special`: the series of a member.
+fn series_labels<'a>(
+    labels: &'a Labels,
+    special: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    labels.iter().filter(move |(n, _)| *n != special)
+}
+
+/// Where a member goes within its series: buckets and quantiles, `_sum`, `_count`.
+fn member_rank(suffix: Suffix) -> u8 {
+    match suffix {
+        Suffix::None | Suffix::Bucket => 0,
+        Suffix::Sum => 1,
+        Suffix::Count => 2,
+    }
+}
+
+/// Orders `le`/`quantile` values: absent first, then numbers in numeric
+/// order (`+Inf` after all finite ones), then text that is not a number;
+/// equal numbers spelled differently (`1`, `1.0`) by their text.
+fn bound_cmp(a: Option<&str>, b: Option<&str>) -> Ordering {
+    // Rust's float syntax accepts all Go's (and more, which is harmless for ordering).
+    fn key(v: Option<&str>) -> (u8, f64) {
+        match v.map(str::parse::<f64>) {
+            None => (0, 0.0),
+            Some(Ok(x)) => (1, x),
+            Some(Err(_)) => (2, 0.0),
+        }
+    }
+    let (ka, kb) = (key(a), key(b));
+    ka.0.cmp(&kb.0)
+        .then_with(|| ka.1.total_cmp(&kb.1))
+        .then_with(|| a.cmp(&b))
 }
 
 /// True if `s` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).

@@ -96,7 +96,14 @@ fn limit(v: &LimitValue) -> f64 {
     }
 }
 
+/// The boot time never changes; /proc/stat is one of the dearer files to
+/// read (the kernel sums every IRQ), so it is read once.
 fn boot_time() -> Option<f64> {
+    static BOOT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(read_boot_time)
+}
+
+fn read_boot_time() -> Option<f64> {
     let text = fs::read_to_string("/proc/stat").ok()?;
     let line = text.lines().find(|l| l.starts_with("btime "))?;
     line[6..].trim().parse().ok()

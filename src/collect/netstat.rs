@@ -11,8 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use regex_lite::Regex;
-
 use super::{root, CollectError, Ctx, Out};
 use crate::metric::{valid_metric_name, MetricType};
 
@@ -93,7 +91,10 @@ pub fn parse_snmp6(text: &str) -> Stats<'_> {
 
 /// Checks every value is a number and returns (metric name, help, value)
 /// for the keys `Proto_Field` that `fields` matches.
-pub fn select(stats: &Stats<'_>, fields: &Regex) -> Result<Vec<(String, String, f64)>, String> {
+pub fn select(
+    stats: &Stats<'_>,
+    fields: &super::Matcher,
+) -> Result<Vec<(String, String, f64)>, String> {
     let mut out = Vec::new();
     for (proto, fs) in stats {
         for (name, value) in fs {
@@ -144,7 +145,7 @@ UdpLite6InErrors                \t0\n\
 bogus\n";
 
     fn all(stats: &Stats<'_>) -> Vec<(String, String, f64)> {
-        select(stats, &Regex::new(NETSTAT_FIELDS).unwrap()).unwrap()
+        select(stats, &super::super::Matcher::new(NETSTAT_FIELDS).unwrap()).unwrap()
     }
 
     #[test]
@@ -169,7 +170,7 @@ bogus\n";
         assert_eq!(m[1].1, "Statistic IpExtInOctets.");
         assert_eq!(m[1].2, 123456789.0);
         // Everything passes an open regex, negative numbers included.
-        let every = select(&s, &Regex::new("").unwrap()).unwrap();
+        let every = select(&s, &super::super::Matcher::new("").unwrap()).unwrap();
         assert!(every
             .iter()
             .any(|x| x.0 == "node_netstat_Tcp_MaxConn" && x.2 == -1.0));
@@ -214,9 +215,9 @@ bogus\n";
         assert!(parse_pairs(":\n:\n").is_err());
         // A bad value fails even when its field is filtered out.
         let s = parse_pairs("TcpExt: TW ListenDrops\nTcpExt: x 1\n").unwrap();
-        assert!(select(&s, &Regex::new(NETSTAT_FIELDS).unwrap()).is_err());
+        assert!(select(&s, &super::super::Matcher::new(NETSTAT_FIELDS).unwrap()).is_err());
         let s6 = parse_snmp6("Ip6InOctets abc\n");
-        assert!(select(&s6, &Regex::new(NETSTAT_FIELDS).unwrap()).is_err());
+        assert!(select(&s6, &super::super::Matcher::new(NETSTAT_FIELDS).unwrap()).is_err());
         assert!(parse_snmp6("\u{0}\u{1}\n6\n").is_empty());
         assert!(
             parse_pairs("").is_err(),

@@ -787,14 +787,14 @@ mod tests {
         assert_eq!(
             lines(&fams),
             [
-                "h_bucket{a=\"\",le=\"+Inf\"} 0",
                 "h_bucket{a=\"\",le=\"1\"} 4",
-                "h_bucket{a=\"x\",le=\"+Inf\"} 3",
+                "h_bucket{a=\"\",le=\"+Inf\"} 0",
+                "h_sum{a=\"\"} 0",
+                "h_count{a=\"\"} 0",
                 "h_bucket{a=\"x\",le=\"0.5\"} 1",
                 "h_bucket{a=\"x\",le=\"1000\"} 2",
-                "h_sum{a=\"\"} 0",
+                "h_bucket{a=\"x\",le=\"+Inf\"} 3",
                 "h_sum{a=\"x\"} 7.5",
-                "h_count{a=\"\"} 0",
                 "h_count{a=\"x\"} 3",
             ]
         );
@@ -804,8 +804,8 @@ mod tests {
         assert_eq!(
             lines(&fams),
             [
-                "h_bucket{le=\"+Inf\"} 0",
                 "h_bucket{le=\"1\"} 0",
+                "h_bucket{le=\"+Inf\"} 0",
                 "h_sum 3",
                 "h_count 0"
             ]

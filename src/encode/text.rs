@@ -3,8 +3,12 @@
 //! Output matches what node_exporter's Go client writes, byte for byte where
 //! it can: families sorted by name with one `# HELP` and `# TYPE` each,
 //! series sorted by labels, labels sorted by name, floats in Go's shortest
-//! `%g` form (`1.073741824e+09`, `NaN`, `+Inf`). Keeping the same form keeps
-//! diffs against node_exporter readable and response sizes comparable.
+//! `%g` form (`1.073741824e+09`, `NaN`, `+Inf`). A histogram or summary
+//! series is written as one group, as Go's client does: its buckets by
+//! numeric `le` (`+Inf` last) or quantiles by numeric `quantile`, then
+//! `_sum`, then `_count`, before the next label set (the order is
+//! [`Sample::exposition_cmp`]). Keeping the same form keeps diffs against
+//! node_exporter readable and response sizes comparable.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
