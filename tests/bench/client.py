@@ -57,10 +57,14 @@ class Target:
         self.lat_ms.append((time.perf_counter_ns() - t0) / 1e6)
         return r, body
 
-    def cpu_ticks(self):
+    def cpu_split(self):
+        """(utime, stime) ticks: fields 14 and 15 of /proc/PID/stat."""
         with open(f"/proc/{self.pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])  # fields 14 utime, 15 stime
+        return int(rest[11]), int(rest[12])
+
+    def cpu_ticks(self):
+        return sum(self.cpu_split())
 
     def status_kib(self, key):
         with open(f"/proc/{self.pid}/status") as f:
@@ -120,11 +124,15 @@ def main():
             t.get(GZIP)
     rss0 = [t.status_kib("VmRSS") for t in ts]
     cpu0 = [t.cpu_ticks() for t in ts]
+    split0 = [t.cpu_split() for t in ts]
     last = {}
     for _ in range(n):
         for t in ts:
             last[t.name] = t.scrape()
     cpu = [(t.cpu_ticks() - c) / clk_tck / n for t, c in zip(ts, cpu0)]
+    split1 = [t.cpu_split() for t in ts]
+    ucpu = [(b[0] - a[0]) / clk_tck / n for a, b in zip(split0, split1)]
+    scpu = [(b[1] - a[1]) / clk_tck / n for a, b in zip(split0, split1)]
     rss = [t.status_kib("VmRSS") for t in ts]
     hwm = [t.status_kib("VmHWM") for t in ts]
 
@@ -166,6 +174,8 @@ def main():
     row("RSS peak (VmHWM)", hwm, mib)
     row("RSS after warm-up (VmRSS)", rss0, mib)
     row("CPU per scrape (utime+stime)", [c * 1000 for c in cpu], ms, target=0.2)
+    row("  of which user (utime)", [c * 1000 for c in ucpu], ms)
+    row("  of which kernel (stime)", [c * 1000 for c in scpu], ms)
     row("scrape latency p50", p50, ms, target=0.2)
     row("scrape latency p99", p99, ms)
     row("response bytes, gzip", gz, num)
