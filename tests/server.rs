@@ -35,9 +35,9 @@ fn metrics_are_served_as_text_0_0_4() {
 #[test]
 fn gzip_when_asked() {
     let p = start_picket(LIGHT);
-    let req = format!(
+    let req =
         "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
-    );
+            .to_string();
     let r = raw(&p.addr, req.as_bytes()).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-encoding"), Some("gzip"));

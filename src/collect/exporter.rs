@@ -34,34 +34,32 @@ pub fn collect(out: &mut Out<'_>) {
     };
     let (ticks, page) = (ticks.max(1) as f64, page.max(1) as f64);
 
-    if let Ok(stat) = fs::read("/proc/self/stat").map(|b| Stat::from_read(&b[..])) {
-        if let Ok(stat) = stat {
-            out.counter(
-                "process_cpu_seconds_total",
-                "Total user and system CPU time spent in seconds.",
-                &[],
-                (stat.utime + stat.stime) as f64 / ticks,
-            );
+    if let Ok(Ok(stat)) = fs::read("/proc/self/stat").map(|b| Stat::from_read(&b[..])) {
+        out.counter(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            &[],
+            (stat.utime + stat.stime) as f64 / ticks,
+        );
+        out.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            &[],
+            stat.vsize as f64,
+        );
+        out.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            &[],
+            stat.rss as f64 * page,
+        );
+        if let Some(btime) = boot_time() {
             out.gauge(
-                "process_virtual_memory_bytes",
-                "Virtual memory size in bytes.",
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
                 &[],
-                stat.vsize as f64,
+                btime + stat.starttime as f64 / ticks,
             );
-            out.gauge(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-                &[],
-                stat.rss as f64 * page,
-            );
-            if let Some(btime) = boot_time() {
-                out.gauge(
-                    "process_start_time_seconds",
-                    "Start time of the process since unix epoch in seconds.",
-                    &[],
-                    btime + stat.starttime as f64 / ticks,
-                );
-            }
         }
     }
     if let Ok(rd) = fs::read_dir("/proc/self/fd") {

@@ -474,3 +474,37 @@ pub fn parse_f64(path: &Path, field: &str) -> Result<f64, CollectError> {
         .parse()
         .map_err(|_| CollectError::parse(path, format!("invalid number {field:?}")))
 }
+
+/// Test support: runs one collector on a fixture tree under tests/fixtures
+/// and renders its samples as `name{k=v,...} value` lines in exposition order.
+#[cfg(test)]
+pub(crate) fn run_on_fixture(
+    board: &str,
+    update: UpdateFn,
+) -> (Result<(), CollectError>, Vec<String>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(board);
+    let root = Root {
+        procfs: dir.join("proc"),
+        sysfs: dir.join("sys"),
+        rootfs: dir.join("rootfs"),
+        udev_data: None,
+    };
+    let opts = Options::default();
+    let ctx = Ctx {
+        root: &root,
+        opts: &opts,
+    };
+    let mut samples = Vec::new();
+    let result = update(&ctx, &mut Out::new(&mut samples));
+    samples.sort_by(|a, b| a.exposition_cmp(b));
+    let lines = samples
+        .iter()
+        .map(|s| {
+            let l: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}{{{}}} {}", s.name, l.join(","), s.value)
+        })
+        .collect();
+    (result, lines)
+}

@@ -136,31 +136,7 @@ mod tests {
 
     /// Runs the collector on a fixture tree and renders `name{labels} value` lines.
     fn run_fixture(board: &str) -> (Result<(), CollectError>, Vec<String>) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(board);
-        let root = crate::collect::Root {
-            procfs: dir.join("proc"),
-            sysfs: dir.join("sys"),
-            rootfs: dir.join("rootfs"),
-            udev_data: None,
-        };
-        let opts = crate::collect::Options::default();
-        let ctx = Ctx {
-            root: &root,
-            opts: &opts,
-        };
-        let mut samples = Vec::new();
-        let result = update(&ctx, &mut Out::new(&mut samples));
-        samples.sort_by(|a, b| a.exposition_cmp(b));
-        let lines = samples
-            .iter()
-            .map(|s| {
-                let l: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{}{{{}}} {}", s.name, l.join(","), s.value)
-            })
-            .collect();
-        (result, lines)
+        crate::collect::run_on_fixture(board, update)
     }
 
     #[test]
