@@ -459,6 +459,79 @@ pub fn run_one(def: &Def, ctx: &Ctx<'_>, samples: &mut Vec<Sample>) {
     );
 }
 
+/// Parses like Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then a
+/// `0x`/`0o`/`0b` prefix or a leading `0` for octal, else decimal; `_`
+/// allowed only as a digit separator.
+pub fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let b = body.as_bytes();
+    let (radix, digits) = match (b.first(), b.get(1).map(u8::to_ascii_lowercase)) {
+        (None, _) => return None,
+        (Some(b'0'), Some(p @ (b'b' | b'o' | b'x'))) if b.len() >= 3 => (
+            match p {
+                b'b' => 2,
+                b'o' => 8,
+                _ => 16,
+            },
+            &body[2..],
+        ),
+        (Some(b'0'), _) => (8, &body[1..]),
+        _ => (10, body),
+    };
+    let mut underscores = false;
+    let mut n: u64 = 0;
+    for c in digits.chars() {
+        if c == '_' {
+            underscores = true;
+            continue;
+        }
+        let d = c.to_digit(radix)?;
+        n = n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+    }
+    if underscores && !underscore_ok(body) {
+        return None;
+    }
+    if neg {
+        0i64.checked_sub_unsigned(n)
+    } else {
+        i64::try_from(n).ok()
+    }
+}
+
+/// Go's rule for `_` in integer literals: only between digits, or right
+/// after a base prefix.
+fn underscore_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut saw = b'^';
+    let mut i = 0;
+    let mut hex = false;
+    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
+        i = 2;
+        saw = b'0';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
+    }
+    for &c in b.iter().skip(i) {
+        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
+            saw = b'0';
+        } else if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+        } else {
+            if saw == b'_' {
+                return false;
+            }
+            saw = b'!';
+        }
+    }
+    saw != b'_'
+}
+
 /// Parses a decimal field, naming the file in the error.
 pub fn parse_u64(path: &Path, field: &str) -> Result<u64, CollectError> {
     field

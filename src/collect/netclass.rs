@@ -13,11 +13,12 @@
 //! as 0, as procfs' `ValueParser.PInt64` yields. Interfaces matching
 //! `--collector.netclass.ignored-devices` are skipped.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::Path;
 
-use super::{CollectError, Ctx, Out};
+use super::root::read_attr;
+use super::{parse_go_int, CollectError, Ctx, Out};
 
 /// What `/sys/class/net/<iface>/` says about one interface.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -211,15 +212,6 @@ fn ignorable(e: &io::Error) -> bool {
     )
 }
 
-/// One `read(2)` of at most 128 bytes, whitespace-trimmed, like procfs'
-/// `SysReadFile` (a sysfs attribute is produced whole by the first read).
-fn read_attr(path: &Path) -> io::Result<String> {
-    let mut buf = [0u8; 128];
-    let n = File::open(path)?.read(&mut buf)?;
-    let bytes = buf.get(..n).unwrap_or_default();
-    Ok(String::from_utf8_lossy(bytes).trim().to_string())
-}
-
 /// Writes the series of one interface.
 pub fn emit(out: &mut Out<'_>, device: &str, i: &Iface) {
     let dev = [("device", device)];
@@ -343,34 +335,6 @@ pub fn emit(out: &mut Out<'_>, device: &str, i: &Iface) {
         if let Some(v) = v {
             out.counter(name, help, &dev, v as f64);
         }
-    }
-}
-
-/// Parses an integer like Go's `strconv.ParseInt(s, 0, 64)`: optional sign,
-/// then `0x`/`0o`/`0b` prefixes or a leading `0` for octal, else decimal.
-/// (Go's `_` digit separators are not accepted; sysfs never writes them.)
-pub fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, s.get(1..)?),
-        b'+' => (false, s.get(1..)?),
-        _ => (false, s),
-    };
-    let lower = body.get(..2).map(str::to_ascii_lowercase);
-    let (radix, digits) = match lower.as_deref() {
-        Some("0x") => (16, body.get(2..)?),
-        Some("0o") => (8, body.get(2..)?),
-        Some("0b") => (2, body.get(2..)?),
-        _ if body.len() > 1 && body.starts_with('0') => (8, body.get(1..)?),
-        _ => (10, body),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(digits, radix).ok()?;
-    if neg {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
     }
 }
 

@@ -26,14 +26,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use super::{CollectError, Ctx, Out};
+use super::root::read_attr;
+use super::{parse_go_int, CollectError, Ctx, Out};
 use crate::metric::{Labels, MetricType};
-
-/// node_exporter (procfs) reads at most this many bytes of an attribute.
-const MAX_ATTR_BYTES: usize = 128;
 
 /// How a numeric attribute is exported.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -297,89 +295,6 @@ fn refused(e: &io::Error) -> bool {
             e.raw_os_error(),
             Some(libc::EOPNOTSUPP) | Some(libc::ENODEV) | Some(libc::EINVAL)
         )
-}
-
-/// Reads a sysfs attribute with one `read(2)` of at most 128 bytes and trims
-/// surrounding white space, as procfs's `SysReadFile` does.
-fn read_attr(path: &Path) -> io::Result<String> {
-    let mut buf = [0u8; MAX_ATTR_BYTES];
-    let n = fs::File::open(path)?.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
-        .trim()
-        .to_string())
-}
-
-/// Parses like Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then a
-/// `0x`/`0o`/`0b` prefix or a leading `0` for octal, else decimal; `_`
-/// allowed only as a digit separator.
-pub fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let b = body.as_bytes();
-    let (radix, digits) = match (b.first(), b.get(1).map(u8::to_ascii_lowercase)) {
-        (None, _) => return None,
-        (Some(b'0'), Some(p @ (b'b' | b'o' | b'x'))) if b.len() >= 3 => (
-            match p {
-                b'b' => 2,
-                b'o' => 8,
-                _ => 16,
-            },
-            &body[2..],
-        ),
-        (Some(b'0'), _) => (8, &body[1..]),
-        _ => (10, body),
-    };
-    let mut underscores = false;
-    let mut n: u64 = 0;
-    for c in digits.chars() {
-        if c == '_' {
-            underscores = true;
-            continue;
-        }
-        let d = c.to_digit(radix)?;
-        n = n.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
-    }
-    if underscores && !underscore_ok(body) {
-        return None;
-    }
-    if neg {
-        0i64.checked_sub_unsigned(n)
-    } else {
-        i64::try_from(n).ok()
-    }
-}
-
-/// Go's rule for `_` in integer literals: only between digits, or right
-/// after a base prefix.
-fn underscore_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = b[1].eq_ignore_ascii_case(&b'x');
-    }
-    for &c in b.iter().skip(i) {
-        if c.is_ascii_digit() || (hex && c.is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else {
-            if saw == b'_' {
-                return false;
-            }
-            saw = b'!';
-        }
-    }
-    saw != b'_'
 }
 
 #[cfg(test)]

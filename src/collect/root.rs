@@ -6,7 +6,7 @@
 //! from parsing: collectors call these helpers, then pure parse functions.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::CollectError;
@@ -97,6 +97,17 @@ pub fn read_trim(path: &Path) -> io::Result<String> {
     let len = s.trim_end().len();
     s.truncate(len);
     Ok(s)
+}
+
+/// Reads a sysfs attribute with one `read(2)` of at most 128 bytes and trims
+/// surrounding white space, as Go procfs's `SysReadFile` does (the kernel
+/// produces an attribute whole on the first read).
+pub fn read_attr(path: &Path) -> io::Result<String> {
+    let mut buf = [0u8; 128];
+    let n = fs::File::open(path)?.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
+        .trim()
+        .to_string())
 }
 
 /// Reads a sysfs attribute as an unsigned integer; `None` when missing or unreadable.

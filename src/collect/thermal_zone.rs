@@ -18,15 +18,11 @@
 //! including a non-numeric state, drops all cooling devices and fails the
 //! collector, as in node_exporter.
 
-use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use super::root::list_prefixed;
+use super::root::{list_prefixed, read_attr};
 use super::{CollectError, Ctx, Out};
-
-/// node_exporter (procfs) reads at most this many bytes of an attribute.
-const MAX_ATTR_BYTES: usize = 128;
 
 /// Reads the zones, then the cooling devices.
 pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
@@ -158,16 +154,6 @@ fn numbered(dir: &Path, prefix: &str) -> Result<Vec<String>, CollectError> {
 pub fn is_numbered(name: &str, prefix: &str) -> bool {
     name.strip_prefix(prefix)
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-}
-
-/// Reads a sysfs attribute with one `read(2)` of at most 128 bytes and trims
-/// surrounding white space, as procfs's `SysReadFile` does.
-fn read_attr(path: &Path) -> io::Result<String> {
-    let mut buf = [0u8; MAX_ATTR_BYTES];
-    let n = fs::File::open(path)?.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
-        .trim()
-        .to_string())
 }
 
 /// A base-10 signed integer (Go's `strconv.ParseInt(s, 10, 64)`).
