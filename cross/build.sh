@@ -88,26 +88,37 @@ ensure_qemu() {
 }
 
 # --- build ---------------------------------------------------------------
+# Called as `build_one T || ...`, where set -e does not apply: every step
+# that can fail returns explicitly.
 build_one() {
     local t=$1 start end bin
-    ensure_target "$t"
+    ensure_target "$t" || return 1
     start=$(date +%s)
+    # libc_unstable_musl_v1_2: zig's musl is 1.2.x, whose time_t is 64 bits
+    # on 32-bit targets too. Without this cfg the libc crate keeps the
+    # pre-1.2 32-bit time_t there and links the time32 compatibility symbols,
+    # which wrap in January 2038 (src/clock.rs). On aarch64 it changes no
+    # layout and only silences libc's deprecation warning on time_t.
+    local cfg="--cfg libc_unstable_musl_v1_2"
     # shellcheck disable=SC2086
     if has_prebuilt_std "$t"; then
-        cargo zigbuild --release --locked --target "$t" --bin picket ${CROSS_FEATURES:-}
+        RUSTFLAGS="${RUSTFLAGS:-} $cfg" cargo zigbuild --release --locked --target "$t" --bin picket ${CROSS_FEATURES:-} || return 1
     else
         # No rust-std for this target: build std from rust-src. RUSTC_BOOTSTRAP
         # unlocks -Zbuild-std on stable. link-self-contained=no: rustc would
         # otherwise pass its own crt1.o/crti.o (absent without rust-std) and
         # the link fails with "failed to open object crt1.o"; zig supplies
         # crt and musl libc instead.
-        RUSTC_BOOTSTRAP=1 RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no" \
+        # std is built here too, but its own libc (0.2.178 for this
+        # toolchain) has no time64 support: std's SystemTime and
+        # Metadata::modified stay 32-bit, so src/clock.rs avoids them.
+        RUSTC_BOOTSTRAP=1 RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no $cfg" \
             cargo zigbuild --release --locked --target "$t" --bin picket \
-            -Zbuild-std=std,panic_abort ${CROSS_FEATURES:-}
+            -Zbuild-std=std,panic_abort ${CROSS_FEATURES:-} || return 1
     fi
     end=$(date +%s)
     bin=$CARGO_TARGET_DIR/$t/release/picket
-    cp "$bin" "$out/picket-$t"
+    cp "$bin" "$out/picket-$t" || return 1
     built+=("$t")
     summary+=("$(printf '%s\n  path:  %s\n  bytes: %s\n  build: %ss\n  file:  %s' \
         "$t" "$out/picket-$t" "$(stat -c %s "$bin")" "$((end - start))" "$(file -b "$bin")")")
@@ -197,6 +208,22 @@ run_tests() {
                 rc=1
             fi
         done
+        # Year 2038: a textfile modified in 2040 must report its real mtime
+        # (2208988800), not one wrapped to 1901 by a 32-bit time_t.
+        local y2038 mt
+        y2038=$(mktemp -d)
+        echo 'picket_y2038_probe 1' > "$y2038/probe.prom"
+        touch -d '2040-01-01 00:00:00 UTC' "$y2038/probe.prom"
+        # shellcheck disable=SC2086
+        mt=$($q "$bin" once --collector.disable-defaults --collector.textfile \
+            --collector.textfile.directory="$y2038" 2>/dev/null | sed -n 's/^node_textfile_mtime_seconds{.*} //p')
+        rm -rf "$y2038"
+        if [ "$mt" = 2.2089888e+09 ]; then
+            echo "PASS $t: file times past January 2038 read right (textfile mtime $mt)"
+        else
+            echo "FAIL $t: textfile mtime in 2040 read as '$mt', want 2.2089888e+09 (32-bit time_t?)"
+            rc=1
+        fi
         if [ ! -s "$tmp/$t.prom" ]; then
             echo "FAIL $t: empty scrape under $q"; rc=1
         elif cmp -s "$tmp/host.prom" "$tmp/$t.prom"; then

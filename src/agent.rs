@@ -47,6 +47,12 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
         cfg.telemetry_path,
         names.join(", ")
     );
+    if !crate::clock::TIME64 {
+        log::warn!(
+            "built with a 32-bit time_t: clock and file times wrap on 2038-01-19 \
+             (build with --cfg libc_unstable_musl_v1_2, as cross/build.sh does)"
+        );
+    }
     serve::serve(listener, Arc::new(server(cfg)))
 }
 

@@ -16,6 +16,8 @@
 
 pub mod metric;
 
+pub mod clock;
+
 pub mod collect;
 pub mod decode;
 pub mod encode;

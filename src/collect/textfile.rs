@@ -46,7 +46,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use super::{CollectError, Ctx, Out};
 use crate::decode::text;
@@ -178,13 +177,8 @@ fn read_file(dir: &str, name: &str) -> FileResult {
         }
     }
     // Stat only after a successful parse, so that a broken file never looks fresh.
-    match f.metadata().and_then(|m| m.modified()) {
-        Ok(t) => {
-            res.mtime = Some(match t.duration_since(UNIX_EPOCH) {
-                Ok(d) => d.as_secs() as f64,
-                Err(e) => -(e.duration().as_secs() as f64),
-            })
-        }
+    match crate::clock::mtime(&f) {
+        Ok(t) => res.mtime = Some(t as f64),
         Err(e) => res.error = Some(format!("failed to stat: {e}")),
     }
     res

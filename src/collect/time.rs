@@ -20,16 +20,13 @@
 use std::ffi::CStr;
 use std::io;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{CollectError, Ctx, Out};
 
 /// Emits the clock, the zone and the clocksources.
 pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
-    let now = match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as f64 / 1e9,
-        Err(e) => -(e.duration().as_nanos() as f64) / 1e9,
-    };
+    let now = crate::clock::now_unix()
+        .map_err(|e| CollectError::Failed(format!("clock_gettime: {e}")))?;
     out.gauge(
         "node_time_seconds",
         "System time in seconds since epoch (1970).",
@@ -115,6 +112,9 @@ pub fn parse_current(text: &str) -> &str {
 // `tm_gmtoff` is a C `long`: `i64::from` is the identity on 64-bit targets.
 #[allow(clippy::useless_conversion)]
 fn local_zone(secs: i64) -> io::Result<(String, i64)> {
+    // libc deprecates the name `time_t` on musl builds without
+    // --cfg libc_unstable_musl_v1_2 (see src/clock.rs).
+    #[allow(deprecated)]
     let t = libc::time_t::try_from(secs)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "time out of range"))?;
     // SAFETY: `tm` is plain old data (integers and a pointer that may be
