@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# picket's test command: installs the real peers the tests talk to when they
-# are missing (Debian packages, as root), then runs the whole suite, including
-# the tests that need those peers (`--include-ignored`).
+# picket's test command: installs the real peers and tools the tests need when
+# they are missing (Debian packages, as root), runs the whole suite including
+# the tests that need those peers (`--include-ignored`), then the ARM builds:
+# static aarch64 and armv7 binaries run under qemu-user against the golden
+# files (cross/build.sh --test) and their .deb packages, checked in a temp
+# root (cross/deb.sh).
 #
 # Peers: promtool and prometheus (package prometheus), node_exporter
-# (package prometheus-node-exporter).
+# (package prometheus-node-exporter). ARM tooling: qemu-user-static, lintian,
+# file, curl from Debian; zig (PyPI) and cargo-zigbuild (crates.io) are
+# installed by cross/build.sh. Caches reused between runs: ~/.cache/zig,
+# target/ and target/cross.
+#
+# Arguments go to `cargo test`. PICKET_SKIP_CROSS=1 skips the ARM part (for
+# quick local runs; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+want promtool prometheus
+want prometheus prometheus
+want prometheus-node-exporter prometheus-node-exporter
+if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
+  want qemu-aarch64-static qemu-user-static
+  want qemu-arm-static qemu-user-static
+  want lintian lintian
+  want file file
+  want curl curl
+fi
 if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   if [ "$(id -u)" = 0 ]; then
     echo "tests/run.sh: installing ${need[*]}" >&2
     apt-get update -qq
@@ -25,3 +43,8 @@ fi
 
 # Peer tests start their own instances on free loopback ports.
 cargo test --locked -- --include-ignored "$@"
+
+if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
+  cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+  cross/deb.sh aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+fi
