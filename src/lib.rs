@@ -18,6 +18,9 @@ pub mod metric;
 
 pub mod clock;
 
+pub mod batch;
+pub mod buffer;
+
 pub mod collect;
 pub mod decode;
 pub mod encode;

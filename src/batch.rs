@@ -1,0 +1,77 @@
+//! One collection for the push side: every sample with its full wire label
+//! set and its timestamp, ready to be sent (remote_write) or buffered.
+//!
+//! Built once per collection from the metric model and shared by every
+//! remote_write queue; series keys are reference-counted so the buffer and
+//! the request builder copy pointers, not strings.
+
+use std::sync::Arc;
+
+use crate::encode::remote_write::{series_key, RequestBuilder, SeriesKey};
+use crate::metric::Sample;
+
+/// One sample of one series at one time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Full label set, `__name__` included, sorted.
+    pub key: Arc<SeriesKey>,
+    /// The value.
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    pub ts_ms: i64,
+}
+
+/// One collection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Collection time, ms since the epoch (points without their own
+    /// timestamp carry this one).
+    pub ts_ms: i64,
+    /// The samples.
+    pub points: Vec<Point>,
+}
+
+impl Batch {
+    /// Converts a collection's samples stamped `ts_ms`, adding `external`
+    /// labels (which never override a sample's own).
+    pub fn from_samples(samples: &[Sample], ts_ms: i64, external: &[(String, String)]) -> Batch {
+        let points = samples
+            .iter()
+            .map(|s| Point {
+                key: Arc::new(series_key(&s.series_name(), s.labels.iter(), external)),
+                value: s.value,
+                ts_ms: s.timestamp_ms.unwrap_or(ts_ms),
+            })
+            .collect();
+        Batch { ts_ms, points }
+    }
+
+    /// Moves every point stamped with the collection time to `ts_ms` (used
+    /// when the clock stepped after the collection; points with their own
+    /// timestamps keep them).
+    pub fn restamp(&mut self, ts_ms: i64) {
+        for p in &mut self.points {
+            if p.ts_ms == self.ts_ms {
+                p.ts_ms = ts_ms;
+            }
+        }
+        self.ts_ms = ts_ms;
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Adds every point to a remote_write request.
+    pub fn add_to(&self, req: &mut RequestBuilder) {
+        for p in &self.points {
+            req.push(&p.key, p.value, p.ts_ms);
+        }
+    }
+}
