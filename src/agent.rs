@@ -53,7 +53,69 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
              (build with --cfg libc_unstable_musl_v1_2, as cross/build.sh does)"
         );
     }
-    serve::serve(listener, Arc::new(server(cfg)))
+    let server = Arc::new(server(cfg));
+    if !cfg.push.remote_write.is_empty() {
+        crate::push::start(&cfg.push, server.clone())?;
+    }
+    serve::serve(listener, server)
+}
+
+/// `picket buffer status`: one line per buffer file in the buffer directory.
+pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> {
+    let dir = &cfg.push.buffer_path;
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+    };
+    files.sort();
+    if files.is_empty() {
+        writeln!(out, "no buffer files in {}", dir.display())?;
+    }
+    let now = crate::clock::now_unix().unwrap_or(0.0);
+    for f in files {
+        match crate::buffer::inspect(&f) {
+            Ok((s, disk)) => {
+                let oldest = match s.oldest_ms {
+                    Some(ms) => format!(
+                        "oldest sample {:.0}s old (at {} ms)",
+                        (now - ms as f64 / 1000.0).max(0.0),
+                        ms
+                    ),
+                    None => "empty".to_string(),
+                };
+                writeln!(
+                    out,
+                    "{}: {} batches, {} samples, {oldest}, {} bytes on disk ({} in use)",
+                    f.display(),
+                    s.batches,
+                    s.samples,
+                    disk,
+                    s.bytes
+                )?;
+            }
+            Err(e) => writeln!(out, "{e}")?,
+        }
+    }
+    let urls: Vec<_> = cfg
+        .push
+        .remote_write
+        .iter()
+        .map(|r| {
+            format!(
+                "{} -> {}",
+                r.url,
+                dir.join(crate::buffer::file_name(&r.url)).display()
+            )
+        })
+        .collect();
+    if !urls.is_empty() {
+        writeln!(out, "configured receivers:\n  {}", urls.join("\n  "))?;
+    }
+    Ok(())
 }
 
 /// Collects once and writes the exposition text to stdout.

@@ -83,6 +83,15 @@ pub struct Args {
     /// log format (only "logfmt" is supported)
     #[argh(option)]
     pub log_format: Option<String>,
+    /// push to this remote_write URL (repeatable; replaces the file's receivers)
+    #[argh(option)]
+    pub push_url: Vec<String>,
+    /// collection interval for push (default 15s)
+    #[argh(option)]
+    pub push_interval: Option<String>,
+    /// directory of the push buffer (default /var/lib/picket/buffer)
+    #[argh(option)]
+    pub buffer_path: Option<PathBuf>,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -99,6 +108,17 @@ pub enum Command {
     Once(OnceArgs),
     /// `picket check-config FILE`.
     CheckConfig(CheckConfigArgs),
+    /// `picket buffer status`.
+    Buffer(BufferArgs),
+}
+
+/// Inspect the push buffer.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "buffer")]
+pub struct BufferArgs {
+    /// what to do: "status" (backlog, oldest sample, size on disk per receiver)
+    #[argh(positional)]
+    pub action: String,
 }
 
 /// Print one scrape to stdout and exit.
@@ -115,7 +135,7 @@ pub struct CheckConfigArgs {
     pub file: PathBuf,
 }
 
-const SUBCOMMANDS: &[&str] = &["once", "check-config"];
+const SUBCOMMANDS: &[&str] = &["once", "check-config", "buffer"];
 
 /// Rewrites node_exporter-style arguments into argh's form and moves a
 /// subcommand (and its positionals) after all flags, so `picket once
@@ -236,6 +256,11 @@ impl Args {
             enable: self.collector.clone(),
             disable: self.no_collector.clone(),
             options,
+            push: crate::push::config::PushFlags {
+                urls: self.push_url.clone(),
+                interval: self.push_interval.clone(),
+                buffer_path: self.buffer_path.clone(),
+            },
         }
     }
 }

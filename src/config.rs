@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub collectors: CollectorsSection,
     /// `[collector.<name>]` option tables.
     pub collector: CollectorOptionsSection,
+    /// `[push]`: remote_write and the buffer.
+    pub push: crate::push::config::PushSection,
 }
 
 /// `[log]`.
@@ -204,6 +206,8 @@ pub struct AgentConfig {
     pub opts: Options,
     /// Enabled collectors, in name order.
     pub enabled: Vec<&'static Def>,
+    /// The push side (off when it has no receivers).
+    pub push: crate::push::PushConfig,
 }
 
 /// Defaults: node_exporter's.
@@ -243,6 +247,8 @@ pub struct Overrides {
     /// `--collector.<name>.<option>` values, keyed by their dotted file key
     /// (`collector.textfile.directory`).
     pub options: Vec<(&'static str, String)>,
+    /// `--push-url`, `--push-interval`, `--buffer-path`.
+    pub push: crate::push::config::PushFlags,
 }
 
 /// Loads and parses a config file (without merging).
@@ -464,7 +470,17 @@ pub fn resolve(
         .or_else(|| c.textfile.directory.clone())
         .filter(|p| !p.as_os_str().is_empty());
 
+    let push =
+        crate::push::config::resolve(&fc.push, &ov.push).map_err(|(key, msg, from_flag)| {
+            if from_flag {
+                flag_err(&key, msg)
+            } else {
+                file_err(&key, msg)
+            }
+        })?;
+
     Ok(AgentConfig {
+        push,
         log_level,
         listen_address,
         telemetry_path,
@@ -543,15 +559,24 @@ fn table_header(l: &str) -> Option<String> {
 /// conventionally written TOML: the key under its `[table]` header.
 pub fn locate(src: &str, dotted: &str) -> Option<usize> {
     let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    // `a.b[2]`: the third `[[a.b]]` table.
+    let (table, nth) = match table.strip_suffix(']').and_then(|t| t.split_once('[')) {
+        Some((t, n)) => (t, Some(n.parse::<usize>().ok()?)),
+        None => (table, None),
+    };
     let mut current = String::new();
+    let mut seen = 0usize;
     for (i, l) in src.lines().enumerate() {
         let t = l.trim();
         if let Some(h) = table_header(t) {
+            if h == table {
+                seen += 1;
+            }
             current = h;
             continue;
         }
         let k = t.split('=').next().unwrap_or("").trim();
-        if current == table && k == key && t.contains('=') {
+        if current == table && nth.map_or(true, |n| seen == n + 1) && k == key && t.contains('=') {
             return Some(i + 1);
         }
     }

@@ -20,6 +20,7 @@ pub mod clock;
 
 pub mod batch;
 pub mod buffer;
+pub mod push;
 
 pub mod collect;
 pub mod decode;

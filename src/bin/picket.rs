@@ -93,6 +93,18 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Buffer(b)) => {
+            if b.action != "status" {
+                return Err(Failure::Config(ConfigError {
+                    file: None,
+                    line: None,
+                    key: Some("buffer".into()),
+                    msg: format!("unknown action {:?} (status)", b.action),
+                }));
+            }
+            agent::buffer_status(&cfg, &mut std::io::stdout().lock()).map_err(Failure::Runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Once(_)) => {
             agent::once(&cfg).map_err(Failure::Runtime)?;
             Ok(ExitCode::SUCCESS)

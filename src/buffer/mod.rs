@@ -668,6 +668,48 @@ impl Buffer {
     }
 }
 
+/// Reads a buffer file's contents without changing it (for `picket buffer
+/// status`): its stats and the bytes on disk of the file and its WAL.
+pub fn inspect(path: &Path) -> Result<(Stats, u64), Error> {
+    let err = |e: rusqlite::Error| Error {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(err)?;
+    let (batches, samples, oldest): (i64, i64, Option<i64>) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(samples), 0), min(ts_ms) FROM batch",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(err)?;
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(err)?;
+    let free: i64 = conn
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .map_err(err)?;
+    let size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(err)?;
+    let mut disk = 0;
+    for ext in ["", "-wal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(ext);
+        disk += std::fs::metadata(PathBuf::from(p)).map_or(0, |m| m.len());
+    }
+    Ok((
+        Stats {
+            batches: batches as u64,
+            samples: samples as u64,
+            bytes: ((pages - free).max(0) * size) as u64,
+            oldest_ms: oldest,
+        },
+        disk,
+    ))
+}
+
 /// Renames `path` (and its -wal and -shm files) to `path.corrupt-<secs>`.
 fn move_aside(path: &Path) -> Result<PathBuf, String> {
     let secs = crate::clock::now_unix().map_or(0, |t| t as i64);

@@ -50,7 +50,7 @@ mod tcpstat;
 mod textfile;
 mod thermal_zone;
 mod time;
-mod timex;
+pub mod timex;
 mod udp_queues;
 mod uname;
 mod vmstat;
@@ -421,6 +421,7 @@ impl Scraper {
         }
         if self.exporter_metrics {
             exporter::collect(&mut Out::new(samples));
+            crate::push::telemetry::collect(&mut Out::new(samples));
         }
     }
 }

@@ -203,6 +203,13 @@ pub fn values(state: i32, t: &Timex) -> [Value; 17] {
     ]
 }
 
+/// Whether the kernel considers the clock synchronised (adjtimex does not
+/// return `TIME_ERROR`); `None` when adjtimex cannot be called. Used by the
+/// push side to hold batches stamped by a clock that NTP has not set yet.
+pub fn clock_synchronized() -> Option<bool> {
+    adjtimex().ok().map(|(state, _)| state != TIME_ERROR)
+}
+
 /// Calls adjtimex(2) with `modes = 0` (read only): returns the clock state
 /// (`TIME_OK` … `TIME_ERROR`) and the fields.
 // The struct's integer fields are `long` or `long long` depending on the

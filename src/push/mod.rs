@@ -1,0 +1,139 @@
+//! The push side: collect on a schedule, send with Prometheus remote_write,
+//! buffer in SQLite what cannot be delivered, replay it later.
+//!
+//! ```text
+//! collection thread ──Arc<Batch>──► queue thread (one per receiver URL)
+//!   every `interval`,                 send fresh ─► receiver
+//!   stamped at collection             │ fails ─► buffer (SQLite file per URL)
+//!   (held while the clock is unset)   └ backlog drained oldest first
+//! ```
+//!
+//! Collection runs on its own schedule, independent of scrapes; each one
+//! produces one batch stamped with the collection time. Threads, not the
+//! executor: ureq and SQLite block.
+//!
+//! **Clock not yet set.** A Pi has no RTC: until NTP sets it, the clock
+//! reads 1970 or fake-hwclock's last saved time. Batches collected while
+//! the clock reads before 2026-01-01 (picket did not exist earlier), or,
+//! with `wait_for_clock_sync`, while the kernel reports the clock
+//! unsynchronised, are **held in memory** (up to one hour of them, oldest
+//! dropped and counted beyond that) with the monotonic time of their
+//! collection. Once the clock is good they are **re-stamped** as
+//! `now - (time elapsed since collection)` and sent or buffered as usual,
+//! so nothing stamped in the past epoch is ever buffered or sent.
+
+pub mod client;
+pub mod config;
+pub mod queue;
+pub mod telemetry;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::batch::Batch;
+use crate::buffer::{self, Buffer};
+use crate::collect::Filter;
+use crate::serve::Server;
+pub use config::PushConfig;
+use queue::Queue;
+use telemetry::QueueTelemetry;
+
+/// A queue's channel and the external labels its batches carry.
+type Route = (Sender<Arc<Batch>>, Vec<(String, String)>);
+
+/// Before this (2026-01-01T00:00:00Z) the clock is certainly unset.
+pub const CLOCK_FLOOR_MS: i64 = 1_767_225_600_000;
+
+/// Opens every receiver's buffer and starts the queue threads and the
+/// collection thread. Errors only when a buffer cannot be opened at all
+/// (unreadable files are moved aside, not fatal).
+pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
+    let mut senders = Vec::new();
+    for rw in &cfg.remote_write {
+        let path = cfg.buffer_path.join(buffer::file_name(&rw.url));
+        let (buf, _aside) =
+            Buffer::open(&path, cfg.buffer.clone()).map_err(|e| io::Error::other(e.to_string()))?;
+        let tel = QueueTelemetry::register(&rw.url);
+        let (tx, rx) = mpsc::channel::<Arc<Batch>>();
+        let q = Queue::new(rw.clone(), buf, tel);
+        std::thread::Builder::new()
+            .name("picket-push".into())
+            .spawn(move || q.run(rx))?;
+        senders.push((tx, rw.external_labels.clone()));
+        log::info!(
+            "pushing to {} every {:?} (buffer {})",
+            rw.url,
+            cfg.interval,
+            path.display()
+        );
+    }
+    let cfg = cfg.clone();
+    std::thread::Builder::new()
+        .name("picket-collect".into())
+        .spawn(move || collect_loop(&cfg, &server, &senders))?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    crate::clock::now_unix().map_or(0, |t| (t * 1000.0) as i64)
+}
+
+/// True when batches may be stamped with the wall clock.
+pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
+    now_ms >= CLOCK_FLOOR_MS
+        && (!wait_for_sync || crate::collect::timex::clock_synchronized().unwrap_or(true))
+}
+
+fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
+    let max_held = (3_600_000 / cfg.interval.as_millis().max(1)) as usize + 1;
+    let mut held: VecDeque<(Instant, Vec<crate::metric::Sample>)> = VecDeque::new();
+    let mut warned = false;
+    let mut next = Instant::now();
+    loop {
+        let mut samples = Vec::new();
+        server.scraper().collect(&Filter::default(), &mut samples);
+        let collected = Instant::now();
+        let now = now_ms();
+        if !clock_usable(now, cfg.wait_for_clock_sync) {
+            if !warned {
+                log::warn!("clock not set yet (reads {now} ms since the epoch): holding batches until it is");
+                warned = true;
+            }
+            held.push_back((collected, samples));
+            if held.len() > max_held {
+                held.pop_front();
+                log::warn!("held batches exceed one hour; dropped the oldest");
+            }
+        } else {
+            if warned {
+                log::info!("clock set; re-stamping {} held batches", held.len());
+                warned = false;
+            }
+            for (at, s) in held.drain(..) {
+                let ts = now - at.elapsed().as_millis() as i64;
+                dispatch(&s, ts, senders);
+            }
+            dispatch(&samples, now, senders);
+        }
+        next += cfg.interval;
+        let now_i = Instant::now();
+        if next <= now_i {
+            // Fell behind (slow collection): skip the missed ticks.
+            while next <= now_i {
+                next += cfg.interval;
+            }
+        }
+        std::thread::sleep(next - now_i);
+    }
+}
+
+fn dispatch(samples: &[crate::metric::Sample], ts_ms: i64, senders: &[Route]) {
+    for (tx, ext) in senders {
+        let b = Arc::new(Batch::from_samples(samples, ts_ms, ext));
+        // A closed queue only happens at exit.
+        let _ = tx.send(b);
+    }
+}
