@@ -227,7 +227,7 @@ mod tests {
                 }],
             }],
         };
-        let mut want = vec![0x0a, 30, 0x0a, 13, 0x0a, 8];
+        let mut want = vec![0x0a, 28, 0x0a, 13, 0x0a, 8];
         want.extend_from_slice(b"__name__");
         want.extend_from_slice(&[0x12, 1, b'm', 0x12, 11, 0x09]);
         want.extend_from_slice(&1.0f64.to_le_bytes());
