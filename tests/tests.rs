@@ -18,5 +18,7 @@ mod golden;
 mod bad_input;
 // Real Prometheus and promtool (ignored unless --include-ignored).
 mod peers;
+// Push, buffer and replay against a switchable receiver and real Prometheus.
+mod push;
 // Side by side with the real node_exporter (ignored unless --include-ignored).
 mod compat;
