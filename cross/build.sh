@@ -164,14 +164,8 @@ serve() {
     wait "$pid" 2>/dev/null || true
 }
 
-qemu_for() {
-    case "$1" in
-        aarch64-*) echo "qemu-aarch64-static -cpu cortex-a53" ;;
-        armv7-*) echo "qemu-arm-static -cpu cortex-a7" ;;
-        arm-*) echo "qemu-arm-static -cpu arm1176" ;;
-        *) return 1 ;;
-    esac
-}
+# shellcheck source=cross/qemu.sh
+. "$repo/cross/qemu.sh"
 
 run_tests() {
     ensure_qemu

@@ -46,18 +46,6 @@ impl Batch {
         Batch { ts_ms, points }
     }
 
-    /// Moves every point stamped with the collection time to `ts_ms` (used
-    /// when the clock stepped after the collection; points with their own
-    /// timestamps keep them).
-    pub fn restamp(&mut self, ts_ms: i64) {
-        for p in &mut self.points {
-            if p.ts_ms == self.ts_ms {
-                p.ts_ms = ts_ms;
-            }
-        }
-        self.ts_ms = ts_ms;
-    }
-
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.points.len()

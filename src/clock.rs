@@ -36,6 +36,12 @@ pub fn now_unix() -> io::Result<f64> {
     Ok(i64::from(ts.tv_sec) as f64 + ts.tv_nsec as f64 / 1e9)
 }
 
+/// The real-time clock in whole milliseconds since the epoch (0 if the
+/// clock cannot be read), as remote_write timestamps are.
+pub fn now_ms() -> i64 {
+    now_unix().map_or(0, |t| (t * 1000.0) as i64)
+}
+
 /// The whole seconds since the epoch of `file`'s last modification.
 pub fn mtime(file: &File) -> io::Result<i64> {
     // SAFETY: `stat` is plain old data; all-zero is a valid value.

@@ -8,7 +8,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{fixture, free_port, get, require, start_picket, temp_dir, wait_http, Proc};
+use crate::util::{
+    fixture, free_port, get, promql, require, start_picket, start_prometheus, temp_dir, wait_http,
+    Proc,
+};
 
 pub const NODE_EXPORTER: &str = "prometheus-node-exporter";
 
@@ -126,31 +129,8 @@ fn a_real_prometheus_scrapes_picket() {
     .unwrap();
     let port = free_port();
     let prom_addr = format!("127.0.0.1:{port}");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={prom_addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn prometheus");
-    let _prom = Proc {
-        child,
-        addr: prom_addr.clone(),
-    };
-    wait_http(&prom_addr, "/-/ready", Duration::from_secs(30));
-    let url = format!("http://{prom_addr}");
-
-    let query = |q: &str| -> String {
-        let out = Command::new("promtool")
-            .args(["query", "instant", &url, q])
-            .output()
-            .expect("promtool query");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let _prom = start_prometheus(&dir, &prom_addr, &[]);
+    let query = |q: &str| promql(&prom_addr, q);
     // Wait until Prometheus has scraped at least twice.
     let start = Instant::now();
     let mut up = String::new();

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -421,36 +421,11 @@ fn a_real_prometheus_receives_everything_across_its_own_restart() {
     .expect("write config");
     let port = free_port();
     let prom_addr = format!("127.0.0.1:{port}");
-    let start_prom = || {
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn prometheus");
-        let p = Proc {
-            child,
-            addr: prom_addr.clone(),
-        };
-        wait_http(&prom_addr, "/-/ready", Duration::from_secs(30));
-        p
-    };
+    let start_prom = || start_prometheus(&dir, &prom_addr, &["--web.enable-remote-write-receiver"]);
     let prom = start_prom();
     let url = format!("http://{prom_addr}/api/v1/write");
     let p = start_pusher(&url, &dir.join("buf"), &[]);
-    let query = |q: &str| -> String {
-        let out = Command::new("promtool")
-            .args(["query", "instant", &format!("http://{prom_addr}"), q])
-            .output()
-            .expect("promtool query");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let query = |q: &str| promql(&prom_addr, q);
     wait_until(Duration::from_secs(20), "node_load1 in Prometheus", || {
         query("node_load1").contains("node_load1")
     });

@@ -75,6 +75,41 @@ pub fn start_picket(args: &[&str]) -> Proc {
     p
 }
 
+/// Starts the real Prometheus on `addr` with `<dir>/prometheus.yml` and its
+/// data in `<dir>/data`, plus `extra` flags, and waits until it is ready.
+pub fn start_prometheus(dir: &Path, addr: &str, extra: &[&str]) -> Proc {
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn prometheus");
+    let p = Proc {
+        child,
+        addr: addr.to_string(),
+    };
+    wait_http(addr, "/-/ready", Duration::from_secs(30));
+    p
+}
+
+/// `promtool query instant` against the Prometheus at `addr`; its stdout.
+pub fn promql(addr: &str, q: &str) -> String {
+    let out = Command::new("promtool")
+        .args(["query", "instant", &format!("http://{addr}"), q])
+        .output()
+        .expect("promtool query");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Polls `path` on `addr` until it answers 200 or `limit` passes.
 pub fn wait_http(addr: &str, path: &str, limit: Duration) {
     let start = Instant::now();

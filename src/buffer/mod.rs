@@ -648,24 +648,27 @@ impl Buffer {
     }
 
     fn refresh_stats(&mut self) -> rusqlite::Result<()> {
-        let (batches, samples, oldest): (i64, i64, Option<i64>) = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(samples), 0), min(ts_ms) FROM batch",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = self
-            .conn
-            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        self.stats = Stats {
-            batches: batches as u64,
-            samples: samples as u64,
-            bytes: ((pages - free).max(0) * size) as u64,
-            oldest_ms: oldest,
-        };
+        self.stats = read_stats(&self.conn)?;
         Ok(())
     }
+}
+
+/// Rows, samples, oldest time and pages in use of an open buffer.
+fn read_stats(conn: &Connection) -> rusqlite::Result<Stats> {
+    let (batches, samples, oldest): (i64, i64, Option<i64>) = conn.query_row(
+        "SELECT count(*), coalesce(sum(samples), 0), min(ts_ms) FROM batch",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(Stats {
+        batches: batches as u64,
+        samples: samples as u64,
+        bytes: ((pages - free).max(0) * size) as u64,
+        oldest_ms: oldest,
+    })
 }
 
 /// Reads a buffer file's contents without changing it (for `picket buffer
@@ -677,37 +680,14 @@ pub fn inspect(path: &Path) -> Result<(Stats, u64), Error> {
     };
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(err)?;
-    let (batches, samples, oldest): (i64, i64, Option<i64>) = conn
-        .query_row(
-            "SELECT count(*), coalesce(sum(samples), 0), min(ts_ms) FROM batch",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(err)?;
-    let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .map_err(err)?;
-    let free: i64 = conn
-        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-        .map_err(err)?;
-    let size: i64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .map_err(err)?;
+    let stats = read_stats(&conn).map_err(err)?;
     let mut disk = 0;
     for ext in ["", "-wal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(ext);
         disk += std::fs::metadata(PathBuf::from(p)).map_or(0, |m| m.len());
     }
-    Ok((
-        Stats {
-            batches: batches as u64,
-            samples: samples as u64,
-            bytes: ((pages - free).max(0) * size) as u64,
-            oldest_ms: oldest,
-        },
-        disk,
-    ))
+    Ok((stats, disk))
 }
 
 /// Renames `path` (and its -wal and -shm files) to `path.corrupt-<secs>`.
@@ -732,12 +712,7 @@ fn encode_key(key: &SeriesKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     for (n, v) in key {
         for s in [n, v] {
-            let mut len = s.len();
-            while len >= 0x80 {
-                out.push(len as u8 | 0x80);
-                len >>= 7;
-            }
-            out.push(len as u8);
+            codec::put_varint(&mut out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
     }

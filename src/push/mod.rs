@@ -77,10 +77,6 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    crate::clock::now_unix().map_or(0, |t| (t * 1000.0) as i64)
-}
-
 /// True when batches may be stamped with the wall clock.
 pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
     now_ms >= CLOCK_FLOOR_MS
@@ -96,7 +92,7 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
         let mut samples = Vec::new();
         server.scraper().collect(&Filter::default(), &mut samples);
         let collected = Instant::now();
-        let now = now_ms();
+        let now = crate::clock::now_ms();
         if !clock_usable(now, cfg.wait_for_clock_sync) {
             if !warned {
                 log::warn!("clock not set yet (reads {now} ms since the epoch): holding batches until it is");

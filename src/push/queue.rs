@@ -90,10 +90,6 @@ impl Queue {
         }
     }
 
-    fn now_ms() -> i64 {
-        crate::clock::now_unix().map_or(0, |t| (t * 1000.0) as i64)
-    }
-
     fn fresh(&mut self, b: &Batch) {
         let hold = self.outage
             || (self.rw.replay_order == ReplayOrder::InOrder && !self.buffer.is_empty());
@@ -101,11 +97,7 @@ impl Queue {
             self.store(b);
             return;
         }
-        let mut req = RequestBuilder::new();
-        b.add_to(&mut req);
-        let n = req.len();
-        let out = self.client.send(&req.encode());
-        self.tel.request(&out, n);
+        let (out, n) = self.post(std::slice::from_ref(b));
         match out {
             Outcome::Delivered(_) => self.success(),
             Outcome::Retry { code, why } => {
@@ -116,8 +108,21 @@ impl Queue {
         }
     }
 
+    /// Sends `batches` as one request and counts it; returns the outcome
+    /// and the number of samples sent.
+    fn post(&self, batches: &[Batch]) -> (Outcome, usize) {
+        let mut req = RequestBuilder::new();
+        for b in batches {
+            b.add_to(&mut req);
+        }
+        let n = req.len();
+        let out = self.client.send(&req.encode());
+        self.tel.request(&out, n);
+        (out, n)
+    }
+
     fn store(&mut self, b: &Batch) {
-        match self.buffer.append(b, Self::now_ms()) {
+        match self.buffer.append(b, crate::clock::now_ms()) {
             Ok(d) => {
                 if d.max_bytes + d.max_age > 0 {
                     log::warn!(
@@ -148,13 +153,7 @@ impl Queue {
                 return;
             }
         };
-        let mut req = RequestBuilder::new();
-        for b in &backlog.batches {
-            b.add_to(&mut req);
-        }
-        let n = req.len();
-        let out = self.client.send(&req.encode());
-        self.tel.request(&out, n);
+        let (out, n) = self.post(&backlog.batches);
         match out {
             Outcome::Delivered(_) => {
                 self.success();
@@ -194,7 +193,7 @@ impl Queue {
         self.outage = false;
         self.backoff = self.rw.min_backoff;
         self.next_try = Instant::now();
-        self.tel.success(Self::now_ms());
+        self.tel.success(crate::clock::now_ms());
     }
 
     fn failure(&mut self, code: Option<u16>, why: &str) {

@@ -160,7 +160,7 @@ fn registry() -> &'static Mutex<Vec<Arc<QueueTelemetry>>> {
 
 /// Adds every registered receiver's metrics (nothing when push is off).
 pub fn collect(out: &mut Out<'_>) {
-    let now_ms = crate::clock::now_unix().map_or(0, |t| (t * 1000.0) as i64);
+    let now_ms = crate::clock::now_ms();
     let all: Vec<_> = match registry().lock() {
         Ok(a) => a.clone(),
         Err(_) => return,

@@ -31,13 +31,8 @@ budget() {  # budget <target> <set>
     esac
 }
 
-qemu_for() {
-    case "$1" in
-        aarch64-*) echo "qemu-aarch64-static -cpu cortex-a53" ;;
-        armv7-*) echo "qemu-arm-static -cpu cortex-a7" ;;
-        arm-*) echo "qemu-arm-static -cpu arm1176" ;;
-    esac
-}
+# shellcheck source=cross/qemu.sh
+. "$repo/cross/qemu.sh"
 
 # hwm_kib <port> <command...>: serve fixtures/pi4, scrape 20 times, print VmHWM in KiB.
 hwm_kib() {
