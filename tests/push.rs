@@ -467,3 +467,280 @@ fn a_real_prometheus_receives_everything_across_its_own_restart() {
         "Prometheus rejected samples"
     );
 }
+
+/// Rewrites `<dir>/load.prom` with `n` series of fresh pseudo-random values
+/// every 50 ms until `stop` is set, so that batches do not compress to
+/// nothing and the buffer grows at a realistic rate.
+fn churn_textfile(dir: std::path::PathBuf, n: usize, stop: Arc<AtomicU8>) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut write = move || {
+        let mut s = String::from("# TYPE load_value gauge\n");
+        for i in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s.push_str(&format!("load_value{{i=\"{i}\"}} {}\n", x % 1_000_000));
+        }
+        let tmp = dir.join("load.prom.tmp");
+        std::fs::write(&tmp, s).expect("write textfile");
+        std::fs::rename(&tmp, dir.join("load.prom")).expect("rename textfile");
+    };
+    write();
+    std::thread::spawn(move || {
+        while stop.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+            write();
+        }
+    });
+}
+
+/// Every (series, timestamp) a receiver got, up to `cutoff` inclusive.
+fn pairs_upto(rx: &Receiver, cutoff: i64) -> BTreeSet<(String, i64)> {
+    let log = rx.log.lock().expect("log");
+    log.requests
+        .iter()
+        .flatten()
+        .filter(|p| p.1 <= cutoff)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_full_buffer_drops_the_oldest_and_counts_exactly_what_is_missing() {
+    // Two receivers get the same batches: `all` never fails and is the
+    // ground truth; `capped` goes away long enough to overflow a 64 KiB
+    // buffer. What `capped` misses must be exactly the dropped counter,
+    // and the oldest batches of the outage.
+    let all = Receiver::start();
+    let capped = Receiver::start();
+    let dir = temp_dir("push-cap");
+    let text = dir.join("textfile");
+    std::fs::create_dir_all(&text).expect("textfile dir");
+    let stop = Arc::new(AtomicU8::new(0));
+    churn_textfile(text.clone(), 500, stop.clone());
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[push]\ninterval = \"100ms\"\nbuffer_path = \"{}\"\n\n[push.buffer]\nmax_bytes = 65536\n\n\
+             [[push.remote_write]]\nurl = \"{}\"\n\n\
+             [[push.remote_write]]\nurl = \"{}\"\nmin_backoff = \"100ms\"\nmax_backoff = \"200ms\"\n",
+            dir.join("buf").display(),
+            all.url(),
+            capped.url()
+        ),
+    )
+    .expect("write config");
+    let p = start_picket(&[
+        "--collector.disable-defaults",
+        "--collector.textfile",
+        &format!("--collector.textfile.directory={}", text.display()),
+        &format!("--config.file={}", cfg.display()),
+    ]);
+    let name = "__name__=load_value,i=0";
+    wait_until(Duration::from_secs(10), "first deliveries", || {
+        capped.stamps(name).len() >= 3
+    });
+    capped.set(REFUSE);
+    let dropped = format!(
+        "picket_buffer_dropped_samples_total{{reason=\"max_bytes\",url=\"{}\"}}",
+        capped.url()
+    );
+    wait_until(Duration::from_secs(60), "the cap to drop batches", || {
+        metric(&p.addr, &dropped).unwrap_or(0.0) > 0.0
+    });
+    // A while longer, so that several rounds of dropping happen.
+    std::thread::sleep(Duration::from_secs(2));
+    capped.set(OK);
+    let buffered = format!("picket_buffer_batches{{url=\"{}\"}}", capped.url());
+    wait_until(Duration::from_secs(60), "backlog drained", || {
+        metric(&p.addr, &buffered) == Some(0.0)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let dropped_n = metric(&p.addr, &dropped).expect("dropped counter");
+    let age = format!(
+        "picket_buffer_dropped_samples_total{{reason=\"max_age\",url=\"{}\"}}",
+        capped.url()
+    );
+    assert_eq!(metric(&p.addr, &age).unwrap_or(0.0), 0.0);
+    stop.store(1, Ordering::SeqCst);
+    drop(p);
+
+    let last = |rx: &Receiver| rx.stamps(name).into_iter().max().unwrap_or(0);
+    let cutoff = last(&all).min(last(&capped));
+    let truth = pairs_upto(&all, cutoff);
+    let got = pairs_upto(&capped, cutoff);
+    assert!(got.is_subset(&truth), "capped got samples never sent");
+    let missing: Vec<&(String, i64)> = truth.difference(&got).collect();
+    assert!(!missing.is_empty(), "nothing was dropped");
+    assert_eq!(
+        missing.len() as f64,
+        dropped_n,
+        "missing at the receiver vs picket_buffer_dropped_samples_total"
+    );
+    // Whole batches, and the oldest of the outage: no stamp the capped
+    // receiver got lies inside the missing range.
+    let lost: BTreeSet<i64> = missing.iter().map(|p| p.1).collect();
+    let (lo, hi) = (*lost.first().expect("lost"), *lost.last().expect("lost"));
+    let kept: BTreeSet<i64> = got.iter().map(|p| p.1).collect();
+    assert!(
+        kept.range(lo..=hi).next().is_none(),
+        "a batch inside the dropped range survived: dropped {lo}..={hi}"
+    );
+    assert!(
+        kept.range(hi..).count() > 5,
+        "nothing after the drop arrived"
+    );
+    for t in &lost {
+        let sent = truth.iter().filter(|p| p.1 == *t).count();
+        let miss = missing.iter().filter(|p| p.1 == *t).count();
+        assert_eq!(sent, miss, "batch {t} only partly dropped");
+    }
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool (tests/run.sh installs them)"]
+fn in_order_replay_to_a_strict_prometheus_is_never_rejected() {
+    // A stock Prometheus without out_of_order_time_window rejects any
+    // sample older than the newest it holds for that series. In in-order
+    // mode the backlog goes before fresh data, so it rejects nothing.
+    require("prometheus");
+    require("promtool");
+    let dir = temp_dir("push-strict");
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        "global: {scrape_interval: 15s}\n",
+    )
+    .expect("write config");
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let start_prom = || start_prometheus(&dir, &prom_addr, &["--web.enable-remote-write-receiver"]);
+    let mut prom = start_prom();
+    let url = format!("http://{prom_addr}/api/v1/write");
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[push]\ninterval = \"200ms\"\nbuffer_path = \"{}\"\n\n[[push.remote_write]]\nurl = \"{url}\"\n\
+             replay_order = \"in-order\"\nmax_samples_per_send = 30\nmin_backoff = \"100ms\"\nmax_backoff = \"500ms\"\n",
+            dir.join("buf").display()
+        ),
+    )
+    .expect("write config");
+    let p = start_picket(&[
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+        &format!("--config.file={}", cfg.display()),
+    ]);
+    wait_until(Duration::from_secs(20), "node_load1 in Prometheus", || {
+        promql(&prom_addr, "node_load1").contains("node_load1")
+    });
+    let _ = Command::new("kill").arg(prom.pid().to_string()).status();
+    let _ = prom.child.wait();
+    let buffered = format!("picket_buffer_batches{{url=\"{url}\"}}");
+    wait_until(Duration::from_secs(20), "batches buffered", || {
+        metric(&p.addr, &buffered).unwrap_or(0.0) >= 15.0
+    });
+    let _prom = start_prom();
+    wait_until(Duration::from_secs(60), "backlog drained", || {
+        metric(&p.addr, &buffered) == Some(0.0)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let rejected =
+        format!("picket_buffer_dropped_samples_total{{reason=\"rejected\",url=\"{url}\"}}");
+    assert_eq!(
+        metric(&p.addr, &rejected),
+        Some(0.0),
+        "Prometheus rejected samples"
+    );
+    let raw = promql(&prom_addr, "node_load1[5m]");
+    let stamps: Vec<i64> = raw
+        .lines()
+        .filter_map(|l| l.split(" @[").nth(1))
+        .filter_map(|t| t.trim_end_matches(']').parse::<f64>().ok())
+        .map(|t| (t * 1000.0).round() as i64)
+        .collect();
+    assert!(stamps.len() >= 20, "{raw}");
+    assert_contiguous(&stamps, "node_load1 in a strict Prometheus");
+}
+
+/// libfaketime from Debian's faketime package, if installed.
+fn libfaketime() -> Option<std::path::PathBuf> {
+    [
+        "x86_64-linux-gnu",
+        "aarch64-linux-gnu",
+        "arm-linux-gnueabihf",
+    ]
+    .iter()
+    .map(|t| std::path::PathBuf::from(format!("/usr/lib/{t}/faketime/libfaketimeMT.so.1")))
+    .find(|p| p.exists())
+}
+
+#[test]
+#[ignore = "needs libfaketime (tests/run.sh installs faketime)"]
+fn batches_collected_before_the_clock_is_set_are_held_and_restamped() {
+    // A Pi without an RTC boots in 1970 until NTP steps the clock. The wall
+    // clock is faked 55 years back (libfaketime, re-read from a file on
+    // every call), then stepped to the real time. Nothing stamped in the
+    // past epoch may leave the agent; what was collected meanwhile arrives
+    // re-stamped at its real collection time.
+    let lib = libfaketime().expect("libfaketime: apt-get install faketime");
+    let rx = Receiver::start();
+    let dir = temp_dir("push-clock");
+    let offset = dir.join("faketime");
+    std::fs::write(&offset, "-20000d\n").expect("write offset");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let real_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let child = Command::new(picket_bin())
+        .args([
+            &format!("--web.listen-address={addr}"),
+            "--collector.disable-defaults",
+            "--collector.loadavg",
+            "--push-interval=200ms",
+            &format!("--push-url={}", rx.url()),
+            &format!("--buffer-path={}", dir.join("buf").display()),
+        ])
+        .env("LD_PRELOAD", &lib)
+        .env("FAKETIME_TIMESTAMP_FILE", &offset)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn picket");
+    let p = Proc { child, addr };
+    wait_http(&p.addr, "/healthz", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        rx.stamps(LOAD1).is_empty(),
+        "sent while the clock read 1971: {:?}",
+        rx.stamps(LOAD1)
+    );
+    // NTP steps the clock.
+    std::fs::write(&offset, "+0\n").expect("write offset");
+    let stepped = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    wait_until(Duration::from_secs(10), "held batches", || {
+        rx.stamps(LOAD1).iter().any(|&t| t > stepped + 400)
+    });
+    let stamps = rx.stamps(LOAD1);
+    assert!(
+        stamps.iter().all(|&t| t >= picket::push::CLOCK_FLOOR_MS),
+        "a sample stamped before 2026: {stamps:?}"
+    );
+    let set = assert_contiguous(&stamps, "node_load1 across the clock step");
+    assert_eq!(set.len(), stamps.len(), "a batch arrived twice");
+    // The held ones carry their real collection time (within the 200 ms
+    // interval plus startup), not the time of the step.
+    let first = *set.first().expect("stamps");
+    assert!(
+        (first - real_start).abs() < 1000,
+        "first stamp {first} vs start {real_start}"
+    );
+    assert!(set.range(..stepped).count() >= 8, "held batches: {set:?}");
+}

@@ -7,10 +7,10 @@
 # root (cross/deb.sh).
 #
 # Peers: promtool and prometheus (package prometheus), node_exporter
-# (package prometheus-node-exporter). ARM tooling: qemu-user-static, lintian,
-# file, curl from Debian; zig (PyPI) and cargo-zigbuild (crates.io) are
-# installed by cross/build.sh. Caches reused between runs: ~/.cache/zig,
-# target/ and target/cross.
+# (package prometheus-node-exporter), libfaketime (package faketime). ARM
+# tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
+# cargo-zigbuild (crates.io) are installed by cross/build.sh. Caches reused
+# between runs: ~/.cache/zig, target/ and target/cross.
 #
 # Arguments go to `cargo test`. PICKET_SKIP_CROSS=1 skips the ARM part (for
 # quick local runs; CI never sets it).
@@ -22,6 +22,9 @@ want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 want promtool prometheus
 want prometheus prometheus
 want prometheus-node-exporter prometheus-node-exporter
+# libfaketime: the clock-not-yet-set test steps the agent's wall clock.
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||
+  need+=(faketime)
 if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
   want qemu-aarch64-static qemu-user-static
   want qemu-arm-static qemu-user-static
