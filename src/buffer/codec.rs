@@ -14,12 +14,19 @@
 //! flags u8            bit 0: keyframe (XOR base is zero, series list present)
 //!                     bit 1: series list present (else: same as previous batch)
 //! [n varint, n × series id delta (zigzag varint)]      when bit 1
-//! n × value            0x00 for an unchanged value, else
+//! n × value            0x00 for an unchanged value;
+//!                      0x01..=0x3f: an integer step of unzigzag(byte);
+//!                      0x40, zigzag varint: a larger integer step;
 //!                      0x80 | lead << 3 | trail, then the 8-lead-trail middle
 //!                      bytes (big-endian) of the XOR
 //! m varint, m × (index varint, timestamp delta zigzag varint)
 //!                      points whose timestamp is not the batch's
 //! ```
+//!
+//! Integer steps (format 2) are for counters: a byte counter that grew by
+//! 1500 XORs to four or five changed bytes but steps by two. They are used
+//! only when both values are integers of at most 2^53 and the step decodes
+//! to the very same bits; anything else is XORed.
 //!
 //! The XOR base of a batch is the previous batch only (series absent there
 //! XOR with zero), so deleting the oldest batches needs only the new oldest
@@ -95,7 +102,15 @@ impl Chain {
 /// Encodes `rows` into `out` (replacing its contents) after the chain's
 /// previous batch (or as a keyframe when `keyframe` is set or the chain is
 /// new), and advances the chain.
-pub fn encode(rows: &Rows, chain: &mut Chain, keyframe: bool, out: &mut Vec<u8>) {
+/// `level` trades time for size: appends use the default, the keyframe
+/// rewrite on the drain path uses the fastest.
+pub fn encode(
+    rows: &Rows,
+    chain: &mut Chain,
+    keyframe: bool,
+    level: Compression,
+    out: &mut Vec<u8>,
+) {
     let keyframe = keyframe || !chain.started;
     if keyframe {
         chain.reset();
@@ -118,9 +133,20 @@ pub fn encode(rows: &Rows, chain: &mut Chain, keyframe: bool, out: &mut Vec<u8>)
         }
     }
     for (&id, v) in rows.series.iter().zip(&rows.values) {
-        let x = v.to_bits() ^ chain.base(id);
+        let base = chain.base(id);
+        let x = v.to_bits() ^ base;
         if x == 0 {
             raw.push(0);
+            continue;
+        }
+        if let Some(step) = int_step(f64::from_bits(base), *v) {
+            let z = zigzag(step);
+            if z < 0x40 {
+                raw.push(z as u8);
+            } else {
+                raw.push(0x40);
+                put_varint(&mut raw, z);
+            }
             continue;
         }
         let lead = (x.leading_zeros() / 8).min(7);
@@ -137,11 +163,33 @@ pub fn encode(rows: &Rows, chain: &mut Chain, keyframe: bool, out: &mut Vec<u8>)
         prev = ts;
     }
     out.clear();
-    let mut enc = DeflateEncoder::new(std::mem::take(out), Compression::default());
+    let mut enc = DeflateEncoder::new(std::mem::take(out), level);
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(&raw);
     *out = enc.finish().unwrap_or_default();
     chain.advance(rows);
+}
+
+/// Largest integer every f64 up to which is exact.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// The integer step from `prev` to `v`, when both are integers and the step
+/// decodes back to exactly `v`'s bits.
+fn int_step(prev: f64, v: f64) -> Option<i64> {
+    let int = |x: f64| x.fract() == 0.0 && x.abs() <= EXACT;
+    if !int(prev) || !int(v) {
+        return None;
+    }
+    let step = (v as i64).checked_sub(prev as i64)?;
+    (apply_step(prev, step)?.to_bits() == v.to_bits()).then_some(step)
+}
+
+/// `prev` plus an integer step, as the decoder computes it.
+fn apply_step(prev: f64, step: i64) -> Option<f64> {
+    if prev.fract() != 0.0 || prev.abs() > EXACT {
+        return None;
+    }
+    Some((prev as i64).checked_add(step)? as f64)
 }
 
 /// True when an encoded batch is a keyframe (decodable on its own).
@@ -192,10 +240,22 @@ fn decode_inner(data: &[u8], chain: &mut Chain) -> Result<Rows, String> {
     rows.values.reserve(rows.series.len());
     for &id in &rows.series {
         let h = r.byte()?;
+        let base = chain.base(id);
+        if h != 0 && h & 0x80 == 0 {
+            let z = if h == 0x40 {
+                r.varint()?
+            } else if h < 0x40 {
+                u64::from(h)
+            } else {
+                return Err(format!("bad value header {h:#x}"));
+            };
+            let v = apply_step(f64::from_bits(base), unzigzag(z))
+                .ok_or("integer step from a value that is not an integer")?;
+            rows.values.push(v);
+            continue;
+        }
         let x = if h == 0 {
             0
-        } else if h & 0x80 == 0 {
-            return Err(format!("bad value header {h:#x}"));
         } else {
             let lead = usize::from(h >> 3 & 7);
             let trail = usize::from(h & 7);
@@ -206,7 +266,7 @@ fn decode_inner(data: &[u8], chain: &mut Chain) -> Result<Rows, String> {
             be[lead..8 - trail].copy_from_slice(r.take(8 - lead - trail)?);
             u64::from_be_bytes(be)
         };
-        rows.values.push(f64::from_bits(x ^ chain.base(id)));
+        rows.values.push(f64::from_bits(x ^ base));
     }
     let m = r.varint()?;
     let mut prev = 0i64;
@@ -310,7 +370,7 @@ mod tests {
         let (mut w, mut r) = (Chain::default(), Chain::default());
         for (i, b) in batches.iter().enumerate() {
             let mut data = Vec::new();
-            encode(b, &mut w, false, &mut data);
+            encode(b, &mut w, false, Compression::default(), &mut data);
             assert_eq!(is_keyframe(&data), i == 0);
             let got = decode(&data, &mut r).expect("decodes");
             assert!(same(&got, b), "batch {i}: {got:?} != {b:?}");
@@ -324,15 +384,21 @@ mod tests {
         let c = rows(&[1, 2], &[12.0, 21.0]);
         let mut w = Chain::default();
         let (mut da, mut db, mut dc) = (Vec::new(), Vec::new(), Vec::new());
-        encode(&a, &mut w, false, &mut da);
-        encode(&b, &mut w, false, &mut db);
-        encode(&c, &mut w, false, &mut dc);
+        encode(&a, &mut w, false, Compression::default(), &mut da);
+        encode(&b, &mut w, false, Compression::default(), &mut db);
+        encode(&c, &mut w, false, Compression::default(), &mut dc);
         // Drop a: rewrite b as a keyframe, then c still decodes after it.
         let mut r = Chain::default();
         decode(&da, &mut r).expect("a");
         let b2 = decode(&db, &mut r).expect("b");
         let mut kb = Vec::new();
-        encode(&b2, &mut Chain::default(), true, &mut kb);
+        encode(
+            &b2,
+            &mut Chain::default(),
+            true,
+            Compression::default(),
+            &mut kb,
+        );
         let mut fresh = Chain::default();
         assert!(same(&decode(&kb, &mut fresh).expect("kb"), &b));
         assert!(same(&decode(&dc, &mut fresh).expect("c"), &c));
@@ -343,8 +409,20 @@ mod tests {
         let mut w = Chain::default();
         let mut d1 = Vec::new();
         let mut d2 = Vec::new();
-        encode(&rows(&[1], &[1.0]), &mut w, false, &mut d1);
-        encode(&rows(&[1], &[2.0]), &mut w, false, &mut d2);
+        encode(
+            &rows(&[1], &[1.0]),
+            &mut w,
+            false,
+            Compression::default(),
+            &mut d1,
+        );
+        encode(
+            &rows(&[1], &[2.0]),
+            &mut w,
+            false,
+            Compression::default(),
+            &mut d2,
+        );
         assert!(decode(&d2, &mut Chain::default()).is_err());
         for bad in [&b""[..], b"\x00", b"garbage!", &d1[..d1.len() / 2]] {
             assert!(decode(bad, &mut Chain::default()).is_err(), "{bad:?}");
@@ -369,12 +447,71 @@ mod tests {
                 })
                 .collect();
             let mut d = Vec::new();
-            encode(&rows(&ids, &values), &mut w, false, &mut d);
+            encode(
+                &rows(&ids, &values),
+                &mut w,
+                false,
+                Compression::default(),
+                &mut d,
+            );
             if t > 0 {
                 total += d.len();
             }
         }
         let per_sample = total as f64 / (19.0 * 1000.0);
         assert!(per_sample < 1.0, "{per_sample} bytes per sample");
+    }
+
+    #[test]
+    fn integer_steps_round_trip_exactly_and_save_bytes() {
+        // Integers near the exact limit, negative, -0.0 (not an integer
+        // step: its sign would be lost), huge steps, then non-integers.
+        let seq = [
+            0.0,
+            -0.0,
+            1.0,
+            1e15,
+            -1e15,
+            EXACT,
+            EXACT + 2.0,
+            -EXACT,
+            EXACT,
+            12.5,
+            f64::NAN,
+            3.0,
+            f64::INFINITY,
+            -7.0,
+        ];
+        let (mut w, mut r) = (Chain::default(), Chain::default());
+        for (i, v) in seq.iter().enumerate() {
+            let b = rows(&[5], &[*v]);
+            let mut d = Vec::new();
+            encode(&b, &mut w, false, Compression::default(), &mut d);
+            let got = decode(&d, &mut r).expect("decodes");
+            assert!(same(&got, &b), "value {i}: {got:?} != {v}");
+        }
+        // A byte counter growing by a few kB: integer steps beat XOR.
+        let ids: Vec<u32> = (1..=500).collect();
+        let mut w = Chain::default();
+        let mut total = 0;
+        for t in 0..20u32 {
+            let values: Vec<f64> = ids
+                .iter()
+                .map(|&i| f64::from(i) * 1e9 + f64::from(t * (1000 + i * 7)))
+                .collect();
+            let mut d = Vec::new();
+            encode(
+                &rows(&ids, &values),
+                &mut w,
+                false,
+                Compression::default(),
+                &mut d,
+            );
+            if t > 0 {
+                total += d.len();
+            }
+        }
+        let per_sample = total as f64 / (19.0 * 500.0);
+        assert!(per_sample < 2.5, "{per_sample} bytes per sample");
     }
 }

@@ -12,7 +12,9 @@
 //! already has that label, as Prometheus does. One series' samples go in
 //! timestamp order in one `TimeSeries`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// `prometheus.WriteRequest` (PRW 1.0): field 1 only.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -90,10 +92,39 @@ pub fn series_key(
 }
 
 /// Accumulates samples series by series, then encodes one request.
+///
+/// Series keep the order they were first added in (the spec asks for
+/// sorted labels, not sorted series). A series is its shared key: batches
+/// of one collection hold one `Arc` per series, and batches read back from
+/// the buffer share one per series across batches, so grouping by the
+/// `Arc`'s address puts each series' samples in one `TimeSeries` without
+/// hashing label strings (the drain builds millions of samples a second).
+/// Two different `Arc`s with equal labels become two `TimeSeries`, which
+/// receivers append the same way.
 #[derive(Debug, Default)]
 pub struct RequestBuilder {
-    series: BTreeMap<SeriesKey, Vec<PbSample>>,
+    series: Vec<(Arc<SeriesKey>, Vec<PbSample>)>,
+    by_ptr: HashMap<usize, usize, BuildHasherDefault<AddrHasher>>,
     samples: usize,
+}
+
+/// Hashes a heap address: one multiply (Fibonacci hashing), for the
+/// address-keyed map above.
+#[derive(Debug, Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl RequestBuilder {
@@ -103,17 +134,19 @@ impl RequestBuilder {
     }
 
     /// Adds one sample of the series `key`.
-    pub fn push(&mut self, key: &SeriesKey, value: f64, timestamp_ms: i64) {
+    pub fn push(&mut self, key: &Arc<SeriesKey>, value: f64, timestamp_ms: i64) {
         let s = PbSample {
             value,
             timestamp: timestamp_ms,
         };
-        match self.series.get_mut(key) {
-            Some(v) => v.push(s),
-            None => {
-                self.series.insert(key.clone(), vec![s]);
-            }
+        // The clone kept in `series` keeps the address from being reused.
+        let ptr = Arc::as_ptr(key) as usize;
+        let next = self.series.len();
+        let ix = *self.by_ptr.entry(ptr).or_insert(next);
+        if ix == next {
+            self.series.push((key.clone(), Vec::with_capacity(1)));
         }
+        self.series[ix].1.push(s);
         self.samples += 1;
     }
 
@@ -127,31 +160,132 @@ impl RequestBuilder {
         self.samples == 0
     }
 
-    /// The uncompressed protobuf `WriteRequest`; samples of each series in
-    /// timestamp order (a stable sort, so equal timestamps keep their order).
-    pub fn build(self) -> WriteRequest {
+    fn sort(&mut self) {
+        for (_, samples) in &mut self.series {
+            if samples.windows(2).any(|w| w[0].timestamp > w[1].timestamp) {
+                samples.sort_by_key(|s| s.timestamp);
+            }
+        }
+    }
+
+    /// The protobuf `WriteRequest` as prost structs; samples of each series
+    /// in timestamp order (a stable sort, so equal timestamps keep their
+    /// order). [`encode`](Self::encode) writes the same bytes directly.
+    pub fn build(mut self) -> WriteRequest {
+        self.sort();
         WriteRequest {
             timeseries: self
                 .series
                 .into_iter()
-                .map(|(key, mut samples)| {
-                    samples.sort_by_key(|s| s.timestamp);
-                    TimeSeries {
-                        labels: key
-                            .into_iter()
-                            .map(|(name, value)| Label { name, value })
-                            .collect(),
-                        samples,
-                    }
+                .map(|(key, samples)| TimeSeries {
+                    labels: key
+                        .iter()
+                        .map(|(name, value)| Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                    samples,
                 })
                 .collect(),
         }
     }
 
+    /// The uncompressed protobuf, written field by field (what prost would
+    /// write for [`build`](Self::build), without the intermediate structs
+    /// and their string copies: the drain encodes millions of samples).
+    pub fn encode_protobuf(mut self) -> Vec<u8> {
+        self.sort();
+        let mut out = Vec::with_capacity(self.samples * 24 + self.series.len() * 64);
+        for (key, samples) in &self.series {
+            let ts_len: usize = key
+                .iter()
+                .map(|(n, v)| len_delimited(label_len(n, v)))
+                .chain(samples.iter().map(|s| len_delimited(sample_len(s))))
+                .sum();
+            out.push(0x0a);
+            put_uvarint(&mut out, ts_len as u64);
+            for (n, v) in key.iter() {
+                out.push(0x0a);
+                put_uvarint(&mut out, label_len(n, v) as u64);
+                put_string(&mut out, 0x0a, n);
+                put_string(&mut out, 0x12, v);
+            }
+            for s in samples {
+                out.push(0x12);
+                put_uvarint(&mut out, sample_len(s) as u64);
+                if s.value != 0.0 {
+                    out.push(0x09);
+                    out.extend_from_slice(&s.value.to_le_bytes());
+                }
+                if s.timestamp != 0 {
+                    out.push(0x10);
+                    put_uvarint(&mut out, s.timestamp as u64);
+                }
+            }
+        }
+        out
+    }
+
     /// The request body: protobuf, Snappy block format.
     pub fn encode(self) -> Vec<u8> {
-        compress(&prost::Message::encode_to_vec(&self.build()))
+        compress(&self.encode_protobuf())
     }
+}
+
+/// Bytes of a string field (tag, length, bytes); proto3 leaves out "".
+fn string_field_len(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        1 + uvarint_len(s.len() as u64) + s.len()
+    }
+}
+
+fn label_len(n: &str, v: &str) -> usize {
+    string_field_len(n) + string_field_len(v)
+}
+
+/// A `Sample` body. Like prost (and gogo-protobuf in Prometheus), a value
+/// that compares equal to zero (so -0.0 too) and a zero timestamp are left
+/// out.
+fn sample_len(s: &PbSample) -> usize {
+    let v = if s.value != 0.0 { 9 } else { 0 };
+    let t = if s.timestamp != 0 {
+        1 + uvarint_len(s.timestamp as u64)
+    } else {
+        0
+    };
+    v + t
+}
+
+fn len_delimited(body: usize) -> usize {
+    1 + uvarint_len(body as u64) + body
+}
+
+fn put_string(out: &mut Vec<u8>, tag: u8, s: &str) {
+    if !s.is_empty() {
+        out.push(tag);
+        put_uvarint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn uvarint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// Snappy block compression (the spec forbids the framed format).
@@ -196,8 +330,8 @@ mod tests {
     #[test]
     fn round_trip_keeps_series_and_time_order() {
         let mut b = RequestBuilder::new();
-        let k1 = series_key("a_total", [("x", "1")], &[]);
-        let k2 = series_key("b", Vec::<(String, String)>::new(), &[]);
+        let k1 = Arc::new(series_key("a_total", [("x", "1")], &[]));
+        let k2 = Arc::new(series_key("b", Vec::<(String, String)>::new(), &[]));
         b.push(&k1, 2.0, 2000);
         b.push(&k2, f64::NAN, 1000);
         b.push(&k1, 1.0, 1000);
@@ -233,6 +367,46 @@ mod tests {
         want.extend_from_slice(&1.0f64.to_le_bytes());
         want.extend_from_slice(&[0x10, 5]);
         assert_eq!(prost::Message::encode_to_vec(&req), want);
+    }
+
+    #[test]
+    fn hand_written_protobuf_equals_prost() {
+        // Odd values on purpose: zero and -0.0 (left out), NaN, a zero and
+        // a negative timestamp (ten-byte varint), an empty label value
+        // (left out), long strings (two-byte lengths), a repeated series
+        // with samples out of time order, and a second Arc with equal
+        // labels (a separate TimeSeries).
+        let k1 = Arc::new(series_key("a", [("x", "1")], &[]));
+        let k1b = Arc::new(series_key("a", [("x", "1")], &[]));
+        let long = "v".repeat(300);
+        let k2 = Arc::new(vec![
+            ("__name__".to_string(), "b".to_string()),
+            ("e".to_string(), String::new()),
+            ("l".to_string(), long),
+        ]);
+        let mut b = RequestBuilder::new();
+        let mut c = RequestBuilder::new();
+        for (k, v, t) in [
+            (&k1, 0.0, 5),
+            (&k2, -0.0, 0),
+            (&k1b, f64::NAN, -7),
+            (&k2, 1e300, 1_770_000_000_000),
+            (&k1, -2.5, 3),
+        ] {
+            b.push(k, v, t);
+            c.push(k, v, t);
+        }
+        let want = prost::Message::encode_to_vec(&b.build());
+        assert_eq!(c.encode_protobuf(), want);
+        let req = decode(&compress(&want)).expect("decodes");
+        assert_eq!(req.timeseries.len(), 3);
+        let stamps: Vec<i64> = req.timeseries[0]
+            .samples
+            .iter()
+            .map(|s| s.timestamp)
+            .collect();
+        assert_eq!(stamps, [3, 5]);
+        assert_eq!(req.timeseries[0].labels, req.timeseries[2].labels);
     }
 
     #[test]
