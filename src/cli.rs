@@ -92,6 +92,24 @@ pub struct Args {
     /// directory of the push buffer (default /var/lib/picket/buffer)
     #[argh(option)]
     pub buffer_path: Option<PathBuf>,
+    /// HAProxy stats URI, as haproxy_exporter's (repeatable): http(s)://.../;csv, unix:/path or tcp://host:port
+    #[argh(option)]
+    pub haproxy_scrape_uri: Vec<String>,
+    /// verify HAProxy's https certificate (the default)
+    #[argh(switch)]
+    pub haproxy_ssl_verify: bool,
+    /// do not verify HAProxy's https certificate
+    #[argh(switch)]
+    pub no_haproxy_ssl_verify: bool,
+    /// timeout of one HAProxy scrape (default 5s)
+    #[argh(option)]
+    pub haproxy_timeout: Option<String>,
+    /// comma-separated CSV field indexes exported for HAProxy servers (default all)
+    #[argh(option)]
+    pub haproxy_server_metric_fields: Option<String>,
+    /// comma-separated HAProxy server states to leave out
+    #[argh(option)]
+    pub haproxy_server_exclude_states: Option<String>,
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -199,6 +217,8 @@ pub fn normalize(args: &[String]) -> Vec<String> {
 const SWITCHES: &[&str] = &[
     "--web-disable-exporter-metrics",
     "--collector-disable-defaults",
+    "--haproxy-ssl-verify",
+    "--no-haproxy-ssl-verify",
     "--version",
     "--help",
 ];
@@ -261,6 +281,20 @@ impl Args {
                 interval: self.push_interval.clone(),
                 buffer_path: self.buffer_path.clone(),
             },
+            haproxy: crate::collect::haproxy::Flags {
+                scrape_uri: self.haproxy_scrape_uri.clone(),
+                ssl_verify: if self.no_haproxy_ssl_verify {
+                    Some(false)
+                } else if self.haproxy_ssl_verify {
+                    Some(true)
+                } else {
+                    None
+                },
+                timeout: self.haproxy_timeout.clone(),
+                server_metric_fields: self.haproxy_server_metric_fields.clone(),
+                server_exclude_states: self.haproxy_server_exclude_states.clone(),
+            },
+            postgres: crate::collect::postgres::Env::from_process(),
         }
     }
 }

@@ -61,6 +61,12 @@ pub struct FileConfig {
     pub collector: CollectorOptionsSection,
     /// `[push]`: remote_write and the buffer.
     pub push: crate::push::config::PushSection,
+    /// `[[haproxy]]`: HAProxy instances.
+    pub haproxy: Vec<collect::haproxy::Section>,
+    /// `[[postgres]]`: PostgreSQL servers.
+    pub postgres: Vec<collect::postgres::Section>,
+    /// `[[relay]]`: other /metrics endpoints on the board.
+    pub relay: Vec<collect::relay::Section>,
 }
 
 /// `[log]`.
@@ -249,6 +255,10 @@ pub struct Overrides {
     pub options: Vec<(&'static str, String)>,
     /// `--push-url`, `--push-interval`, `--buffer-path`.
     pub push: crate::push::config::PushFlags,
+    /// `--haproxy.*` (haproxy_exporter's flags).
+    pub haproxy: collect::haproxy::Flags,
+    /// `DATA_SOURCE_NAME` and friends (postgres_exporter's environment).
+    pub postgres: collect::postgres::Env,
 }
 
 /// Loads and parses a config file (without merging).
@@ -469,6 +479,33 @@ pub fn resolve(
         .map(|(_, v)| PathBuf::from(v))
         .or_else(|| c.textfile.directory.clone())
         .filter(|p| !p.as_os_str().is_empty());
+
+    // Network collectors: their targets, and the collector is on when it has
+    // any (as the exporters they replace were, once started), unless the
+    // file or a flag turns it off.
+    let keyed = |(key, msg, from_flag): (String, String, bool)| {
+        if from_flag {
+            flag_err(&key, msg)
+        } else {
+            file_err(&key, msg)
+        }
+    };
+    opts.haproxy = collect::haproxy::resolve(&fc.haproxy, &ov.haproxy).map_err(keyed)?;
+    opts.postgres = collect::postgres::resolve(&fc.postgres, &ov.postgres).map_err(keyed)?;
+    opts.relay = collect::relay::resolve(&fc.relay).map_err(keyed)?;
+    let off = |name: &str| {
+        fc.collectors.disable.iter().any(|n| n == name) || ov.disable.iter().any(|n| n == name)
+    };
+    for (name, has) in [
+        ("haproxy", !opts.haproxy.is_empty()),
+        ("postgres", !opts.postgres.is_empty()),
+        ("relay", !opts.relay.is_empty()),
+    ] {
+        if has && !off(name) && !on.iter().any(|d| d.name == name) {
+            on.extend(collect::find(name));
+        }
+    }
+    on.sort_by_key(|d| d.name);
 
     let push =
         crate::push::config::resolve(&fc.push, &ov.push).map_err(|(key, msg, from_flag)| {

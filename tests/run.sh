@@ -7,7 +7,9 @@
 # root (cross/deb.sh).
 #
 # Peers: promtool and prometheus (package prometheus), node_exporter
-# (package prometheus-node-exporter), libfaketime (package faketime). ARM
+# (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
+# (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
+# (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime). ARM
 # tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
 # cargo-zigbuild (crates.io) are installed by cross/build.sh. Caches reused
 # between runs: ~/.cache/zig, target/ and target/cross.
@@ -22,6 +24,10 @@ want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 want promtool prometheus
 want prometheus prometheus
 want prometheus-node-exporter prometheus-node-exporter
+want haproxy haproxy
+want prometheus-haproxy-exporter prometheus-haproxy-exporter
+want prometheus-postgres-exporter prometheus-postgres-exporter
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||
   need+=(faketime)

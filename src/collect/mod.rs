@@ -25,11 +25,13 @@ mod arp;
 mod conntrack;
 mod cpu;
 mod cpufreq;
+pub mod deadline;
 mod diskstats;
 mod entropy;
 pub mod exporter;
 mod filefd;
 mod filesystem;
+pub mod haproxy;
 mod hwmon;
 mod interrupts;
 mod loadavg;
@@ -37,9 +39,11 @@ mod meminfo;
 mod netclass;
 mod netdev;
 mod netstat;
+pub mod postgres;
 mod powersupplyclass;
 mod pressure;
 mod processes;
+pub mod relay;
 mod rpi;
 mod schedstat;
 mod sockstat;
@@ -89,6 +93,7 @@ pub const ALL: &[Def] = &[
     def!(entropy, true),
     def!(filefd, true),
     def!(filesystem, true),
+    def!(haproxy, false),
     def!(hwmon, true),
     def!(interrupts, false),
     def!(loadavg, true),
@@ -96,9 +101,11 @@ pub const ALL: &[Def] = &[
     def!(netclass, true),
     def!(netdev, true),
     def!(netstat, true),
+    def!(postgres, false),
     def!(powersupplyclass, true),
     def!(pressure, true),
     def!(processes, false),
+    def!(relay, false),
     def!(rpi, false),
     def!(schedstat, true),
     def!(sockstat, true),
@@ -200,6 +207,12 @@ pub struct Options {
     pub vmstat_fields: Matcher,
     /// /proc/net/{netstat,snmp,snmp6} fields reported.
     pub netstat_fields: Matcher,
+    /// HAProxy instances (`[[haproxy]]`, `--haproxy.scrape-uri`).
+    pub haproxy: Vec<std::sync::Arc<haproxy::Target>>,
+    /// PostgreSQL servers (`[[postgres]]`, `DATA_SOURCE_NAME`).
+    pub postgres: Vec<std::sync::Arc<postgres::Target>>,
+    /// Relayed endpoints (`[[relay]]`).
+    pub relay: Vec<std::sync::Arc<relay::Target>>,
 }
 
 /// node_exporter 1.x defaults for the collector options.
@@ -235,6 +248,9 @@ impl Default for Options {
             netclass_ignored_devices: re(defaults::NETCLASS_IGNORED_DEVICES),
             vmstat_fields: re(defaults::VMSTAT_FIELDS),
             netstat_fields: re(defaults::NETSTAT_FIELDS),
+            haproxy: Vec::new(),
+            postgres: Vec::new(),
+            relay: Vec::new(),
         }
     }
 }
