@@ -22,3 +22,9 @@ mod peers;
 mod push;
 // Side by side with the real node_exporter (ignored unless --include-ignored).
 mod compat;
+// HAProxy: a real HAProxy 2.6, side by side with haproxy_exporter.
+mod haproxy;
+// PostgreSQL: a private PostgreSQL 15, side by side with postgres_exporter.
+mod postgres;
+// Relaying other /metrics endpoints of the board.
+mod relay;

@@ -1,0 +1,1 @@
+//! HAProxy collector against a real HAProxy 2.6 and haproxy_exporter (in progress).

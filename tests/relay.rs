@@ -1,0 +1,1 @@
+//! Scrape relay (in progress).
