@@ -1,15 +1,35 @@
-//! Scrape relay: other /metrics endpoints on the board, served through
-//! picket's /metrics and push path.
+//! Scrape relay: other /metrics endpoints on the board (HAProxy's built-in
+//! exporter on :8405, an nginx exporter, an app), served through picket's
+//! /metrics and push path, so anything on the board rides the buffer
+//! through NAT.
 //!
-//! STUB: config interface only.
+//! Each endpoint is fetched under its deadline and parsed with the one text
+//! parser ([`crate::decode::text`]). Its samples get `job` and `instance`
+//! labels the way Prometheus attaches target labels: with `honor_labels =
+//! false` (the default) an endpoint's own `job`/`instance` are kept as
+//! `exported_job`/`exported_instance`; with `honor_labels = true` they win
+//! and ours are only added where missing. Samples keep their own
+//! timestamps, if they carry any.
+//!
+//! Per endpoint, picket adds `picket_relay_up{job,instance}` (1 when the
+//! fetch and parse succeeded) and `picket_relay_scrape_duration_seconds`.
+//! A failed endpoint relays nothing that scrape (a half-parsed body is
+//! dropped, as Prometheus drops a failed scrape) and the others carry on.
 
+use std::borrow::Cow;
+use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Out};
+use crate::metric::{Labels, MetricType, Sample};
+
+/// Largest body relayed (Prometheus's default body_size_limit is unlimited;
+/// a board's exporters are small, and this bounds picket's memory).
+const MAX_BODY: u64 = 16 << 20;
 
 /// Default per-scrape timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,10 +108,170 @@ pub fn resolve(sections: &[Section]) -> Result<Vec<Arc<Target>>, KeyError> {
     Ok(out)
 }
 
-/// Fetches every endpoint.
-pub fn update(ctx: &Ctx<'_>, _out: &mut Out<'_>) -> Result<(), CollectError> {
+/// Fetches every endpoint and relays its samples.
+pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     if ctx.opts.relay.is_empty() {
         return Err(CollectError::NoData("no [[relay]] configured".into()));
     }
-    Err(CollectError::Failed("relay not written yet".into()))
+    let mut failed = Vec::new();
+    for t in &ctx.opts.relay {
+        let start = Instant::now();
+        let fetched = {
+            let t2 = t.clone();
+            t.deadline
+                .run("relay", t.timeout, move || fetch(&t2))
+                .unwrap_or_else(|m| Err(m.to_string()))
+        };
+        let ok = match fetched
+            .and_then(|body| crate::decode::text::parse(&body).map_err(|e| format!("parse: {e}")))
+        {
+            Ok(samples) => {
+                for s in samples {
+                    out.push(relabel(t, s));
+                }
+                true
+            }
+            Err(e) => {
+                log::error!("relay {}: {e}", t.url);
+                failed.push(t.url.clone());
+                false
+            }
+        };
+        let labels =
+            || Labels::from_pairs([("instance", t.instance.as_str()), ("job", t.job.as_str())]);
+        out.sample(
+            "picket_relay_up",
+            "Whether the last fetch of a relayed endpoint succeeded.",
+            MetricType::Gauge,
+            labels(),
+            if ok { 1.0 } else { 0.0 },
+        );
+        out.sample(
+            "picket_relay_scrape_duration_seconds",
+            "How long the last fetch of a relayed endpoint took.",
+            MetricType::Gauge,
+            labels(),
+            start.elapsed().as_secs_f64(),
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CollectError::Failed(format!(
+            "failed: {}",
+            failed.join(", ")
+        )))
+    }
+}
+
+/// GETs the endpoint's text exposition (blocking; runs on the deadline thread).
+fn fetch(t: &Target) -> Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(t.timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let resp = agent
+        .get(&t.url)
+        .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
+        .call()
+        .map_err(|e| format!("fetch: {e}"))?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(format!("HTTP {status}"));
+    }
+    let mut body = String::new();
+    resp.into_body()
+        .into_reader()
+        .take(MAX_BODY + 1)
+        .read_to_string(&mut body)
+        .map_err(|e| format!("read: {e}"))?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(format!("body larger than {MAX_BODY} bytes"));
+    }
+    Ok(body)
+}
+
+/// Adds the target's `job`/`instance` as Prometheus attaches target labels.
+fn relabel(t: &Target, mut s: Sample) -> Sample {
+    for (name, ours) in [("job", &t.job), ("instance", &t.instance)] {
+        match s.labels.get(name).map(str::to_string) {
+            Some(_) if t.honor_labels => {}
+            Some(theirs) => {
+                s.labels.remove(name);
+                s.labels.set(Cow::Owned(format!("exported_{name}")), theirs);
+                s.labels.set(name, ours.clone());
+            }
+            None => s.labels.set(name, ours.clone()),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(honor: bool) -> Target {
+        Target {
+            url: "http://127.0.0.1:1/metrics".into(),
+            job: "app".into(),
+            instance: "127.0.0.1:1".into(),
+            honor_labels: honor,
+            timeout: DEFAULT_TIMEOUT,
+            deadline: Deadline::default(),
+        }
+    }
+
+    fn labels(s: &Sample) -> Vec<String> {
+        s.labels.iter().map(|(n, v)| format!("{n}={v}")).collect()
+    }
+
+    #[test]
+    fn target_labels_as_prometheus_attaches_them() {
+        let body = "a{job=\"x\",k=\"v\"} 1\nb 2\n";
+        let s = crate::decode::text::parse(body).expect("parses");
+        let plain: Vec<_> = s
+            .iter()
+            .cloned()
+            .map(|x| labels(&relabel(&target(false), x)))
+            .collect();
+        assert_eq!(
+            plain,
+            [
+                vec!["exported_job=x", "instance=127.0.0.1:1", "job=app", "k=v"],
+                vec!["instance=127.0.0.1:1", "job=app"],
+            ]
+        );
+        let honored: Vec<_> = s
+            .iter()
+            .cloned()
+            .map(|x| labels(&relabel(&target(true), x)))
+            .collect();
+        assert_eq!(
+            honored,
+            [
+                vec!["instance=127.0.0.1:1", "job=x", "k=v"],
+                vec!["instance=127.0.0.1:1", "job=app"],
+            ]
+        );
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let bad = Section {
+            url: Some("ftp://x/metrics".into()),
+            ..Section::default()
+        };
+        let e = resolve(&[Section::default(), bad]).expect_err("no url");
+        assert_eq!(e.0, "relay[0].url");
+        let ok = Section {
+            url: Some("http://127.0.0.1:8405/metrics".into()),
+            ..Section::default()
+        };
+        let t = resolve(&[ok]).expect("resolves");
+        assert_eq!(t[0].instance, "127.0.0.1:8405");
+        assert_eq!(t[0].job, "relay");
+    }
 }
