@@ -3,7 +3,7 @@
 # haproxy_exporter and postgres_exporter, same servers, one run. Prints one
 # markdown table per collector (CPU per scrape, RSS added, ratios, targets).
 #
-#   tests/bench/exporters.sh [N]     N = scrapes per process (default 500)
+#   tests/bench/exporters.sh [N [haproxy] [postgres]]   N = scrapes per process (default 500)
 #
 # Needs root (PostgreSQL runs as the postgres user via runuser), python3,
 # haproxy, postgresql 15 and the two exporters (Debian; installed with
@@ -29,4 +29,4 @@ echo
 echo "- machine: $(uname -m), $(nproc) CPUs; picket $(target/release/picket --version 2>&1 | head -1)"
 echo "- haproxy_exporter $(prometheus-haproxy-exporter --version 2>&1 | head -1 | awk '{print $3}'), postgres_exporter $(prometheus-postgres-exporter --version 2>&1 | head -1 | awk '{print $3}'), HAProxy $(haproxy -v | head -1 | awk '{print $3}')"
 echo
-python3 tests/bench/exporters.py target/release/picket "$N"
+python3 tests/bench/exporters.py target/release/picket "$N" "${@:2}"
