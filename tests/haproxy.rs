@@ -396,6 +396,35 @@ fn report(problems: Vec<String>) {
 fn same_series_as_haproxy_exporter() {
     let h = HaProxy::start();
     h.traffic();
+    // check_duration is empty until a server's first health check has run
+    // (every 200 ms): wait for it, or the exporter (scraped first) and
+    // picket may see different columns.
+    {
+        let probe = start_picket(&[
+            "--collector.disable-defaults",
+            &format!("--haproxy.scrape-uri={}", h.unix_uri()),
+        ]);
+        let start = Instant::now();
+        loop {
+            let s = scrape(&probe.addr);
+            let checked = [("app", "up1"), ("sockstats", "s2")].iter().all(|(b, v)| {
+                value(
+                    &s,
+                    "haproxy_server_check_duration_seconds",
+                    &[("backend", b), ("server", v)],
+                )
+                .is_some()
+            });
+            if checked {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "health checks never ran"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     let mut problems = Vec::new();
     for (what, uri) in [
         ("http ;csv with basic auth", h.http_uri()),
