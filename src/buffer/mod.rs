@@ -490,7 +490,7 @@ impl Buffer {
         tx.commit()?;
         self.writer_last = Some(id);
         self.since_keyframe = if keyframe { 0 } else { self.since_keyframe + 1 };
-        self.refresh_stats()
+        self.update_stats(1, batch.len() as i64)
     }
 
     /// Reads the oldest rows not yet handed out since the last rewind, up to
@@ -589,7 +589,7 @@ impl Buffer {
         if self.writer_last == Some(id) {
             self.writer.reset();
         }
-        self.refresh_stats().map_err(|e| self.error(e))
+        self.update_stats(-1, -samples).map_err(|e| self.error(e))
     }
 
     /// Makes the next [`read_oldest`](Buffer::read_oldest) start from the
@@ -618,6 +618,14 @@ impl Buffer {
     /// row `last_id`, to rewrite the next row as a keyframe.
     fn delete_upto(&mut self, last_id: i64, chain: &Chain) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        // A rowid range: only the rows about to be deleted are read.
+        let (rows, samples): (i64, i64) = tx
+            .query_row(
+                "SELECT count(*), coalesce(sum(samples), 0) FROM batch WHERE id <= ?1",
+                [last_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
         tx.execute("DELETE FROM batch WHERE id <= ?1", [last_id])
             .map_err(|e| e.to_string())?;
         let next: Option<(i64, Vec<u8>)> = tx
@@ -669,7 +677,8 @@ impl Buffer {
             // Give freed pages back to the file system.
             let _ = self.conn.execute_batch("PRAGMA incremental_vacuum");
         }
-        self.refresh_stats().map_err(|e| e.to_string())
+        self.update_stats(-rows, -samples)
+            .map_err(|e| e.to_string())
     }
 
     /// Drops the oldest rows while the file is over `max_bytes` or they are
@@ -714,24 +723,51 @@ impl Buffer {
         self.stats = read_stats(&self.conn)?;
         Ok(())
     }
+
+    /// Adjusts the row and sample counts by what a write added or deleted,
+    /// and re-reads the cheap parts (oldest row, pages): a full count at
+    /// every append and ack would read every row of a days-long backlog.
+    fn update_stats(&mut self, rows: i64, samples: i64) -> rusqlite::Result<()> {
+        let add = |v: u64, d: i64| (v as i64).saturating_add(d).max(0) as u64;
+        self.stats.batches = add(self.stats.batches, rows);
+        self.stats.samples = add(self.stats.samples, samples);
+        self.stats.oldest_ms = oldest_ms(&self.conn)?;
+        self.stats.bytes = bytes_in_use(&self.conn)?;
+        Ok(())
+    }
 }
 
-/// Rows, samples, oldest time and pages in use of an open buffer.
+/// Rows, samples, oldest time and pages in use of an open buffer (a full
+/// count: at open and for `picket buffer status`).
 fn read_stats(conn: &Connection) -> rusqlite::Result<Stats> {
-    let (batches, samples, oldest): (i64, i64, Option<i64>) = conn.query_row(
-        "SELECT count(*), coalesce(sum(samples), 0), min(ts_ms) FROM batch",
+    let (batches, samples): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(samples), 0) FROM batch",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     Ok(Stats {
         batches: batches as u64,
         samples: samples as u64,
-        bytes: ((pages - free).max(0) * size) as u64,
-        oldest_ms: oldest,
+        bytes: bytes_in_use(conn)?,
+        oldest_ms: oldest_ms(conn)?,
     })
+}
+
+/// Collection time of the first row: rows are appended in collection order,
+/// and the limits drop from the first row on.
+fn oldest_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT ts_ms FROM batch ORDER BY id LIMIT 1", [], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Pages in use (not on the free list) times the page size.
+fn bytes_in_use(conn: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
 }
 
 /// Reads a buffer file's contents without changing it (for `picket buffer
@@ -923,6 +959,31 @@ mod tests {
         // 60 s at 15 s per batch: the newest five (t-4..t) are within the window.
         assert_eq!(b.stats().batches, 5);
         assert_eq!(b.dropped().max_age, 50);
+    }
+
+    #[test]
+    fn stats_kept_by_difference_equal_a_full_count() {
+        let d = tmpdir("stats");
+        let opts = Options {
+            max_bytes: 20_000,
+            ..Options::default()
+        };
+        let (mut b, _) = Buffer::open(&d.join("q.sqlite"), opts).expect("open");
+        let full = |b: &Buffer| read_stats(&b.conn).expect("count");
+        for t in 0..120 {
+            b.append(&batch(t, 300), 0).expect("append");
+            assert_eq!(b.stats(), &full(&b), "after append {t}");
+            if t % 7 == 0 {
+                if let Some(bl) = b.read_oldest(300).expect("read") {
+                    b.ack(bl.last_id).expect("ack");
+                    assert_eq!(b.stats(), &full(&b), "after ack at {t}");
+                }
+            }
+        }
+        assert!(b.dropped().max_bytes > 0, "the cap never dropped");
+        drain(&mut b);
+        assert_eq!(b.stats(), &full(&b));
+        assert_eq!(b.stats().batches, 0);
     }
 
     #[test]

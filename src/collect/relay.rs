@@ -66,6 +66,8 @@ pub struct Target {
     pub timeout: Duration,
     /// A call still running from an earlier scrape.
     pub deadline: Deadline,
+    /// The HTTP client (connection pool and settings), built once.
+    agent: ureq::Agent,
 }
 
 /// A problem with a key: (dotted key, message, from a flag).
@@ -103,6 +105,7 @@ pub fn resolve(sections: &[Section]) -> Result<Vec<Arc<Target>>, KeyError> {
             honor_labels: s.honor_labels.unwrap_or(false),
             timeout,
             deadline: Deadline::default(),
+            agent: agent(timeout),
         }));
     }
     Ok(out)
@@ -164,15 +167,19 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     }
 }
 
-/// GETs the endpoint's text exposition (blocking; runs on the deadline thread).
-fn fetch(t: &Target) -> Result<String, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(t.timeout))
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into();
-    let resp = agent
+        .into()
+}
+
+/// GETs the endpoint's text exposition (blocking; runs on the deadline thread).
+fn fetch(t: &Target) -> Result<String, String> {
+    let resp = t
+        .agent
         .get(&t.url)
         .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
         .call()
@@ -221,6 +228,7 @@ mod tests {
             honor_labels: honor,
             timeout: DEFAULT_TIMEOUT,
             deadline: Deadline::default(),
+            agent: agent(DEFAULT_TIMEOUT),
         }
     }
 

@@ -45,7 +45,7 @@ mod fetch;
 mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -126,8 +126,6 @@ pub struct Target {
     scrapes: AtomicU64,
     /// `haproxy_exporter_csv_parse_failures_total`.
     parse_failures: AtomicU64,
-    /// One scrape of this target at a time.
-    gate: Gate,
     /// The HTTP client, built on first use (http(s) targets only).
     agent: OnceLock<ureq::Agent>,
 }
@@ -235,7 +233,6 @@ fn target(s: &Section) -> Result<Target, (&'static str, String)> {
         source,
         scrapes: AtomicU64::new(0),
         parse_failures: AtomicU64::new(0),
-        gate: Gate::default(),
         agent: OnceLock::new(),
     })
 }
@@ -311,25 +308,18 @@ fn scrape(t: &Arc<Target>) -> (Vec<Sample>, Option<String>) {
         target: t.label.as_deref(),
     };
     let mut problems: Vec<String> = Vec::new();
-    let fetched = match t.gate.enter(until) {
-        None => Err(format!(
-            "an earlier scrape was still running after {:?}",
-            t.timeout
-        )),
-        Some(_turn) => {
-            let left = until.saturating_duration_since(Instant::now());
-            // The call bounds itself a little before the deadline, so it
-            // usually reports its own (more precise) error and frees the
-            // target before the next scrape.
-            let end = Instant::now() + left.saturating_sub(margin(t.timeout));
-            let tt = Arc::clone(t);
-            t.deadline
-                .run("haproxy", left, move || {
-                    fetch::fetch(&tt.source, end, || tt.agent())
-                })
-                .map_err(|m| m.to_string())
-        }
-    };
+    // Deadline::run takes turns with other scrapes of this target (an HTTP
+    // scrape and the push loop) within the same timeout. The call bounds
+    // itself a little before the deadline, so it usually reports its own
+    // (more precise) error and frees the target before the next scrape.
+    let end = until - margin(t.timeout);
+    let tt = Arc::clone(t);
+    let fetched = t
+        .deadline
+        .run("haproxy", t.timeout, move || {
+            fetch::fetch(&tt.source, end, || tt.agent())
+        })
+        .map_err(|m| m.to_string());
     let (mut up, mut failures) = (false, 0);
     match fetched {
         Err(e) => problems.push(e),
@@ -429,42 +419,6 @@ fn margin(timeout: Duration) -> Duration {
 fn preview(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(60)]);
     s.trim().to_string()
-}
-
-/// Turns for one target's scrapes: a second scrape waits for the first,
-/// until its own deadline at the latest.
-#[derive(Debug, Default)]
-struct Gate {
-    busy: Mutex<bool>,
-    free: Condvar,
-}
-
-/// Holding the turn; dropping it lets the next scrape go.
-struct Turn<'a>(&'a Gate);
-
-impl Gate {
-    fn enter(&self, until: Instant) -> Option<Turn<'_>> {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        while *busy {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            busy = match self.free.wait_timeout(busy, left) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-        }
-        *busy = true;
-        Some(Turn(self))
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.0.free.notify_one();
-    }
 }
 
 /// Writes one target's samples, adding its [`TARGET_LABEL`] when it has one.

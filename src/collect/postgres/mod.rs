@@ -189,8 +189,6 @@ pub struct Target {
     sslmode_unset: bool,
     /// Strings never to show: the DSN, its password.
     secrets: Vec<String>,
-    /// Serialises scrapes of this server (an HTTP scrape and the push loop).
-    scrape: Mutex<()>,
     /// The connection and what is known about the server.
     #[cfg(feature = "postgres")]
     session: Mutex<Session>,
@@ -250,7 +248,6 @@ impl Target {
             connect_timeout: norm.connect_timeout,
             sslmode_unset: norm.sslmode_unset,
             secrets,
-            scrape: Mutex::new(()),
             #[cfg(feature = "postgres")]
             session: Mutex::new(Session::default()),
         })
@@ -439,10 +436,10 @@ impl Report {
     }
 }
 
-/// One server's scrape: serialised with other scrapes of it, run on the
-/// deadline's thread, cut off at the timeout.
+/// One server's scrape, run on the deadline's thread and cut off at the
+/// timeout; the deadline also makes other scrapes of this server (an HTTP
+/// scrape and the push loop) take turns within their own timeouts.
 fn collect_one(t: &Arc<Target>) -> Progress {
-    let _one_at_a_time = t.scrape.lock().unwrap_or_else(PoisonError::into_inner);
     let report = Report::default();
     let (worker_report, target) = (report.clone(), Arc::clone(t));
     let done = t.deadline.run("postgres", t.timeout, move || {
