@@ -193,7 +193,15 @@ impl Sample {
     /// type are kept apart, plain first). Allocation-free; counters and
     /// gauges, most of a scrape, only compare names, suffixes and labels.
     pub fn exposition_cmp(&self, other: &Sample) -> Ordering {
-        self.name.cmp(&other.name).then_with(|| {
+        // Samples of one family mostly share one static name: equal
+        // pointers need no byte compare.
+        let same_name = std::ptr::eq(self.name.as_ref(), other.name.as_ref());
+        let by_name = if same_name {
+            Ordering::Equal
+        } else {
+            self.name.cmp(&other.name)
+        };
+        by_name.then_with(|| {
             let special = member_label(self.kind);
             special
                 .cmp(&member_label(other.kind))

@@ -3,24 +3,31 @@
 //!
 //! A dead or hanging server must cost a scrape at most its timeout, and
 //! never stall `/metrics` or the push loop. The blocking client call runs on
-//! a thread of its own; the scrape waits for it up to the timeout and then
-//! reports failure (`haproxy_up 0`, `pg_up 0`) without it. One call per
+//! the target's worker thread; the scrape waits for it up to the timeout and
+//! then reports failure (`haproxy_up 0`, `pg_up 0`) without it. One call per
 //! target at a time: a second scrape (the push loop and Prometheus scrape
 //! independently) waits for a running call that is still within its own
 //! timeout, then makes its own. A call already past its timeout is stuck:
 //! scrapes report failure at once and start no other call until it
 //! returns, so a server that never answers costs one stuck thread, not one
 //! per scrape.
+//!
+//! The worker thread lives as long as the target and is started on the
+//! first call: starting a thread per call cost more CPU than the HAProxy
+//! collector's whole parse (clone, stack mapping and teardown each scrape).
 
 use std::fmt;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// One target's deadline state: the end of the running call's timeout, if
-/// a call is running.
+/// a call is running, and the worker thread that runs the calls.
 #[derive(Debug, Default)]
 pub struct Deadline {
     busy: Arc<(Mutex<Option<Instant>>, Condvar)>,
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
 fn set_free(busy: &(Mutex<Option<Instant>>, Condvar)) {
@@ -52,8 +59,8 @@ impl fmt::Display for Missed {
 }
 
 impl Deadline {
-    /// Runs `f` on its own thread and waits for it; waiting for a running
-    /// call of this target and the call itself share `timeout`.
+    /// Runs `f` on the target's worker thread and waits for it; waiting for
+    /// a running call of this target and the call itself share `timeout`.
     pub fn run<T, F>(&self, name: &str, timeout: Duration, f: F) -> Result<T, Missed>
     where
         T: Send + 'static,
@@ -78,19 +85,43 @@ impl Deadline {
         }
         let (tx, rx) = mpsc::sync_channel(1);
         let busy = self.busy.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("picket-{name}"))
-            .spawn(move || {
-                let r = f();
-                set_free(&busy);
-                let _ = tx.send(r);
-            });
-        if let Err(e) = spawned {
+        let job: Job = Box::new(move || {
+            let r = f();
+            set_free(&busy);
+            let _ = tx.send(r);
+        });
+        if let Err(e) = self.submit(name, job) {
             set_free(&self.busy);
             return Err(Missed::Spawn(e.to_string()));
         }
         rx.recv_timeout(until.saturating_duration_since(Instant::now()))
             .map_err(|_| Missed::TimedOut(timeout))
+    }
+
+    /// Hands `job` to the worker, starting it if there is none (or it is
+    /// gone). The caller holds the target's turn, so the worker is idle.
+    fn submit(&self, name: &str, job: Job) -> std::io::Result<()> {
+        let mut worker = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        let job = match worker.as_ref() {
+            Some(w) => match w.send(job) {
+                Ok(()) => return Ok(()),
+                // The worker is gone: start another one.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("picket-{name}"))
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })?;
+        // The receiver is alive: the thread was just started with it.
+        let _ = tx.send(job);
+        *worker = Some(tx);
+        Ok(())
     }
 }
 
@@ -113,6 +144,17 @@ mod tests {
         // Arrives while the slow call runs: waits for it, then runs.
         assert_eq!(d.run("t", Duration::from_secs(2), || 2), Ok(2));
         assert_eq!(slow.join().expect("join"), Ok(1));
+    }
+
+    #[test]
+    fn calls_reuse_one_worker_thread() {
+        let d = Deadline::default();
+        let id = || std::thread::current().id();
+        let first = d.run("t", Duration::from_secs(1), id).expect("first");
+        assert_ne!(first, std::thread::current().id());
+        for _ in 0..3 {
+            assert_eq!(d.run("t", Duration::from_secs(1), id), Ok(first));
+        }
     }
 
     #[test]

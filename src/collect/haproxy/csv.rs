@@ -14,6 +14,7 @@
 //!
 //! Never panics: every index comes from a search in the same slice.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why one record was refused.
@@ -111,7 +112,7 @@ impl<'a> Reader<'a> {
 
     /// Fields of one record starting at `line`; consumes continuation lines
     /// of quoted fields.
-    fn fields(&mut self, mut line: &'a [u8], mut nl: bool) -> Result<Vec<String>, CsvError> {
+    fn fields(&mut self, mut line: &'a [u8], mut nl: bool) -> Result<Vec<Cow<'a, str>>, CsvError> {
         let mut fields = Vec::new();
         let mut col = 1;
         loop {
@@ -124,7 +125,7 @@ impl<'a> Reader<'a> {
                         col: col + j,
                     });
                 }
-                fields.push(String::from_utf8_lossy(field).into_owned());
+                fields.push(String::from_utf8_lossy(field));
                 match comma {
                     Some(i) => {
                         line = line.get(i + 1..).unwrap_or_default();
@@ -152,11 +153,11 @@ impl<'a> Reader<'a> {
                         Some(b',') => {
                             line = line.get(1..).unwrap_or_default();
                             col += 1;
-                            fields.push(String::from_utf8_lossy(&buf).into_owned());
+                            fields.push(Cow::Owned(String::from_utf8_lossy(&buf).into_owned()));
                             break;
                         }
                         None => {
-                            fields.push(String::from_utf8_lossy(&buf).into_owned());
+                            fields.push(Cow::Owned(String::from_utf8_lossy(&buf).into_owned()));
                             return Ok(fields);
                         }
                         Some(_) => {
@@ -197,8 +198,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Iterator for Reader<'_> {
-    type Item = (usize, Result<Vec<String>, CsvError>);
+impl<'a> Iterator for Reader<'a> {
+    type Item = (usize, Result<Vec<Cow<'a, str>>, CsvError>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let (line, nl) = loop {
@@ -234,12 +235,12 @@ impl Iterator for Reader<'_> {
 mod tests {
     use super::*;
 
-    fn all(s: &str) -> Vec<(usize, Result<Vec<String>, CsvError>)> {
+    fn all(s: &str) -> Vec<(usize, Result<Vec<Cow<'_, str>>, CsvError>)> {
         Reader::new(s.as_bytes()).collect()
     }
 
-    fn row(line: usize, f: &[&str]) -> (usize, Result<Vec<String>, CsvError>) {
-        (line, Ok(f.iter().map(|s| s.to_string()).collect()))
+    fn row<'a>(line: usize, f: &[&'a str]) -> (usize, Result<Vec<Cow<'a, str>>, CsvError>) {
+        (line, Ok(f.iter().map(|&s| Cow::Borrowed(s)).collect()))
     }
 
     #[test]

@@ -190,18 +190,45 @@ pub fn fetch(
             },
         },
         Source::Unix(_) | Source::Tcp(_) => {
-            // Like the exporter: `show info` first; if that fails, so does the scrape.
-            match command(source, b"show info\n", end) {
-                Body::Whole(info) => Fetched {
-                    info: Some(info),
-                    stat: command(source, b"show stat\n", end),
-                },
-                Body::Cut(_, e) | Body::Failed(e) => Fetched {
-                    info: None,
-                    stat: Body::Failed(format!("show info: {e}")),
-                },
-            }
+            // Like the exporter, `show info` then `show stat`, and if `show
+            // info` fails so does the scrape; but both on one connection
+            // (HAProxy runs `;`-separated commands in turn and ends each
+            // answer with an empty line), which halves the connects.
+            split_answers(command(source, b"show info;show stat\n", end))
         }
+    }
+}
+
+/// Splits the answer to `show info;show stat` at the empty line that ends
+/// `show info`'s part.
+fn split_answers(body: Body) -> Fetched {
+    fn split(b: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let i = b.windows(2).position(|w| w == b"\n\n")?;
+        Some((b[..=i].to_vec(), b[i + 2..].to_vec()))
+    }
+    let failed = |e: String| Fetched {
+        info: None,
+        stat: Body::Failed(format!("show info: {e}")),
+    };
+    match body {
+        Body::Whole(b) => match split(&b) {
+            Some((info, stat)) => Fetched {
+                info: Some(info),
+                stat: Body::Whole(stat),
+            },
+            None => Fetched {
+                info: Some(b),
+                stat: Body::Failed("no answer to show stat".into()),
+            },
+        },
+        Body::Cut(b, e) => match split(&b) {
+            Some((info, stat)) => Fetched {
+                info: Some(info),
+                stat: Body::Cut(stat, e),
+            },
+            None => failed(e),
+        },
+        Body::Failed(e) => failed(e),
     }
 }
 
@@ -407,6 +434,37 @@ mod tests {
         for bad in ["unix:", "tcp://", "http://", "ftp://x/", "x"] {
             assert!(Source::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn one_answer_splits_into_info_and_stat() {
+        let f = split_answers(Body::Whole(
+            b"Name: HAProxy\nVersion: 2.6\n\n# pxname,svname\nfe,FRONTEND\n\n".to_vec(),
+        ));
+        assert_eq!(
+            f.info.as_deref(),
+            Some(&b"Name: HAProxy\nVersion: 2.6\n"[..])
+        );
+        assert_eq!(
+            f.stat,
+            Body::Whole(b"# pxname,svname\nfe,FRONTEND\n\n".to_vec())
+        );
+        // Cut inside the CSV: info kept, the complete rows count later.
+        let f = split_answers(Body::Cut(
+            b"Name: HAProxy\n\n# pxname\nfe".to_vec(),
+            "reset".into(),
+        ));
+        assert!(f.info.is_some());
+        assert_eq!(f.stat, Body::Cut(b"# pxname\nfe".to_vec(), "reset".into()));
+        // Cut inside the info: the scrape fails, as when show info failed.
+        let f = split_answers(Body::Cut(b"Name: HAP".to_vec(), "reset".into()));
+        assert_eq!(
+            (f.info, f.stat),
+            (None, Body::Failed("show info: reset".into()))
+        );
+        // No second answer at all.
+        let f = split_answers(Body::Whole(b"Unknown command.\n".to_vec()));
+        assert_eq!(f.stat, Body::Failed("no answer to show stat".into()));
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod fetch;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -534,8 +535,8 @@ fn parse_stat(body: &[u8], filter: &RowFilter<'_>, em: &mut Emit<'_>) -> Parsed 
             continue;
         }
         p.rows += 1;
-        let (px, sv, status) = (row[0].as_str(), row[1].as_str(), row[STATUS].as_str());
-        match row[32].as_str() {
+        let (px, sv, status) = (&*row[0], &*row[1], &*row[STATUS]);
+        match &*row[32] {
             "0" => emit_row(FRONTEND, None, &row, line, &[("frontend", px)], em, &mut p),
             "1" => emit_row(BACKEND, None, &row, line, &[("backend", px)], em, &mut p),
             "2" if !filter
@@ -565,7 +566,7 @@ fn parse_stat(body: &[u8], filter: &RowFilter<'_>, em: &mut Emit<'_>) -> Parsed 
 fn emit_row(
     fields: &[Field],
     only: Option<&[usize]>,
-    row: &[String],
+    row: &[Cow<'_, str>],
     line: usize,
     labels: &[(&'static str, &str)],
     em: &mut Emit<'_>,

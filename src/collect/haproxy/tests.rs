@@ -162,9 +162,20 @@ fn unix_server(
                     _ => break,
                 }
             }
-            let cmd = String::from_utf8_lossy(&cmd).into_owned();
-            let _ = c.write_all(&reply(&cmd));
-            seen2.lock().unwrap().push(cmd);
+            // As HAProxy's non-interactive mode: `;`-separated commands in
+            // turn, each answer ended by an empty line.
+            let line = String::from_utf8_lossy(&cmd).into_owned();
+            for one in line.trim_end_matches('\n').split(';') {
+                let one = format!("{one}\n");
+                let mut answer = reply(&one);
+                while !answer.ends_with(b"\n\n") {
+                    answer.push(b'\n');
+                }
+                if c.write_all(&answer).is_err() {
+                    break;
+                }
+                seen2.lock().unwrap().push(one);
+            }
         }
     });
     (Sock { dir, path }, seen)
