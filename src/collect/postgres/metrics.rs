@@ -65,8 +65,65 @@ impl Kind {
 pub struct Table {
     /// Column names and kinds, in order.
     pub columns: Vec<(String, Kind)>,
-    /// Rows, one entry per column.
-    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows, one cell per column.
+    pub rows: Vec<Row>,
+}
+
+/// One row's cells as text (None = NULL), kept in one buffer: a scrape
+/// reads thousands of cells, and one allocation per row instead of one per
+/// cell is a measurable part of the collector's CPU.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    text: String,
+    cells: Vec<Option<(u32, u32)>>,
+}
+
+impl Row {
+    /// A row of the given cells.
+    pub fn new<'a, I>(cells: I) -> Row
+    where
+        I: IntoIterator<Item = Option<&'a str>>,
+        I::IntoIter: Clone,
+    {
+        // Sized up front: growing the buffer cell by cell cost more than
+        // the copying.
+        let cells = cells.into_iter();
+        let text: usize = cells.clone().map(|c| c.map_or(0, str::len)).sum();
+        let mut row = Row {
+            text: String::with_capacity(text),
+            cells: Vec::with_capacity(cells.size_hint().0),
+        };
+        for c in cells {
+            row.push(c);
+        }
+        row
+    }
+
+    /// Appends a cell.
+    pub fn push(&mut self, cell: Option<&str>) {
+        let cell = cell.map(|c| {
+            let start = self.text.len();
+            self.text.push_str(c);
+            (start as u32, self.text.len() as u32)
+        });
+        self.cells.push(cell);
+    }
+
+    /// Cell `i`: None when NULL or past the end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (a, b) = (*self.cells.get(i)?)?;
+        self.text.get(a as usize..b as usize)
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// True when the row has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
 }
 
 /// One decoded column value.
@@ -671,37 +728,57 @@ pub fn namespace(
             .unwrap_or(0)
     };
     let label_cols: Vec<(&'static str, usize)> = ns.labels().map(|l| (l, idx(l))).collect();
-    for row in &table.rows {
-        let cell = |i: usize| {
-            let kind = table.columns.get(i).map_or(Kind::Other, |c| c.1);
-            decode(kind, row.get(i).and_then(|c| c.as_deref()))
-        };
-        let mut labels = Labels::new();
-        for &(name, i) in &label_cols {
-            labels.set(name, to_label(cell(i)));
+    // What each column becomes, worked out once per table, not per row.
+    let mut metric_cols = Vec::new();
+    for (i, (cname, _)) in table.columns.iter().enumerate() {
+        let (kind, help): (MetricType, Cow<'static, str>) =
+            match ns.cols.iter().find(|c| c.name == cname) {
+                Some(c) if !c.range.contains(v) => continue,
+                Some(c) => match c.usage {
+                    Usage::Discard | Usage::Label => continue,
+                    Usage::Counter => (MetricType::Counter, c.help.into()),
+                    Usage::Gauge => (MetricType::Gauge, c.help.into()),
+                },
+                None => (
+                    MetricType::Untyped,
+                    format!("Unknown metric from {}", ns.name).into(),
+                ),
+            };
+        let name = format!("{}_{}", ns.name, cname);
+        if !valid_metric_name(&name) {
+            problems.push(format!("{}: column {cname:?} is no metric name", ns.name));
+            continue;
         }
-        labels.set("server", server);
-        for (i, (cname, _)) in table.columns.iter().enumerate() {
-            let (kind, help): (MetricType, Cow<'static, str>) =
-                match ns.cols.iter().find(|c| c.name == cname) {
-                    Some(c) if !c.range.contains(v) => continue,
-                    Some(c) => match c.usage {
-                        Usage::Discard | Usage::Label => continue,
-                        Usage::Counter => (MetricType::Counter, c.help.into()),
-                        Usage::Gauge => (MetricType::Gauge, c.help.into()),
-                    },
-                    None => (
-                        MetricType::Untyped,
-                        format!("Unknown metric from {}", ns.name).into(),
-                    ),
-                };
-            let name = format!("{}_{}", ns.name, cname);
-            if !valid_metric_name(&name) {
-                problems.push(format!("{}: column {cname:?} is no metric name", ns.name));
-                continue;
+        metric_cols.push((i, cname, name, kind, help));
+    }
+    // Column by column (each column is one family), so the series arrive
+    // grouped by family and the encoder's sort has little left to do.
+    fn decoded<'r>(table: &Table, row: &'r Row, i: usize) -> Value<'r> {
+        let kind = table.columns.get(i).map_or(Kind::Other, |c| c.1);
+        decode(kind, row.get(i))
+    }
+    let row_labels: Vec<Labels> = table
+        .rows
+        .iter()
+        .map(|row| {
+            let mut labels = Labels::new();
+            for &(name, i) in &label_cols {
+                labels.set(name, to_label(decoded(table, row, i)));
             }
-            match to_f64(cell(i)) {
-                Some(value) => out.push(sample(name, help, kind, labels.clone(), value)),
+            labels.set("server", server);
+            labels
+        })
+        .collect();
+    for (i, cname, name, kind, help) in &metric_cols {
+        for (row, labels) in table.rows.iter().zip(&row_labels) {
+            match to_f64(decoded(table, row, *i)) {
+                Some(value) => out.push(sample(
+                    name.clone(),
+                    help.clone(),
+                    *kind,
+                    labels.clone(),
+                    value,
+                )),
                 None => problems.push(format!(
                     "{}: column {cname} is not a number, left out",
                     ns.name
@@ -713,11 +790,14 @@ pub fn namespace(
 }
 
 /// The settings query: numeric and boolean settings. `statement_timeout`
-/// is read as the session started, before picket set its own.
+/// is read as the session started, before picket set its own. Ordered by
+/// name, so the series arrive nearly in exposition order and the encoder's
+/// sort has little left to do.
 pub const SETTINGS_QUERY: &str = "SELECT name, \
 CASE WHEN name = 'statement_timeout' THEN reset_val ELSE setting END, \
 COALESCE(unit, ''), short_desc, vartype FROM pg_settings \
-WHERE vartype IN ('bool', 'integer', 'real') AND name != 'sync_commit_cancel_wait';";
+WHERE vartype IN ('bool', 'integer', 'real') AND name != 'sync_commit_cancel_wait' \
+ORDER BY name COLLATE \"C\";";
 
 /// One `pg_settings_*` gauge (the exporter's `pgSetting.metric`): dots in
 /// the name become `_`; `on` is 1, other booleans 0; time units become
@@ -731,7 +811,10 @@ pub fn setting(
     vartype: &str,
     server: &str,
 ) -> Result<Sample, String> {
-    let mut metric = format!("pg_settings_{}", name.replace('.', "_"));
+    const PREFIX: &str = "pg_settings_";
+    let mut metric = String::with_capacity(PREFIX.len() + name.len() + "_seconds".len());
+    metric.push_str(PREFIX);
+    metric.extend(name.chars().map(|c| if c == '.' { '_' } else { c }));
     let mut help = desc.to_string();
     let v = match vartype {
         "bool" => {
@@ -889,7 +972,7 @@ pub fn bgwriter(table: &Table, server: &str) -> Result<Vec<Sample>, String> {
     let mut out = Vec::with_capacity(BGWRITER.len());
     for (i, (name, help)) in BGWRITER.iter().enumerate() {
         let kind = table.columns.get(i).map_or(Kind::Other, |c| c.1);
-        let v = match decode(kind, row.get(i).and_then(|c| c.as_deref())) {
+        let v = match decode(kind, row.get(i)) {
             Value::Null => return Err(format!("pg_stat_bgwriter: {name} is NULL")),
             v => to_f64(v).ok_or_else(|| format!("pg_stat_bgwriter: {name} is not a number"))?,
         };
@@ -911,10 +994,7 @@ mod tests {
     fn table(cols: &[(&str, Kind)], rows: &[&[Option<&str>]]) -> Table {
         Table {
             columns: cols.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
-            rows: rows
-                .iter()
-                .map(|r| r.iter().map(|c| c.map(str::to_string)).collect())
-                .collect(),
+            rows: rows.iter().map(|r| Row::new(r.iter().copied())).collect(),
         }
     }
 

@@ -214,6 +214,12 @@ struct Session {
     version: Option<metrics::Version>,
     /// The no-TLS notice has been logged.
     warned_plain: bool,
+    /// Column names and kinds of each query run on this connection: a
+    /// query is described once per connection, not once per scrape.
+    columns: std::collections::HashMap<&'static str, Vec<(String, metrics::Kind)>>,
+    /// Queries that failed in a batch on this connection: they run on
+    /// their own (see `client::batch`).
+    solo: std::collections::HashSet<&'static str>,
 }
 
 impl Target {
