@@ -235,11 +235,13 @@ impl<'a> Iterator for Reader<'a> {
 mod tests {
     use super::*;
 
-    fn all(s: &str) -> Vec<(usize, Result<Vec<Cow<'_, str>>, CsvError>)> {
+    type Record<'a> = (usize, Result<Vec<Cow<'a, str>>, CsvError>);
+
+    fn all(s: &str) -> Vec<Record<'_>> {
         Reader::new(s.as_bytes()).collect()
     }
 
-    fn row<'a>(line: usize, f: &[&'a str]) -> (usize, Result<Vec<Cow<'a, str>>, CsvError>) {
+    fn row<'a>(line: usize, f: &[&'a str]) -> Record<'a> {
         (line, Ok(f.iter().map(|&s| Cow::Borrowed(s)).collect()))
     }
 
