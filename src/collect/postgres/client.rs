@@ -16,7 +16,7 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls, SimpleQueryMessage};
+use postgres::{Client, Config, NoTls, SimpleQueryMessage, Statement};
 
 use super::dsn;
 use super::metrics::{self, Kind, Row, Table, NAMESPACES, USER_NAMESPACES};
@@ -142,9 +142,22 @@ fn version_text(t: &Table) -> String {
 /// The `database` collector: sizes row by row, so that the databases
 /// before one it may not read are kept, as the exporter keeps them (Go's
 /// `rows.Next` stops at the error after their series were sent).
-fn database_sizes(client: &mut Client, server: &str) -> (Vec<Sample>, Result<(), String>) {
+/// The statement is prepared once per connection (`stmt`), as a plain
+/// `query_raw` of the text would prepare it again on every scrape.
+fn database_sizes(
+    client: &mut Client,
+    stmt: &mut Option<Statement>,
+    server: &str,
+) -> (Vec<Sample>, Result<(), String>) {
     let mut out = Vec::new();
-    let rows = client.query_raw(metrics::DATABASE_QUERY, std::iter::empty::<&str>());
+    let prepared = match stmt {
+        Some(s) => s.clone(),
+        None => match client.prepare(metrics::DATABASE_QUERY) {
+            Ok(s) => stmt.insert(s).clone(),
+            Err(e) => return (out, Err(describe(&e))),
+        },
+    };
+    let rows = client.query_raw(&prepared, std::iter::empty::<&str>());
     let mut rows = match rows {
         Ok(r) => r,
         Err(e) => return (out, Err(describe(&e))),
@@ -284,6 +297,7 @@ pub(super) fn scrape(t: &Target, report: &Report) {
                     session.client = Some(c);
                     session.columns.clear();
                     session.solo.clear();
+                    session.database_stmt = None;
                     fresh = true;
                 }
                 Err(e) => return fail("cannot connect", &e, true),
@@ -445,7 +459,7 @@ pub(super) fn scrape(t: &Target, report: &Report) {
                 Err(e) => (Vec::new(), Err(describe(&e))),
             }
         } else {
-            database_sizes(client, &t.server)
+            database_sizes(client, &mut session.database_stmt, &t.server)
         };
         alive &= !client.is_closed();
         report.samples(samples);

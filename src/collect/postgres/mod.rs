@@ -220,6 +220,8 @@ struct Session {
     /// Queries that failed in a batch on this connection: they run on
     /// their own (see `client::batch`).
     solo: std::collections::HashSet<&'static str>,
+    /// The `database` collector's statement, prepared on this connection.
+    database_stmt: Option<postgres::Statement>,
 }
 
 impl Target {
