@@ -28,6 +28,8 @@ pub mod encode;
 pub mod http;
 pub mod serve;
 
+pub mod hub;
+
 pub mod agent;
 pub mod cli;
 pub mod config;

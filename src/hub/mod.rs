@@ -1,0 +1,12 @@
+//! picket-hub: the aggregator's data flow, in module order:
+//!
+//! ```text
+//! ingest (remote_write receiver, scrape) → store (SQLite chunks) → api (Prometheus HTTP API)
+//! ```
+//!
+//! `src/bin/picket-hub.rs` only parses arguments and maps errors to exit
+//! codes; [`config`] reads the TOML file and Prometheus's flags, [`server`]
+//! wires the parts together.
+
+pub mod chunk;
+pub mod store;

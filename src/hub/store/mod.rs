@@ -1,0 +1,915 @@
+//! The hub's time-series store: one SQLite file.
+//!
+//! # Design
+//!
+//! **Series.** Each label set (`__name__` included) gets a numeric id, kept
+//! in the `series` table. The matching index (label name → value → ids) is
+//! held in memory, rebuilt from that table at start: matching is the hot
+//! path of every query, and a small fleet's few hundred thousand series fit.
+//!
+//! **Samples live in per-series chunks** ([`super::chunk`]), one row per
+//! series and time window (`chunks`, keyed by series and window start).
+//! Windows are 30 minutes, aligned to the epoch; once a day has passed,
+//! its 48 windows of a series are compacted into one row, where the codec
+//! has a whole day to work with.
+//!
+//! **Head and write-ahead rows.** Appends go to an in-memory head (per
+//! series, sorted by time, a duplicate timestamp replaced: a retried push
+//! stores once) and to a pending list. Every commit interval the pending
+//! samples are written as one `wal` row, in one transaction with any new
+//! series: a crash loses at most one commit interval. A checkpoint (every
+//! minute) seals the head's closed windows, and every window older than
+//! the current one, into `chunks` (merging with a row already there, so
+//! late and out-of-order samples land correctly) and deletes the `wal`
+//! rows whose samples are all sealed, in the same transaction. The head
+//! holds at most the open window plus a grace period, unless a backlog
+//! is arriving; past [`MAX_HEAD`] samples everything is sealed at once.
+//!
+//! **NaN.** SQLite turns a NaN REAL into NULL; values only ever reach SQLite
+//! inside chunk and wal blobs, as their bits, so stale markers survive.
+//!
+//! **Retention** by time (chunks wholly older than `now - retention`) and by
+//! size (oldest windows first until the pages in use fit), at each
+//! checkpoint; freed pages are returned with `incremental_vacuum`.
+//!
+//! Reads use a second connection (WAL journal mode), so queries do not wait
+//! for a checkpoint's writes, and see sealing samples in memory until
+//! their chunk rows are committed.
+
+pub mod matcher;
+pub mod wal;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::chunk;
+use crate::metric::Labels;
+pub use matcher::{Matcher, Op};
+
+/// Window of a head chunk (30 minutes).
+pub const WINDOW_MS: i64 = 30 * 60 * 1000;
+/// Window of a compacted chunk (one day).
+pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a window stays open after its end, for samples a little late.
+pub const GRACE_MS: i64 = 5 * 60 * 1000;
+/// Head size past which a checkpoint seals everything.
+pub const MAX_HEAD: usize = 4_000_000;
+
+/// The store's settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Directory of the database (`picket-hub.sqlite` inside it).
+    pub dir: PathBuf,
+    /// Samples older than this are deleted (Prometheus's default: 15 days).
+    pub retention: Duration,
+    /// Bytes the database may use (0 = no limit).
+    pub retention_bytes: u64,
+    /// `synchronous = FULL` rather than NORMAL.
+    pub sync_full: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dir: PathBuf::from("data"),
+            retention: Duration::from_secs(15 * 24 * 3600),
+            retention_bytes: 0,
+            sync_full: false,
+        }
+    }
+}
+
+/// A store failure (SQLite, or a blob that does not decode).
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(format!("sqlite: {e}"))
+    }
+}
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Samples taken.
+    pub samples: u64,
+    /// Samples older than the retention, refused.
+    pub too_old: u64,
+    /// New series created.
+    pub new_series: u64,
+}
+
+/// The store's counters, for the hub's `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Samples appended.
+    pub appended: AtomicU64,
+    /// Samples refused as older than the retention.
+    pub too_old: AtomicU64,
+    /// Commits of pending samples.
+    pub commits: AtomicU64,
+    /// Checkpoints run.
+    pub checkpoints: AtomicU64,
+    /// Checkpoints that failed.
+    pub checkpoint_failures: AtomicU64,
+    /// Chunk rows written by checkpoints.
+    pub chunks_written: AtomicU64,
+    /// Series-days compacted into one row.
+    pub compactions: AtomicU64,
+    /// Chunk rows deleted by retention.
+    pub retention_deleted: AtomicU64,
+}
+
+/// A snapshot of sizes, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sizes {
+    /// Series known.
+    pub series: u64,
+    /// Samples in the head (not yet in chunks).
+    pub head_samples: u64,
+    /// Bytes of database pages in use.
+    pub db_bytes: u64,
+    /// Bytes of the database file and its WAL.
+    pub file_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Series {
+    labels: Labels,
+    min_t: i64,
+    max_t: i64,
+}
+
+/// The in-memory part: series, index, head, pending writes.
+#[derive(Debug, Default)]
+struct State {
+    ids: HashMap<String, u32>,
+    series: HashMap<u32, Series>,
+    postings: HashMap<String, HashMap<String, Vec<u32>>>,
+    head: HashMap<u32, Vec<(i64, f64)>>,
+    head_samples: usize,
+    /// Taken out of the head by a running checkpoint, not yet committed as
+    /// chunks: still visible to queries.
+    sealing: HashMap<u32, Vec<(i64, f64)>>,
+    pending: Vec<(u32, i64, f64)>,
+    new_series: Vec<u32>,
+    next_id: u32,
+}
+
+/// The store. All methods take `&self`; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    state: Mutex<State>,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    opts: Options,
+    path: PathBuf,
+    /// Counters for `/metrics`.
+    pub stats: Stats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The canonical text of a label set: its key in `series`.
+pub fn key(labels: &Labels) -> String {
+    let mut k = String::new();
+    for (n, v) in labels.iter() {
+        k.push_str(&n.len().to_string());
+        k.push(':');
+        k.push_str(n);
+        k.push_str(&v.len().to_string());
+        k.push(':');
+        k.push_str(v);
+    }
+    k
+}
+
+/// The inverse of [`key`].
+fn parse_key(k: &str) -> Option<Labels> {
+    fn part<'a>(p: &mut &'a str) -> Option<&'a str> {
+        let (n, rest) = p.split_once(':')?;
+        let n: usize = n.parse().ok()?;
+        let s = rest.get(..n)?;
+        *p = rest.get(n..)?;
+        Some(s)
+    }
+    let mut p = k;
+    let mut l = Labels::new();
+    while !p.is_empty() {
+        let n = part(&mut p)?;
+        let v = part(&mut p)?;
+        l.set(n.to_string(), v);
+    }
+    Some(l)
+}
+
+/// The start of the window holding `t`.
+fn window(t: i64, span: i64) -> i64 {
+    t.div_euclid(span) * span
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS chunks (
+  series_id INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
+  min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (series_id, start)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_start ON chunks (start);
+CREATE TABLE IF NOT EXISTS wal (id INTEGER PRIMARY KEY, max_t INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+";
+
+impl Store {
+    /// Opens (or creates) the store under `opts.dir`, replaying the wal
+    /// rows into the head.
+    pub fn open(opts: Options) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(&opts.dir)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", opts.dir.display())))?;
+        let path = opts.dir.join("picket-hub.sqlite");
+        let writer = Connection::open(&path)?;
+        // Must precede the first table for a new file.
+        writer.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(
+            None,
+            "synchronous",
+            if opts.sync_full { "FULL" } else { "NORMAL" },
+        )?;
+        writer.busy_timeout(Duration::from_secs(30))?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = Connection::open(&path)?;
+        reader.busy_timeout(Duration::from_secs(30))?;
+        let mut state = State::default();
+        {
+            let mut st = writer.prepare("SELECT id, labels FROM series")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, k) = row?;
+                let labels = parse_key(&k)
+                    .ok_or_else(|| StoreError(format!("series {id}: unreadable labels {k:?}")))?;
+                state.add_series(id, k, labels);
+                state.next_id = state.next_id.max(id + 1);
+            }
+            let mut st = writer.prepare(
+                "SELECT series_id, min(min_t), max(max_t) FROM chunks GROUP BY series_id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, lo, hi) = row?;
+                if let Some(s) = state.series.get_mut(&id) {
+                    s.min_t = s.min_t.min(lo);
+                    s.max_t = s.max_t.max(hi);
+                }
+            }
+            let mut st = writer.prepare("SELECT id, data FROM wal ORDER BY id")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            let mut replayed = 0usize;
+            for row in rows {
+                let (wid, data) = row?;
+                match wal::decode(&data) {
+                    Ok(samples) => {
+                        for (id, t, v) in samples {
+                            if state.series.contains_key(&id) {
+                                state.put_head(id, t, v);
+                                replayed += 1;
+                            }
+                        }
+                    }
+                    // Keep going: one bad row costs its own samples only.
+                    Err(e) => log::error!("wal row {wid} in {}: {e}; skipped", path.display()),
+                }
+            }
+            if replayed > 0 {
+                log::info!("replayed {replayed} samples from the write-ahead rows");
+            }
+        }
+        Ok(Store {
+            state: Mutex::new(state),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            opts,
+            path,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Takes samples: (labels with `__name__`, ms, value). Samples older
+    /// than the retention are refused and counted; a duplicate (series,
+    /// timestamp) replaces the earlier value.
+    pub fn append(&self, rows: impl IntoIterator<Item = (Labels, i64, f64)>) -> Appended {
+        let oldest = now_ms() - self.opts.retention.as_millis() as i64;
+        let mut st = lock(&self.state);
+        let mut a = Appended::default();
+        for (labels, t, v) in rows {
+            if t < oldest {
+                a.too_old += 1;
+                continue;
+            }
+            let k = key(&labels);
+            let id = match st.ids.get(&k) {
+                Some(&id) => id,
+                None => {
+                    let id = st.next_id;
+                    st.next_id += 1;
+                    st.add_series(id, k, labels);
+                    st.new_series.push(id);
+                    a.new_series += 1;
+                    id
+                }
+            };
+            st.put_head(id, t, v);
+            st.pending.push((id, t, v));
+            a.samples += 1;
+        }
+        self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
+        self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
+        a
+    }
+
+    /// Writes the pending samples (and new series) as one wal row.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let mut db = lock(&self.writer);
+        self.commit_locked(&mut db)
+    }
+
+    fn commit_locked(&self, db: &mut Connection) -> Result<(), StoreError> {
+        let (pending, series) = {
+            let mut st = lock(&self.state);
+            let pending = std::mem::take(&mut st.pending);
+            let ids = std::mem::take(&mut st.new_series);
+            let series: Vec<(u32, String)> = ids
+                .into_iter()
+                .filter_map(|id| st.series.get(&id).map(|s| (id, key(&s.labels))))
+                .collect();
+            (pending, series)
+        };
+        if pending.is_empty() && series.is_empty() {
+            return Ok(());
+        }
+        let res = (|| -> Result<(), StoreError> {
+            let tx = db.transaction()?;
+            {
+                let mut ins =
+                    tx.prepare_cached("INSERT OR IGNORE INTO series (id, labels) VALUES (?1, ?2)")?;
+                for (id, k) in &series {
+                    ins.execute(params![id, k])?;
+                }
+            }
+            if !pending.is_empty() {
+                let max_t = pending.iter().map(|p| p.1).max().unwrap_or(0);
+                tx.execute(
+                    "INSERT INTO wal (max_t, data) VALUES (?1, ?2)",
+                    params![max_t, wal::encode(&pending)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            // Nothing is lost from memory: put them back for the next try.
+            let mut st = lock(&self.state);
+            let mut back = pending;
+            back.append(&mut st.pending);
+            st.pending = back;
+            let mut ids: Vec<u32> = series.into_iter().map(|s| s.0).collect();
+            ids.append(&mut st.new_series);
+            st.new_series = ids;
+            return Err(e);
+        }
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Seals closed windows into chunks, compacts one finished day,
+    /// applies retention. `now` in ms; `all` seals the whole head.
+    pub fn checkpoint(&self, now: i64, all: bool) -> Result<(), StoreError> {
+        let mut db = lock(&self.writer);
+        self.commit_locked(&mut db)?;
+        let all = all || lock(&self.state).head_samples > MAX_HEAD;
+        let cutoff = if all {
+            i64::MAX
+        } else {
+            window(now - GRACE_MS, WINDOW_MS)
+        };
+        // Take what is to be sealed out of the head (queries still see it).
+        {
+            let mut st = lock(&self.state);
+            let st = &mut *st;
+            let mut moved = 0;
+            for (id, samples) in st.head.iter_mut() {
+                let split = samples.partition_point(|s| s.0 < cutoff);
+                if split > 0 {
+                    let sealed: Vec<(i64, f64)> = samples.drain(..split).collect();
+                    moved += sealed.len();
+                    st.sealing.insert(*id, sealed);
+                }
+            }
+            st.head.retain(|_, s| !s.is_empty());
+            st.head_samples -= moved;
+        }
+        let sealing: Vec<(u32, Vec<(i64, f64)>)> = lock(&self.state)
+            .sealing
+            .iter()
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        let res = self.write_sealed(&mut db, &sealing, cutoff);
+        {
+            let mut st = lock(&self.state);
+            let sealing = std::mem::take(&mut st.sealing);
+            if res.is_err() {
+                // Back into the head: the next checkpoint tries again (the
+                // wal rows are still there too).
+                for (id, samples) in sealing {
+                    for (t, v) in samples {
+                        st.put_head(id, t, v);
+                    }
+                }
+            }
+        }
+        res?;
+        self.compact(&mut db, now)?;
+        self.retention(&mut db, now)?;
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_sealed(
+        &self,
+        db: &mut Connection,
+        sealing: &[(u32, Vec<(i64, f64)>)],
+        cutoff: i64,
+    ) -> Result<(), StoreError> {
+        let tx = db.transaction()?;
+        let mut written = 0;
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT start, end_, data FROM chunks WHERE series_id = ?1 AND start <= ?2 AND end_ > ?2",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO chunks (series_id, start, end_, min_t, max_t, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (id, samples) in sealing {
+                let mut rest = samples.as_slice();
+                while let Some(&(t0, _)) = rest.first() {
+                    let existing: Option<(i64, i64, Vec<u8>)> = find
+                        .query_row(params![id, t0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?;
+                    let (start, end, merged) = match existing {
+                        Some((start, end, data)) => {
+                            let split = rest.partition_point(|s| s.0 < end);
+                            let old = chunk::decode(&data).map_err(|e| {
+                                StoreError(format!("chunk of series {id} at {start}: {e}"))
+                            })?;
+                            let m = chunk::merge(&old, &rest[..split]);
+                            rest = &rest[split..];
+                            (start, end, m)
+                        }
+                        None => {
+                            let start = window(t0, WINDOW_MS);
+                            let end = start + WINDOW_MS;
+                            let split = rest.partition_point(|s| s.0 < end);
+                            let m = rest[..split].to_vec();
+                            rest = &rest[split..];
+                            (start, end, m)
+                        }
+                    };
+                    let (lo, hi) = match (merged.first(), merged.last()) {
+                        (Some(a), Some(b)) => (a.0, b.0),
+                        _ => continue,
+                    };
+                    put.execute(params![
+                        id,
+                        start,
+                        end,
+                        lo,
+                        hi,
+                        merged.len() as i64,
+                        chunk::encode(&merged)
+                    ])?;
+                    written += 1;
+                }
+            }
+        }
+        tx.execute("DELETE FROM wal WHERE max_t < ?1", params![cutoff])?;
+        tx.commit()?;
+        self.stats
+            .chunks_written
+            .fetch_add(written, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Merges the windows of the oldest finished, uncompacted day into one
+    /// row per series.
+    fn compact(&self, db: &mut Connection, now: i64) -> Result<(), StoreError> {
+        let done: i64 = db
+            .query_row("SELECT v FROM meta WHERE k = 'compacted_until'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(i64::MIN);
+        let last_closed = window(now - GRACE_MS, DAY_MS); // days before this are closed
+        let day: Option<i64> = db
+            .query_row(
+                "SELECT min(start) FROM chunks WHERE start >= ?1 AND start < ?2 AND end_ - start < ?3",
+                params![done, last_closed, DAY_MS],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let Some(first) = day else { return Ok(()) };
+        let day = window(first, DAY_MS);
+        let tx = db.transaction()?;
+        let mut compacted = 0;
+        {
+            let mut ids = tx.prepare(
+                "SELECT series_id FROM chunks WHERE start >= ?1 AND start < ?2 GROUP BY series_id HAVING count(*) > 1 OR max(end_ - start) < ?3",
+            )?;
+            let ids: Vec<u32> = ids
+                .query_map(params![day, day + DAY_MS, DAY_MS], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut get = tx.prepare_cached(
+                "SELECT data FROM chunks WHERE series_id = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
+            )?;
+            let mut del = tx.prepare_cached(
+                "DELETE FROM chunks WHERE series_id = ?1 AND start >= ?2 AND start < ?3",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT INTO chunks (series_id, start, end_, min_t, max_t, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for id in ids {
+                let blobs: Vec<Vec<u8>> = get
+                    .query_map(params![id, day, day + DAY_MS], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut all: Vec<(i64, f64)> = Vec::new();
+                for b in blobs {
+                    match chunk::decode(&b) {
+                        Ok(s) => all = chunk::merge(&all, &s),
+                        Err(e) => {
+                            // Leave this series' day as it is: nothing is deleted.
+                            log::error!(
+                                "compaction: series {id}, day {day}: {e}; left uncompacted"
+                            );
+                            all.clear();
+                            break;
+                        }
+                    }
+                }
+                let (Some(&(lo, _)), Some(&(hi, _))) = (all.first(), all.last()) else {
+                    continue;
+                };
+                del.execute(params![id, day, day + DAY_MS])?;
+                put.execute(params![
+                    id,
+                    day,
+                    day + DAY_MS,
+                    lo,
+                    hi,
+                    all.len() as i64,
+                    chunk::encode(&all)
+                ])?;
+                compacted += 1;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('compacted_until', ?1)",
+            params![day + DAY_MS],
+        )?;
+        tx.commit()?;
+        self.stats
+            .compactions
+            .fetch_add(compacted, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Deletes chunks past the retention time, then the oldest windows
+    /// while the database is over its size limit.
+    fn retention(&self, db: &mut Connection, now: i64) -> Result<(), StoreError> {
+        let oldest = now - self.opts.retention.as_millis() as i64;
+        let mut deleted =
+            db.execute("DELETE FROM chunks WHERE max_t < ?1", params![oldest])? as u64;
+        if self.opts.retention_bytes > 0 {
+            while used_bytes(db)? > self.opts.retention_bytes {
+                let start: Option<i64> =
+                    db.query_row("SELECT min(start) FROM chunks", [], |r| r.get(0))?;
+                let Some(start) = start else { break };
+                let n = db.execute("DELETE FROM chunks WHERE start = ?1", params![start])? as u64;
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            db.execute_batch("PRAGMA incremental_vacuum")?;
+            self.stats
+                .retention_deleted
+                .fetch_add(deleted, Ordering::Relaxed);
+            // Series bounds move up with what is left.
+            let mut bounds = HashMap::new();
+            {
+                let mut st = db.prepare(
+                    "SELECT series_id, min(min_t), max(max_t) FROM chunks GROUP BY series_id",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?;
+                for r in rows {
+                    let (id, lo, hi) = r?;
+                    bounds.insert(id, (lo, hi));
+                }
+            }
+            let mut st = lock(&self.state);
+            let st = &mut *st;
+            for (id, s) in st.series.iter_mut() {
+                let head = st.head.get(id);
+                let (mut lo, mut hi) = bounds.get(id).copied().unwrap_or((i64::MAX, i64::MIN));
+                if let Some(h) = head {
+                    if let (Some(a), Some(b)) = (h.first(), h.last()) {
+                        lo = lo.min(a.0);
+                        hi = hi.max(b.0);
+                    }
+                }
+                s.min_t = lo;
+                s.max_t = hi;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sizes for `/metrics`.
+    pub fn sizes(&self) -> Sizes {
+        let (series, head_samples) = {
+            let st = lock(&self.state);
+            (st.series.len() as u64, st.head_samples as u64)
+        };
+        let db_bytes = used_bytes(&lock(&self.reader)).unwrap_or(0);
+        let file = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal_path = self.path.clone().into_os_string();
+        wal_path.push("-wal");
+        Sizes {
+            series,
+            head_samples,
+            db_bytes,
+            file_bytes: file(&self.path) + file(Path::new(&wal_path)),
+        }
+    }
+
+    /// The ids and labels of series matching every matcher whose data
+    /// overlaps `[mint, maxt]`.
+    fn matching(&self, st: &State, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<u32> {
+        let mut candidates: Option<BTreeSet<u32>> = None;
+        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+            let mut ids = BTreeSet::new();
+            if let Some(values) = st.postings.get(&m.name) {
+                match m.op {
+                    Op::Eq => {
+                        if let Some(v) = values.get(&m.value) {
+                            ids.extend(v.iter().copied());
+                        }
+                    }
+                    _ => {
+                        for (v, list) in values {
+                            if m.matches(v) {
+                                ids.extend(list.iter().copied());
+                            }
+                        }
+                    }
+                }
+            }
+            candidates = Some(match candidates {
+                None => ids,
+                Some(c) => c.intersection(&ids).copied().collect(),
+            });
+        }
+        let all: Box<dyn Iterator<Item = u32>> = match candidates {
+            Some(c) => Box::new(c.into_iter()),
+            None => Box::new(
+                st.series
+                    .keys()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter(),
+            ),
+        };
+        all.filter(|id| {
+            st.series.get(id).is_some_and(|s| {
+                s.max_t >= mint
+                    && s.min_t <= maxt
+                    && matchers.iter().all(|m| m.matches_labels(&s.labels))
+            })
+        })
+        .collect()
+    }
+
+    /// Label sets of the series matching `matchers` with data in `[mint, maxt]`.
+    pub fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let st = lock(&self.state);
+        let mut out: Vec<Labels> = self
+            .matching(&st, matchers, mint, maxt)
+            .into_iter()
+            .filter_map(|id| st.series.get(&id).map(|s| s.labels.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Label names of the matching series (all series when `selectors` is
+    /// empty), sorted. Each selector is a set of matchers; series matching
+    /// any selector count.
+    pub fn label_names(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for l in self.union(selectors, mint, maxt) {
+            for (n, v) in l.iter() {
+                if !v.is_empty() {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Values of label `name` over the matching series, sorted.
+    pub fn label_values(
+        &self,
+        name: &str,
+        selectors: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<String> {
+        let mut values = BTreeSet::new();
+        for l in self.union(selectors, mint, maxt) {
+            if let Some(v) = l.get(name).filter(|v| !v.is_empty()) {
+                values.insert(v.to_string());
+            }
+        }
+        values.into_iter().collect()
+    }
+
+    fn union(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<Labels> {
+        if selectors.is_empty() {
+            return self.series(&[], mint, maxt);
+        }
+        let mut seen = BTreeMap::new();
+        for sel in selectors {
+            for l in self.series(sel, mint, maxt) {
+                seen.insert(key(&l), l);
+            }
+        }
+        seen.into_values().collect()
+    }
+
+    /// The samples in `[mint, maxt]` of every matching series, series in
+    /// label order, samples in time order.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, StoreError> {
+        let found: Vec<(u32, Labels, Vec<(i64, f64)>)> = {
+            let st = lock(&self.state);
+            self.matching(&st, matchers, mint, maxt)
+                .into_iter()
+                .filter_map(|id| {
+                    let s = st.series.get(&id)?;
+                    let mut mem = Vec::new();
+                    for src in [st.sealing.get(&id), st.head.get(&id)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let lo = src.partition_point(|p| p.0 < mint);
+                        let hi = src.partition_point(|p| p.0 <= maxt);
+                        mem = chunk::merge(&mem, &src[lo..hi]);
+                    }
+                    Some((id, s.labels.clone(), mem))
+                })
+                .collect()
+        };
+        let db = lock(&self.reader);
+        let mut q = db.prepare_cached(
+            "SELECT start, data FROM chunks WHERE series_id = ?1 AND max_t >= ?2 AND min_t <= ?3 ORDER BY start",
+        )?;
+        let mut out = Vec::with_capacity(found.len());
+        for (id, labels, mem) in found {
+            let blobs: Vec<(i64, Vec<u8>)> = q
+                .query_map(params![id, mint, maxt], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut samples: Vec<(i64, f64)> = Vec::new();
+            for (start, b) in blobs {
+                match chunk::decode(&b) {
+                    Ok(s) => {
+                        let lo = s.partition_point(|p| p.0 < mint);
+                        let hi = s.partition_point(|p| p.0 <= maxt);
+                        samples = chunk::merge(&samples, &s[lo..hi]);
+                    }
+                    // One unreadable chunk costs its own window, not the query.
+                    Err(e) => log::error!("series {id}, chunk at {start}: {e}; skipped"),
+                }
+            }
+            let samples = chunk::merge(&samples, &mem);
+            if !samples.is_empty() {
+                out.push((labels, samples));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+impl State {
+    fn add_series(&mut self, id: u32, k: String, labels: Labels) {
+        for (n, v) in labels.iter() {
+            self.postings
+                .entry(n.to_string())
+                .or_default()
+                .entry(v.to_string())
+                .or_default()
+                .push(id);
+        }
+        self.ids.insert(k, id);
+        self.series.insert(
+            id,
+            Series {
+                labels,
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+            },
+        );
+    }
+
+    fn put_head(&mut self, id: u32, t: i64, v: f64) {
+        let h = self.head.entry(id).or_default();
+        match h.last() {
+            Some(&(last, _)) if last < t => h.push((t, v)),
+            None => h.push((t, v)),
+            Some(_) => match h.binary_search_by(|p| p.0.cmp(&t)) {
+                Ok(i) => {
+                    h[i].1 = v;
+                    return;
+                }
+                Err(i) => h.insert(i, (t, v)),
+            },
+        }
+        self.head_samples += 1;
+        if let Some(s) = self.series.get_mut(&id) {
+            s.min_t = s.min_t.min(t);
+            s.max_t = s.max_t.max(t);
+        }
+    }
+}
+
+/// Bytes of pages in use (not free) in the database.
+fn used_bytes(db: &Connection) -> Result<u64, StoreError> {
+    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = db.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
+}
+
+#[cfg(test)]
+mod tests;

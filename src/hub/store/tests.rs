@@ -1,0 +1,225 @@
+use super::*;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "picket-store-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn opts(dir: &Path) -> Options {
+    Options {
+        dir: dir.to_path_buf(),
+        ..Options::default()
+    }
+}
+
+fn series(name: &str, inst: &str) -> Labels {
+    Labels::from_pairs([("__name__", name), ("instance", inst), ("job", "node")])
+}
+
+fn values(got: &[(Labels, Vec<(i64, f64)>)]) -> Vec<Vec<(i64, u64)>> {
+    got.iter()
+        .map(|(_, s)| s.iter().map(|&(t, v)| (t, v.to_bits())).collect())
+        .collect()
+}
+
+const STALE: u64 = 0x7ff0_0000_0000_0002;
+
+#[test]
+fn appended_samples_are_read_back_from_head_chunks_and_after_reopen() {
+    let dir = tmp("rw");
+    let now = now_ms();
+    let t0 = window(now - 3 * 3_600_000, WINDOW_MS);
+    let mut want;
+    {
+        let s = Store::open(opts(&dir)).unwrap();
+        // Three hours at 15 s, out of order in two halves, with a stale marker.
+        let pts: Vec<(i64, f64)> = (0..720)
+            .map(|i| (t0 + i * 15_000, (i % 7) as f64))
+            .collect();
+        let (a, b) = pts.split_at(400);
+        s.append(b.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        s.append(a.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        s.append([(series("x", "a"), t0 + 720 * 15_000, f64::from_bits(STALE))]);
+        want = pts
+            .iter()
+            .map(|&(t, v)| (t, v.to_bits()))
+            .collect::<Vec<_>>();
+        want.push((t0 + 720 * 15_000, STALE));
+        let m = [Matcher::eq("__name__", "x")];
+        assert_eq!(
+            values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
+            vec![want.clone()]
+        );
+        s.checkpoint(now, false).unwrap();
+        assert!(s.stats.chunks_written.load(Ordering::Relaxed) >= 6);
+        assert_eq!(
+            values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
+            vec![want.clone()]
+        );
+        // A duplicate push stores once; a late sample merges into its sealed window.
+        s.append([(series("x", "a"), t0 + 15_000, 1.0)]);
+        s.append([(series("x", "a"), t0 + 7_000, 42.0)]);
+        s.checkpoint(now, false).unwrap();
+        want.insert(1, (t0 + 7_000, 42f64.to_bits()));
+        assert_eq!(
+            values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
+            vec![want.clone()]
+        );
+        // Range bounds are inclusive.
+        let r = s.select(&m, t0 + 15_000, t0 + 30_000).unwrap();
+        assert_eq!(r[0].1.len(), 2);
+        s.append([(series("y", "b"), now, 5.0)]);
+        s.commit().unwrap();
+        // Dropped without a checkpoint: the head is only in the wal rows.
+    }
+    let s = Store::open(opts(&dir)).unwrap();
+    let m = [Matcher::eq("__name__", "x")];
+    assert_eq!(
+        values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
+        vec![want]
+    );
+    let y = s
+        .select(&[Matcher::eq("__name__", "y")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(values(&y), vec![vec![(now, 5f64.to_bits())]]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn uncommitted_samples_are_lost_but_nothing_else() {
+    let dir = tmp("crash");
+    let now = now_ms();
+    {
+        let s = Store::open(opts(&dir)).unwrap();
+        s.append([(series("a", "1"), now - 1000, 1.0)]);
+        s.commit().unwrap();
+        s.append([(series("a", "1"), now, 2.0)]);
+    }
+    let s = Store::open(opts(&dir)).unwrap();
+    let got = s
+        .select(&[Matcher::eq("__name__", "a")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(values(&got), vec![vec![(now - 1000, 1f64.to_bits())]]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn matchers_labels_and_values() {
+    let dir = tmp("match");
+    let s = Store::open(opts(&dir)).unwrap();
+    let now = now_ms();
+    s.append([
+        (series("up", "pi1:9100"), now, 1.0),
+        (series("up", "pi2:9100"), now, 0.0),
+        (series("node_load1", "pi1:9100"), now, 0.5),
+    ]);
+    let sel = |q: &str| matcher::parse_selector(q).unwrap();
+    assert_eq!(s.series(&sel("up"), 0, i64::MAX).len(), 2);
+    assert_eq!(
+        s.series(&sel(r#"up{instance=~"pi1.*"}"#), 0, i64::MAX)
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.series(&sel(r#"{instance="pi1:9100"}"#), 0, i64::MAX)
+            .len(),
+        2
+    );
+    assert_eq!(s.series(&sel(r#"up{job!="node"}"#), 0, i64::MAX).len(), 0);
+    // Out of the time range: nothing.
+    assert!(s.series(&sel("up"), 0, now - 3_600_000).is_empty());
+    assert_eq!(
+        s.label_names(&[], 0, i64::MAX),
+        ["__name__", "instance", "job"]
+    );
+    assert_eq!(
+        s.label_values("instance", &[sel("node_load1")], 0, i64::MAX),
+        ["pi1:9100"]
+    );
+    assert_eq!(
+        s.label_values("__name__", &[], 0, i64::MAX),
+        ["node_load1", "up"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn retention_by_time_and_size_removes_the_oldest_only() {
+    let dir = tmp("ret");
+    let now = now_ms();
+    let mut o = opts(&dir);
+    o.retention = Duration::from_secs(10 * 3600);
+    let s = Store::open(o.clone()).unwrap();
+    // Too old at append: refused and counted.
+    let a = s.append([(series("old", "x"), now - 11 * 3_600_000, 1.0)]);
+    assert_eq!((a.samples, a.too_old), (0, 1));
+    // Nine hours of 50 series; then "now" moves two hours on.
+    let t0 = now - 9 * 3_600_000;
+    for i in 0..(9 * 240) {
+        let t = t0 + i * 15_000;
+        s.append((0..50).map(|k| (series("m", &k.to_string()), t, (i * k) as f64)));
+    }
+    s.checkpoint(now, true).unwrap();
+    let m = [Matcher::eq("__name__", "m")];
+    let before = s.select(&m, i64::MIN, i64::MAX).unwrap();
+    assert_eq!(before[0].1.first().map(|p| p.0), Some(t0));
+    s.checkpoint(now + 2 * 3_600_000, false).unwrap();
+    let after = s.select(&m, i64::MIN, i64::MAX).unwrap();
+    let first = after[0].1.first().map(|p| p.0).unwrap();
+    // Whole windows older than now+2h-10h are gone, and nothing newer.
+    let limit = now + 2 * 3_600_000 - 10 * 3_600_000;
+    assert!(
+        first >= window(limit, WINDOW_MS) - WINDOW_MS,
+        "{first} {limit}"
+    );
+    assert!(first > t0);
+    for ((_, b), (_, a)) in before.iter().zip(&after) {
+        let kept: Vec<_> = b.iter().filter(|p| p.0 >= first).collect();
+        assert_eq!(kept.len(), a.len());
+    }
+    // By size: a limit well under the current size drops the oldest windows.
+    let used = s.sizes().db_bytes;
+    drop(s);
+    o.retention_bytes = used / 2;
+    let s = Store::open(o).unwrap();
+    s.checkpoint(now + 2 * 3_600_000, false).unwrap();
+    assert!(s.sizes().db_bytes <= used / 2);
+    let left = s.select(&m, i64::MIN, i64::MAX).unwrap();
+    let newest = after[0].1.last().unwrap().0;
+    assert_eq!(left[0].1.last().unwrap().0, newest, "the newest data stays");
+    assert!(left[0].1.first().unwrap().0 > first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_finished_day_is_compacted_into_one_row_per_series() {
+    let dir = tmp("compact");
+    let now = now_ms();
+    let s = Store::open(opts(&dir)).unwrap();
+    let day = window(now, DAY_MS) - DAY_MS;
+    let pts: Vec<(i64, f64)> = (0..5760).map(|i| (day + i * 15_000, 3.0)).collect();
+    s.append(pts.iter().map(|&(t, v)| (series("c", "1"), t, v)));
+    s.checkpoint(now, false).unwrap();
+    let rows: i64 = lock(&s.writer)
+        .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "48 windows became one row");
+    let got = s
+        .select(&[Matcher::eq("__name__", "c")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].1.len(), 5760);
+    // A late sample into the compacted day merges into that row.
+    s.append([(series("c", "1"), day + 7, 9.0)]);
+    s.checkpoint(now, false).unwrap();
+    let got = s
+        .select(&[Matcher::eq("__name__", "c")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].1.len(), 5761);
+    assert_eq!(got[0].1[1], (day + 7, 9.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
