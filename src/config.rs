@@ -553,7 +553,8 @@ pub fn check_listen(a: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn line_of(src: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` in `src`.
+pub fn line_of(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())]
         .bytes()
         .filter(|&b| b == b'\n')
@@ -563,7 +564,7 @@ fn line_of(src: &str, offset: usize) -> usize {
 
 /// The dotted key whose line holds `offset`: the nearest table header above
 /// plus the key at the start of that line.
-fn key_at(src: &str, offset: usize) -> Option<String> {
+pub fn key_at(src: &str, offset: usize) -> Option<String> {
     let offset = offset.min(src.len());
     let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = src[line_start..].lines().next().unwrap_or("");

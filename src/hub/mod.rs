@@ -9,4 +9,10 @@
 //! wires the parts together.
 
 pub mod chunk;
+pub mod config;
+pub mod ingest;
+pub mod json;
+pub mod server;
 pub mod store;
+
+pub mod api;

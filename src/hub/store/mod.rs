@@ -52,6 +52,9 @@ use super::chunk;
 use crate::metric::Labels;
 pub use matcher::{Matcher, Op};
 
+/// One series' samples: (ms, value), in time order.
+pub type Points = Vec<(i64, f64)>;
+
 /// Window of a head chunk (30 minutes).
 pub const WINDOW_MS: i64 = 30 * 60 * 1000;
 /// Window of a compacted chunk (one day).
@@ -810,8 +813,8 @@ impl Store {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, StoreError> {
-        let found: Vec<(u32, Labels, Vec<(i64, f64)>)> = {
+    ) -> Result<Vec<(Labels, Points)>, StoreError> {
+        let found: Vec<(u32, Labels, Points)> = {
             let st = lock(&self.state);
             self.matching(&st, matchers, mint, maxt)
                 .into_iter()

@@ -1,0 +1,129 @@
+//! `picket-hub`: the aggregator binary. Parses Prometheus's flag spellings,
+//! maps errors to exit codes: 0 success, 1 runtime failure (cannot listen,
+//! cannot open the store), 2 bad flags or config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+use picket::hub::config::{self, Flags};
+use picket::hub::server;
+use picket::{cli, logger};
+
+/// picket-hub: stores what picket agents push (remote_write) and scrapes,
+/// and answers the Prometheus HTTP API.
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// TOML config file (see configs/hub.toml); flags override it
+    #[argh(option)]
+    config_file: Option<PathBuf>,
+    /// address to listen on (default ":9090")
+    #[argh(option)]
+    web_listen_address: Option<String>,
+    /// directory of the database (default "data")
+    #[argh(option)]
+    storage_tsdb_path: Option<String>,
+    /// how long to keep samples (default "15d")
+    #[argh(option)]
+    storage_tsdb_retention_time: Option<String>,
+    /// most bytes the database may use, e.g. "5GB" (default: no limit)
+    #[argh(option)]
+    storage_tsdb_retention_size: Option<String>,
+    /// log level: debug, info, warn, error (default info)
+    #[argh(option)]
+    log_level: Option<String>,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    CheckConfig(CheckConfig),
+}
+
+/// check a config file and exit (0 valid, 2 invalid)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check-config")]
+struct CheckConfig {
+    /// the file
+    #[argh(positional)]
+    file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cmd = argv.first().map(String::as_str).unwrap_or("picket-hub");
+    let rest = cli::normalize(&argv[1.min(argv.len())..]);
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let args = match <Args as FromArgs>::from_args(&[cmd], &rest) {
+        Ok(a) => a,
+        Err(early) => {
+            return match early.status {
+                Ok(()) => {
+                    println!("{}", early.output);
+                    ExitCode::SUCCESS
+                }
+                Err(()) => {
+                    eprintln!(
+                        "{}\nRun {cmd} --help for the flags.",
+                        early.output.trim_end()
+                    );
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    if args.version {
+        println!("picket-hub {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let level = match args.log_level.as_deref() {
+        None | Some("info") => log::LevelFilter::Info,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("error") => log::LevelFilter::Error,
+        Some(o) => {
+            eprintln!(
+                "picket-hub: config error: --log.level: {o:?}: expected debug, info, warn or error"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    logger::init(level);
+    let flags = Flags {
+        listen_address: args.web_listen_address.clone(),
+        tsdb_path: args.storage_tsdb_path.clone(),
+        retention_time: args.storage_tsdb_retention_time.clone(),
+        retention_size: args.storage_tsdb_retention_size.clone(),
+    };
+    if let Some(Command::CheckConfig(c)) = &args.command {
+        return match config::load(Some(&c.file), &flags) {
+            Ok(_) => {
+                println!("{}: valid", c.file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("picket-hub: config error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let cfg = match config::load(args.config_file.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("picket-hub: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match server::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("picket-hub: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

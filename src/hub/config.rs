@@ -1,0 +1,390 @@
+//! picket-hub's configuration: the TOML file (configs/hub.toml), Prometheus's
+//! flag spellings, and the checked settings the hub runs on.
+//!
+//! As for the agent: the file is read strictly (unknown keys are errors),
+//! precedence is embedded defaults < file < flags, and every error names
+//! the file, the line and the dotted key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::store;
+use crate::config::{key_at, line_of, locate, ConfigError};
+use crate::push::config::parse_duration;
+
+/// The file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubFile {
+    /// `[global]`
+    #[serde(default)]
+    pub global: GlobalSection,
+    /// `[web]`
+    #[serde(default)]
+    pub web: WebSection,
+    /// `[storage]`
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// `[remote_write_receiver]`
+    #[serde(default)]
+    pub remote_write_receiver: ReceiverSection,
+}
+
+/// `[global]`: defaults for scraping, as Prometheus's `global:` block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalSection {
+    /// Default scrape interval (15s).
+    pub scrape_interval: Option<String>,
+    /// Default scrape timeout (10s).
+    pub scrape_timeout: Option<String>,
+}
+
+/// `[web]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// Listen address (":9090").
+    pub listen_address: Option<String>,
+}
+
+/// `[storage]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Directory of the database ("data").
+    pub path: Option<String>,
+    /// How long samples are kept ("15d").
+    pub retention_time: Option<String>,
+    /// Most bytes the database may use ("0" = no limit; "5GB").
+    pub retention_size: Option<String>,
+    /// How often appended samples are written to disk ("5s"): what a crash can lose.
+    pub commit_interval: Option<String>,
+    /// "normal" (default) or "full" (an fsync per commit).
+    pub synchronous: Option<String>,
+}
+
+/// `[remote_write_receiver]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSection {
+    /// Largest request body accepted ("32MB").
+    pub max_body_size: Option<String>,
+    /// Credentials; when any are given, every write must carry one.
+    #[serde(default)]
+    pub auth: Vec<AuthEntry>,
+}
+
+/// One agent's credentials: a bearer token, or a user and password.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthEntry {
+    /// `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    /// Basic auth user.
+    pub username: Option<String>,
+    /// Basic auth password.
+    pub password: Option<String>,
+}
+
+/// Prometheus's flags (and `--config.file`), already parsed.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--web.listen-address`
+    pub listen_address: Option<String>,
+    /// `--storage.tsdb.path`
+    pub tsdb_path: Option<String>,
+    /// `--storage.tsdb.retention.time`
+    pub retention_time: Option<String>,
+    /// `--storage.tsdb.retention.size`
+    pub retention_size: Option<String>,
+}
+
+/// The checked settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where to listen.
+    pub listen_address: String,
+    /// The store's settings.
+    pub store: store::Options,
+    /// How often pending samples are committed.
+    pub commit_interval: Duration,
+    /// Largest remote_write body.
+    pub max_body_bytes: usize,
+    /// Accepted `Authorization` header values (empty: no auth).
+    pub auth: Vec<String>,
+    /// Default scrape interval.
+    pub scrape_interval: Duration,
+    /// Default scrape timeout.
+    pub scrape_timeout: Duration,
+}
+
+/// Reads and checks a config file (and the flags over it).
+pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError> {
+    match file {
+        None => resolve(None, "", HubFile::default(), flags),
+        Some(p) => {
+            let src = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                file: Some(p.to_path_buf()),
+                line: None,
+                key: None,
+                msg: format!("cannot read: {e}"),
+            })?;
+            let f = toml::from_str::<HubFile>(&src).map_err(|e| {
+                let (line, key) = match e.span() {
+                    Some(s) => (Some(line_of(&src, s.start)), key_at(&src, s.start)),
+                    None => (None, None),
+                };
+                ConfigError {
+                    file: Some(p.to_path_buf()),
+                    line,
+                    key,
+                    msg: e.message().trim().to_string(),
+                }
+            })?;
+            resolve(Some(p), &src, f, flags)
+        }
+    }
+}
+
+/// Parses Prometheus's byte sizes: `512MB`, `5GB`, `1TB` (powers of 1024,
+/// as Prometheus reads them), or plain bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = t[..digits]
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 512MB, 5GB)"))?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KB" | "KiB" => 1 << 10,
+        "MB" | "MiB" => 1 << 20,
+        "GB" | "GiB" => 1 << 30,
+        "TB" | "TiB" => 1 << 40,
+        "PB" | "PiB" => 1 << 50,
+        _ => return Err(format!("{s:?} is not a size (e.g. 512MB, 5GB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn resolve(
+    path: Option<&Path>,
+    src: &str,
+    f: HubFile,
+    flags: &Flags,
+) -> Result<HubConfig, ConfigError> {
+    // An error at a dotted key of the file, or at a flag.
+    let at = |key: &str, flag: Option<&str>, msg: String| match flag {
+        Some(fl) => ConfigError {
+            file: None,
+            line: None,
+            key: Some(fl.to_string()),
+            msg,
+        },
+        None => ConfigError {
+            file: path.map(Path::to_path_buf),
+            line: locate(src, key),
+            key: Some(key.to_string()),
+            msg,
+        },
+    };
+    // The flag's value if given, else the file's.
+    let pick = |flag: &Option<String>, file: &Option<String>, key: &str, fl: &'static str| match (
+        flag, file,
+    ) {
+        (Some(v), _) => Some((v.clone(), Some(fl), key.to_string())),
+        (None, Some(v)) => Some((v.clone(), None, key.to_string())),
+        (None, None) => None,
+    };
+    let dur = |v: Option<(String, Option<&'static str>, String)>, default: Duration| match v {
+        None => Ok(default),
+        Some((v, fl, key)) => parse_duration(&v).map_err(|e| at(&key, fl, e)),
+    };
+
+    let listen = match pick(
+        &flags.listen_address,
+        &f.web.listen_address,
+        "web.listen_address",
+        "--web.listen-address",
+    ) {
+        None => ":9090".to_string(),
+        Some((v, fl, key)) => {
+            crate::config::check_listen(&v).map_err(|e| at(&key, fl, e))?;
+            v
+        }
+    };
+    let dir = flags
+        .tsdb_path
+        .clone()
+        .or(f.storage.path.clone())
+        .unwrap_or_else(|| "data".into());
+    let retention = dur(
+        pick(
+            &flags.retention_time,
+            &f.storage.retention_time,
+            "storage.retention_time",
+            "--storage.tsdb.retention.time",
+        ),
+        Duration::from_secs(15 * 86_400),
+    )?;
+    if retention.is_zero() {
+        let fl = flags
+            .retention_time
+            .as_ref()
+            .map(|_| "--storage.tsdb.retention.time");
+        return Err(at(
+            "storage.retention_time",
+            fl,
+            "must be more than 0".into(),
+        ));
+    }
+    let retention_bytes = match pick(
+        &flags.retention_size,
+        &f.storage.retention_size,
+        "storage.retention_size",
+        "--storage.tsdb.retention.size",
+    ) {
+        None => 0,
+        Some((v, fl, key)) => parse_size(&v).map_err(|e| at(&key, fl, e))?,
+    };
+    let commit_interval = dur(
+        f.storage
+            .commit_interval
+            .clone()
+            .map(|v| (v, None, "storage.commit_interval".to_string())),
+        Duration::from_secs(5),
+    )?;
+    if commit_interval.is_zero() || commit_interval > Duration::from_secs(600) {
+        return Err(at(
+            "storage.commit_interval",
+            None,
+            "must be between 1ms and 10m".into(),
+        ));
+    }
+    let sync_full = match f.storage.synchronous.as_deref() {
+        None | Some("normal") => false,
+        Some("full") => true,
+        Some(o) => {
+            return Err(at(
+                "storage.synchronous",
+                None,
+                format!("{o:?}: expected \"normal\" or \"full\""),
+            ))
+        }
+    };
+    let max_body_bytes = match &f.remote_write_receiver.max_body_size {
+        None => 32 << 20,
+        Some(v) => {
+            parse_size(v).map_err(|e| at("remote_write_receiver.max_body_size", None, e))? as usize
+        }
+    };
+    let mut auth = Vec::new();
+    for (i, a) in f.remote_write_receiver.auth.iter().enumerate() {
+        let key = format!("remote_write_receiver.auth[{i}]");
+        match (&a.bearer_token, &a.username, &a.password) {
+            (Some(t), None, None) if !t.is_empty() => auth.push(format!("Bearer {t}")),
+            (None, Some(u), p) if !u.is_empty() => {
+                let creds = format!("{u}:{}", p.as_deref().unwrap_or(""));
+                auth.push(format!("Basic {}", base64(creds.as_bytes())));
+            }
+            _ => {
+                return Err(ConfigError {
+                    file: path.map(Path::to_path_buf),
+                    line: locate(src, &format!("{key}.bearer_token"))
+                        .or_else(|| locate(src, &format!("{key}.username"))),
+                    key: Some(key),
+                    msg: "give either bearer_token, or username (and password)".into(),
+                })
+            }
+        }
+    }
+    let scrape_interval = dur(
+        f.global
+            .scrape_interval
+            .clone()
+            .map(|v| (v, None, "global.scrape_interval".to_string())),
+        Duration::from_secs(15),
+    )?;
+    let scrape_timeout = dur(
+        f.global
+            .scrape_timeout
+            .clone()
+            .map(|v| (v, None, "global.scrape_timeout".to_string())),
+        Duration::from_secs(10),
+    )?;
+    Ok(HubConfig {
+        listen_address: listen,
+        store: store::Options {
+            dir: PathBuf::from(dir),
+            retention,
+            retention_bytes,
+            sync_full,
+        },
+        commit_interval,
+        max_body_bytes,
+        auth,
+        scrape_interval,
+        scrape_timeout: scrape_timeout.min(scrape_interval),
+    })
+}
+
+/// Standard base64 with padding.
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let b = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
+        let n = (b(0) << 16) | (b(1) << 8) | b(2);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_flags_and_file_errors() {
+        let c = load(None, &Flags::default()).unwrap();
+        assert_eq!(c.listen_address, ":9090");
+        assert_eq!(c.store.dir, PathBuf::from("data"));
+        assert_eq!(c.store.retention, Duration::from_secs(15 * 86_400));
+        let fl = Flags {
+            retention_size: Some("5GB".into()),
+            retention_time: Some("2d".into()),
+            ..Flags::default()
+        };
+        let c = load(None, &fl).unwrap();
+        assert_eq!(c.store.retention_bytes, 5 << 30);
+        assert_eq!(c.store.retention, Duration::from_secs(2 * 86_400));
+        let bad = Flags {
+            retention_time: Some("soon".into()),
+            ..Flags::default()
+        };
+        let e = load(None, &bad).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--storage.tsdb.retention.time"));
+        let dir = std::env::temp_dir().join(format!("picket-hubcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("hub.toml");
+        std::fs::write(&p, "[storage]\npath = \"x\"\nretention_size = \"lots\"\n").unwrap();
+        let e = load(Some(&p), &Flags::default()).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(3), Some("storage.retention_size"))
+        );
+        std::fs::write(&p, "[web]\nlisten = \":1\"\n").unwrap();
+        let e = load(Some(&p), &Flags::default()).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
