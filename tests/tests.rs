@@ -28,3 +28,5 @@ mod haproxy;
 mod postgres;
 // Relaying other /metrics endpoints of the board.
 mod relay;
+// picket-hub: remote_write in, the read API out.
+mod hub;
