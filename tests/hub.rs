@@ -38,7 +38,10 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+/// One series to send: its labels and samples.
+type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn body(series: &[Series<'_>]) -> Vec<u8> {
     let req = WriteRequest {
         timeseries: series
             .iter()
