@@ -56,7 +56,8 @@ fn appended_samples_are_read_back_from_head_chunks_and_after_reopen() {
             vec![want.clone()]
         );
         s.checkpoint(now, false).unwrap();
-        assert!(s.stats.chunks_written.load(Ordering::Relaxed) >= 6);
+        // Six windows, the last one sealed only if it closed (depends on the clock).
+        assert!(s.stats.chunks_written.load(Ordering::Relaxed) >= 5);
         assert_eq!(
             values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
             vec![want.clone()]
