@@ -31,8 +31,8 @@ pub struct Counters {
     pub failed: AtomicU64,
 }
 
-/// A decoded, checked request: the rows to append.
-pub type Rows = Vec<(Labels, i64, f64)>;
+/// A decoded, checked request: each series' labels and samples.
+pub type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
 
 /// Decodes and checks a body; Err is the 400 message.
 pub fn decode(body: &[u8]) -> Result<Rows, String> {
@@ -65,9 +65,10 @@ pub fn decode(body: &[u8]) -> Result<Rows, String> {
         if labels.get("__name__").is_none() {
             return Err(format!("series {i}: no __name__ label"));
         }
-        for s in ts.samples {
-            rows.push((labels.clone(), s.timestamp, s.value));
-        }
+        rows.push((
+            labels,
+            ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+        ));
     }
     Ok(rows)
 }
@@ -125,7 +126,8 @@ mod tests {
             &[(1, 1.0), (2, 0.0)],
         )]))
         .unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].1.len(), 2);
         assert_eq!(rows[0].0.get("empty"), None);
         for (b, want) in [
             (b"not snappy".to_vec(), "snappy"),

@@ -15,7 +15,7 @@ use super::api::{self, Answer, Params};
 use super::config::HubConfig;
 use super::ingest;
 use super::json;
-use super::store::{now_ms, Store, StoreError};
+use super::store::{now_ms, Store};
 use crate::http::{self, ReadError, Request};
 use crate::metric::{Labels, MetricType, Sample, Suffix};
 
@@ -244,7 +244,7 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
             (400, format!("{e}\n"))
         }
         Ok(rows) => {
-            h.store.append(rows);
+            h.store.append_series(rows);
             (204, String::new())
         }
     })
@@ -402,10 +402,4 @@ fn own_metrics(hub: &Hub) -> String {
     let mut out = Vec::new();
     crate::encode::text::encode(&mut s, &mut out);
     String::from_utf8(out).unwrap_or_default()
-}
-
-impl From<StoreError> for String {
-    fn from(e: StoreError) -> String {
-        e.0
-    }
 }

@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -168,7 +168,7 @@ struct State {
     head_samples: usize,
     /// Taken out of the head by a running checkpoint, not yet committed as
     /// chunks: still visible to queries.
-    sealing: HashMap<u32, Vec<(i64, f64)>>,
+    sealing: Arc<HashMap<u32, Points>>,
     pending: Vec<(u32, i64, f64)>,
     new_series: Vec<u32>,
     next_id: u32,
@@ -278,18 +278,7 @@ impl Store {
                 state.add_series(id, k, labels);
                 state.next_id = state.next_id.max(id + 1);
             }
-            let mut st = writer.prepare(
-                "SELECT series_id, min(min_t), max(max_t) FROM chunks GROUP BY series_id",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, u32>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, lo, hi) = row?;
+            for (id, (lo, hi)) in chunk_bounds(&writer)? {
                 if let Some(s) = state.series.get_mut(&id) {
                     s.min_t = s.min_t.min(lo);
                     s.max_t = s.max_t.max(hi);
@@ -337,16 +326,25 @@ impl Store {
         &self.opts
     }
 
-    /// Takes samples: (labels with `__name__`, ms, value). Samples older
-    /// than the retention are refused and counted; a duplicate (series,
-    /// timestamp) replaces the earlier value.
+    /// Takes samples one row each: (labels with `__name__`, ms, value), as
+    /// a scrape gives them. See [`Store::append_series`].
     pub fn append(&self, rows: impl IntoIterator<Item = (Labels, i64, f64)>) -> Appended {
+        self.append_series(rows.into_iter().map(|(l, t, v)| (l, vec![(t, v)])))
+    }
+
+    /// Takes samples series by series (as remote_write groups them): the
+    /// labels are looked up once per series, not once per sample. Samples
+    /// older than the retention are refused and counted; a duplicate
+    /// (series, timestamp) replaces the earlier value.
+    pub fn append_series(&self, series: impl IntoIterator<Item = (Labels, Points)>) -> Appended {
         let oldest = now_ms() - self.opts.retention.as_millis() as i64;
         let mut st = lock(&self.state);
         let mut a = Appended::default();
-        for (labels, t, v) in rows {
-            if t < oldest {
-                a.too_old += 1;
+        for (labels, mut points) in series {
+            let before = points.len();
+            points.retain(|p| p.0 >= oldest);
+            a.too_old += (before - points.len()) as u64;
+            if points.is_empty() {
                 continue;
             }
             let k = key(&labels);
@@ -361,9 +359,11 @@ impl Store {
                     id
                 }
             };
-            st.put_head(id, t, v);
-            st.pending.push((id, t, v));
-            a.samples += 1;
+            for (t, v) in points {
+                st.put_head(id, t, v);
+                st.pending.push((id, t, v));
+                a.samples += 1;
+            }
         }
         self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
         self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
@@ -435,36 +435,35 @@ impl Store {
         } else {
             window(now - GRACE_MS, WINDOW_MS)
         };
-        // Take what is to be sealed out of the head (queries still see it).
-        {
+        // Take what is to be sealed out of the head; queries still see it
+        // through `sealing` (shared with the writer, not copied).
+        let sealing = {
             let mut st = lock(&self.state);
             let st = &mut *st;
             let mut moved = 0;
+            let mut sealing = HashMap::new();
             for (id, samples) in st.head.iter_mut() {
                 let split = samples.partition_point(|s| s.0 < cutoff);
                 if split > 0 {
-                    let sealed: Vec<(i64, f64)> = samples.drain(..split).collect();
+                    let sealed: Points = samples.drain(..split).collect();
                     moved += sealed.len();
-                    st.sealing.insert(*id, sealed);
+                    sealing.insert(*id, sealed);
                 }
             }
             st.head.retain(|_, s| !s.is_empty());
             st.head_samples -= moved;
-        }
-        let sealing: Vec<(u32, Vec<(i64, f64)>)> = lock(&self.state)
-            .sealing
-            .iter()
-            .map(|(id, s)| (*id, s.clone()))
-            .collect();
+            st.sealing = Arc::new(sealing);
+            Arc::clone(&st.sealing)
+        };
         let res = self.write_sealed(&mut db, &sealing, cutoff);
         {
             let mut st = lock(&self.state);
-            let sealing = std::mem::take(&mut st.sealing);
+            st.sealing = Arc::default();
             if res.is_err() {
                 // Back into the head: the next checkpoint tries again (the
                 // wal rows are still there too).
-                for (id, samples) in sealing {
-                    for (t, v) in samples {
+                for (&id, samples) in sealing.iter() {
+                    for &(t, v) in samples {
                         st.put_head(id, t, v);
                     }
                 }
@@ -480,7 +479,7 @@ impl Store {
     fn write_sealed(
         &self,
         db: &mut Connection,
-        sealing: &[(u32, Vec<(i64, f64)>)],
+        sealing: &HashMap<u32, Points>,
         cutoff: i64,
     ) -> Result<(), StoreError> {
         let tx = db.transaction()?;
@@ -649,23 +648,7 @@ impl Store {
                 .retention_deleted
                 .fetch_add(deleted, Ordering::Relaxed);
             // Series bounds move up with what is left.
-            let mut bounds = HashMap::new();
-            {
-                let mut st = db.prepare(
-                    "SELECT series_id, min(min_t), max(max_t) FROM chunks GROUP BY series_id",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok((
-                        r.get::<_, u32>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })?;
-                for r in rows {
-                    let (id, lo, hi) = r?;
-                    bounds.insert(id, (lo, hi));
-                }
-            }
+            let bounds = chunk_bounds(db)?;
             let mut st = lock(&self.state);
             let st = &mut *st;
             for (id, s) in st.series.iter_mut() {
@@ -904,6 +887,14 @@ impl State {
             s.max_t = s.max_t.max(t);
         }
     }
+}
+
+/// The time span of each series' chunks.
+fn chunk_bounds(db: &Connection) -> Result<HashMap<u32, (i64, i64)>, StoreError> {
+    let mut st =
+        db.prepare("SELECT series_id, min(min_t), max(max_t) FROM chunks GROUP BY series_id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, (r.get(1)?, r.get(2)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Bytes of pages in use (not free) in the database.
