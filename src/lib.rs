@@ -15,6 +15,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod metric;
+pub mod varint;
 
 pub mod clock;
 

@@ -811,7 +811,7 @@ fn encode_key(key: &SeriesKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     for (n, v) in key {
         for s in [n, v] {
-            codec::put_varint(&mut out, s.len() as u64);
+            crate::varint::put(&mut out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
     }

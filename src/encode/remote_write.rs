@@ -271,22 +271,7 @@ fn put_string(out: &mut Vec<u8>, tag: u8, s: &str) {
     }
 }
 
-fn uvarint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+use crate::varint::{len as uvarint_len, put as put_uvarint};
 
 /// Snappy block compression (the spec forbids the framed format).
 pub fn compress(pb: &[u8]) -> Vec<u8> {

@@ -115,6 +115,8 @@
 //! never panics. Its output is bounded by the header's count (at most 2^24
 //! samples), which must match the body.
 
+use crate::varint::{self, put as put_varint, unzigzag, zigzag};
+
 /// The format byte of the only format so far.
 const FORMAT: u8 = 0x01;
 /// The most samples a chunk may hold (the decoder refuses more).
@@ -1071,32 +1073,8 @@ impl Reader<'_> {
     }
 
     fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("varint too long".into())
+        varint::read(self.b, &mut self.i).map_err(|e| format!("chunk cut short: {e}"))
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
 #[cfg(test)]

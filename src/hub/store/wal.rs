@@ -12,6 +12,8 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
+use crate::varint::{put as put_uvarint, unzigzag, zigzag};
+
 /// Most samples one blob may claim (a corrupt count cannot make the
 /// reader allocate without bound).
 const MAX_SAMPLES: u64 = 1 << 26;
@@ -32,6 +34,14 @@ pub fn encode(samples: &[(u32, i64, f64)]) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(&raw);
     enc.finish().unwrap_or_default()
+}
+
+/// Reads a varint at the start of `p`, advancing it.
+fn uvarint(p: &mut &[u8]) -> Result<u64, String> {
+    let mut i = 0;
+    let v = crate::varint::read(p, &mut i)?;
+    *p = &p[i..];
+    Ok(v)
 }
 
 /// Decodes a blob; Err on anything malformed.
@@ -59,39 +69,6 @@ pub fn decode(data: &[u8]) -> Result<Vec<(u32, i64, f64)>, String> {
         out.push((id, t, f64::from_bits(u64::from_le_bytes(b))));
     }
     Ok(out)
-}
-
-/// Appends an unsigned LEB128 varint.
-pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads an unsigned LEB128 varint, advancing `p`.
-pub fn uvarint(p: &mut &[u8]) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = p.split_first().ok_or("truncated varint")?;
-        *p = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err("varint too long".into())
-}
-
-/// Zigzag: small negative and positive numbers as small unsigned ones.
-pub fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// The inverse of [`zigzag`].
-pub fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 #[cfg(test)]
