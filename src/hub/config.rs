@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::store;
 use crate::config::{key_at, line_of, locate, ConfigError};
+use crate::http::base64;
 use crate::push::config::parse_duration;
 
 /// The file, as written.
@@ -329,24 +330,6 @@ fn resolve(
         scrape_interval,
         scrape_timeout: scrape_timeout.min(scrape_interval),
     })
-}
-
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let b = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
-        let n = (b(0) << 16) | (b(1) << 8) | b(2);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::config::{Auth, RemoteWrite};
 use crate::encode::remote_write::HEADERS;
+use crate::http::base64;
 
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,25 +112,6 @@ impl Client {
             },
         }
     }
-}
-
-/// Standard base64 with padding (for the basic auth header).
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use crate::http::base64;
+
 /// The most of one response kept (a stats page of a thousand servers is
 /// well under 1 MiB).
 pub const MAX_BODY: usize = 32 << 20;
@@ -129,24 +131,6 @@ fn percent_decode(s: &str) -> Vec<u8> {
             (c, _, _) => {
                 out.push(c);
                 i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding (the basic-auth header).
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
-        let n = (b(0) << 16) | (b(1) << 8) | b(2);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
             }
         }
     }
