@@ -263,19 +263,33 @@ pub struct Overrides {
 
 /// Loads and parses a config file (without merging).
 pub fn read_file(path: &Path) -> Result<(String, FileConfig), ConfigError> {
+    read_toml(path)
+}
+
+/// Parses config text; errors carry `path`, the line and the key.
+pub fn parse_file(path: &Path, src: &str) -> Result<FileConfig, ConfigError> {
+    parse_toml(path, src)
+}
+
+/// Reads and parses any TOML config file (the agent's, the hub's): its
+/// text and value, or an error naming the file, the line and the key.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), ConfigError> {
     let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: Some(path.to_path_buf()),
         line: None,
         key: None,
         msg: format!("cannot read: {e}"),
     })?;
-    let fc = parse_file(path, &src)?;
-    Ok((src, fc))
+    let v = parse_toml(path, &src)?;
+    Ok((src, v))
 }
 
-/// Parses config text; errors carry `path`, the line and the key.
-pub fn parse_file(path: &Path, src: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str::<FileConfig>(src).map_err(|e| {
+/// Parses TOML text into `T`; errors carry `path`, the line and the key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    src: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str::<T>(src).map_err(|e| {
         let (line, key) = match e.span() {
             Some(span) => (Some(line_of(src, span.start)), key_at(src, span.start)),
             None => (None, None),
@@ -553,8 +567,7 @@ pub fn check_listen(a: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The 1-based line of byte `offset` in `src`.
-pub fn line_of(src: &str, offset: usize) -> usize {
+fn line_of(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())]
         .bytes()
         .filter(|&b| b == b'\n')
@@ -564,7 +577,7 @@ pub fn line_of(src: &str, offset: usize) -> usize {
 
 /// The dotted key whose line holds `offset`: the nearest table header above
 /// plus the key at the start of that line.
-pub fn key_at(src: &str, offset: usize) -> Option<String> {
+fn key_at(src: &str, offset: usize) -> Option<String> {
     let offset = offset.min(src.len());
     let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = src[line_start..].lines().next().unwrap_or("");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::store;
-use crate::config::{key_at, line_of, locate, ConfigError};
+use crate::config::{locate, read_toml, ConfigError};
 use crate::http::base64;
 use crate::push::config::parse_duration;
 
@@ -127,24 +127,7 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError
     match file {
         None => resolve(None, "", HubFile::default(), flags),
         Some(p) => {
-            let src = std::fs::read_to_string(p).map_err(|e| ConfigError {
-                file: Some(p.to_path_buf()),
-                line: None,
-                key: None,
-                msg: format!("cannot read: {e}"),
-            })?;
-            let f = toml::from_str::<HubFile>(&src).map_err(|e| {
-                let (line, key) = match e.span() {
-                    Some(s) => (Some(line_of(&src, s.start)), key_at(&src, s.start)),
-                    None => (None, None),
-                };
-                ConfigError {
-                    file: Some(p.to_path_buf()),
-                    line,
-                    key,
-                    msg: e.message().trim().to_string(),
-                }
-            })?;
+            let (src, f) = read_toml::<HubFile>(p)?;
             resolve(Some(p), &src, f, flags)
         }
     }
