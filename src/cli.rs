@@ -298,3 +298,25 @@ impl Args {
         }
     }
 }
+
+/// Parses the process arguments (`argv[0]` first) into `T`, accepting the
+/// dotted `--a.b=c` spellings via [`normalize`]. `--help` prints and gives
+/// `Err(0)`; bad flags print the reason and give `Err(2)`: the exit code.
+pub fn parse_args<T: FromArgs>(argv: &[String], default_name: &str) -> Result<T, u8> {
+    let cmd = argv.first().map(String::as_str).unwrap_or(default_name);
+    let rest = normalize(&argv[1.min(argv.len())..]);
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    T::from_args(&[cmd], &rest).map_err(|early| match early.status {
+        Ok(()) => {
+            println!("{}", early.output);
+            0
+        }
+        Err(()) => {
+            eprintln!(
+                "{}\nRun {cmd} --help for the flags.",
+                early.output.trim_end()
+            );
+            2
+        }
+    })
+}

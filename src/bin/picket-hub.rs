@@ -56,26 +56,9 @@ struct CheckConfig {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let cmd = argv.first().map(String::as_str).unwrap_or("picket-hub");
-    let rest = cli::normalize(&argv[1.min(argv.len())..]);
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let args = match <Args as FromArgs>::from_args(&[cmd], &rest) {
+    let args: Args = match cli::parse_args(&argv, "picket-hub") {
         Ok(a) => a,
-        Err(early) => {
-            return match early.status {
-                Ok(()) => {
-                    println!("{}", early.output);
-                    ExitCode::SUCCESS
-                }
-                Err(()) => {
-                    eprintln!(
-                        "{}\nRun {cmd} --help for the flags.",
-                        early.output.trim_end()
-                    );
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Err(code) => return ExitCode::from(code),
     };
     if args.version {
         println!("picket-hub {}", env!("CARGO_PKG_VERSION"));

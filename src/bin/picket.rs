@@ -9,26 +9,9 @@ use picket::{agent, logger};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let cmd = argv.first().map(String::as_str).unwrap_or("picket");
-    let rest = cli::normalize(&argv[1.min(argv.len())..]);
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let args = match <Args as argh::FromArgs>::from_args(&[cmd], &rest) {
+    let args: Args = match cli::parse_args(&argv, "picket") {
         Ok(a) => a,
-        Err(early) => {
-            return match early.status {
-                Ok(()) => {
-                    println!("{}", early.output);
-                    ExitCode::SUCCESS
-                }
-                Err(()) => {
-                    eprintln!(
-                        "{}\nRun {cmd} --help for the flags.",
-                        early.output.trim_end()
-                    );
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Err(code) => return ExitCode::from(code),
     };
     if args.version {
         println!("picket {}", env!("CARGO_PKG_VERSION"));
