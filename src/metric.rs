@@ -175,6 +175,25 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A plain sample (no suffix, no timestamp).
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        help: impl Into<Cow<'static, str>>,
+        kind: MetricType,
+        labels: Labels,
+        value: f64,
+    ) -> Sample {
+        Sample {
+            name: name.into(),
+            suffix: Suffix::None,
+            help: help.into(),
+            kind,
+            labels,
+            value,
+            timestamp_ms: None,
+        }
+    }
+
     /// The series name as it appears on the wire: family name plus suffix.
     pub fn series_name(&self) -> Cow<'_, str> {
         match self.suffix {

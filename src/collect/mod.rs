@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use regex_lite::Regex;
 
-use crate::metric::{Labels, MetricType, Sample, Suffix};
+use crate::metric::{Labels, MetricType, Sample};
 
 pub mod root;
 pub use root::Root;
@@ -328,15 +328,8 @@ impl<'a> Out<'a> {
         labels: Labels,
         value: f64,
     ) {
-        self.samples.push(Sample {
-            name: name.into(),
-            suffix: Suffix::None,
-            help: help.into(),
-            kind,
-            labels,
-            value,
-            timestamp_ms: None,
-        });
+        self.samples
+            .push(Sample::new(name, help, kind, labels, value));
     }
 
     /// Appends a gauge sample with labels given as pairs.

@@ -17,7 +17,7 @@ use super::ingest;
 use super::json;
 use super::store::{now_ms, Store};
 use crate::http::{self, ReadError, Request};
-use crate::metric::{Labels, MetricType, Sample, Suffix};
+use crate::metric::{Labels, MetricType, Sample};
 
 /// The running hub's shared parts.
 #[derive(Debug)]
@@ -251,24 +251,6 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
     .await
 }
 
-fn gauge(
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-    labels: Labels,
-    v: f64,
-) -> Sample {
-    Sample {
-        name: name.into(),
-        suffix: Suffix::None,
-        help: help.into(),
-        kind,
-        labels,
-        value: v,
-        timestamp_ms: None,
-    }
-}
-
 /// The hub's own metrics.
 fn own_metrics(hub: &Hub) -> String {
     let st = &hub.store.stats;
@@ -279,119 +261,119 @@ fn own_metrics(hub: &Hub) -> String {
     let none = Labels::new;
     let code = |v: &str| Labels::from_pairs([("code", v)]);
     let mut s = vec![
-        gauge(
+        Sample::new(
             "picket_hub_samples_appended_total",
             "Samples stored.",
             c,
             none(),
             ld(&st.appended),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_samples_rejected_total",
             "Samples refused, by reason.",
             c,
             Labels::from_pairs([("reason", "too_old")]),
             ld(&st.too_old),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_remote_write_requests_total",
             "remote_write requests by outcome.",
             c,
             code("204"),
             ld(&hub.ingest.requests),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_remote_write_requests_total",
             "remote_write requests by outcome.",
             c,
             code("400"),
             ld(&hub.ingest.rejected_bad),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_remote_write_requests_total",
             "remote_write requests by outcome.",
             c,
             code("401"),
             ld(&hub.ingest.rejected_auth),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_remote_write_requests_total",
             "remote_write requests by outcome.",
             c,
             code("500"),
             ld(&hub.ingest.failed),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_series",
             "Series known to the store.",
             g,
             none(),
             sizes.series as f64,
         ),
-        gauge(
+        Sample::new(
             "picket_hub_head_samples",
             "Samples in memory, not yet in chunks.",
             g,
             none(),
             sizes.head_samples as f64,
         ),
-        gauge(
+        Sample::new(
             "picket_hub_storage_bytes",
             "Bytes of database pages in use.",
             g,
             none(),
             sizes.db_bytes as f64,
         ),
-        gauge(
+        Sample::new(
             "picket_hub_storage_file_bytes",
             "Bytes of the database file and its WAL.",
             g,
             none(),
             sizes.file_bytes as f64,
         ),
-        gauge(
+        Sample::new(
             "picket_hub_commits_total",
             "Commits of appended samples.",
             c,
             none(),
             ld(&st.commits),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_checkpoints_total",
             "Checkpoints run.",
             c,
             none(),
             ld(&st.checkpoints),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_checkpoint_failures_total",
             "Checkpoints that failed.",
             c,
             none(),
             ld(&st.checkpoint_failures),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_chunks_written_total",
             "Chunk rows written by checkpoints.",
             c,
             none(),
             ld(&st.chunks_written),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_compactions_total",
             "Series-days compacted into one chunk.",
             c,
             none(),
             ld(&st.compactions),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_retention_deleted_chunks_total",
             "Chunk rows deleted by retention.",
             c,
             none(),
             ld(&st.retention_deleted),
         ),
-        gauge(
+        Sample::new(
             "picket_hub_uptime_seconds",
             "Seconds since the hub started.",
             g,

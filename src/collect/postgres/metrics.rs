@@ -27,7 +27,7 @@
 
 use std::borrow::Cow;
 
-use crate::metric::{valid_metric_name, Labels, MetricType, Sample, Suffix};
+use crate::metric::{valid_metric_name, Labels, MetricType, Sample};
 
 /// How lib/pq decodes a column's text, by the column's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -699,15 +699,7 @@ pub fn sample(
     labels: Labels,
     value: f64,
 ) -> Sample {
-    Sample {
-        name: name.into(),
-        suffix: Suffix::None,
-        help: help.into(),
-        kind,
-        labels,
-        value,
-        timestamp_ms: None,
-    }
+    Sample::new(name, help, kind, labels, value)
 }
 
 /// The series of one namespace's result, and its non-fatal problems
