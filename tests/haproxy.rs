@@ -226,6 +226,32 @@ listen sockstats
     fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+        // kill(2) only queues the signal: wait until every thread has
+        // actually stopped (or resumed), or the next scrape races it.
+        if sig == libc::SIGSTOP || sig == libc::SIGCONT {
+            let want_stopped = sig == libc::SIGSTOP;
+            let start = Instant::now();
+            while self.all_threads_stopped() != want_stopped {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "signal {sig} not taken"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Whether every thread of HAProxy is in state T (stopped).
+    fn all_threads_stopped(&self) -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+                .unwrap_or(false)
+        })
     }
 
     fn kill(&mut self) {

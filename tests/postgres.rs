@@ -328,6 +328,26 @@ impl Pg {
                 .stderr(Stdio::null())
                 .status();
         }
+        // kill(1) only queues SIGSTOP: wait until each process has stopped,
+        // or the next scrape races it.
+        if sig == "STOP" {
+            let start = Instant::now();
+            while !self.pids().iter().all(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit_once(") ")
+                            .map(|(_, r)| r.starts_with(['T', 'Z', 'X']))
+                    })
+                    .unwrap_or(true)
+            }) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "SIGSTOP not taken"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     /// Runs SQL as the superuser over the socket; its output (unaligned).
