@@ -290,6 +290,16 @@ fn bound_cmp(a: Option<&str>, b: Option<&str>) -> Ordering {
         .then_with(|| a.cmp(&b))
 }
 
+/// The bits of Prometheus's stale marker: a NaN distinct from the NaN a
+/// target may expose (`0x7ff8000000000001`), written when a series
+/// disappears and kept exactly by the hub's store.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Whether `v` is Prometheus's stale marker (not any other NaN).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
 /// True if `s` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn valid_metric_name(s: &str) -> bool {
     let mut b = s.bytes();

@@ -203,6 +203,34 @@ fn config_files_check_and_errors_name_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3: storage.retention_time:"), "{err}");
+    // A scrape job's key: the line of the key, or of its job's table.
+    std::fs::write(
+        &bad,
+        "[[scrape_configs]]\njob_name = \"a\"\n\n[[scrape_configs]]\njob_name = \"b\"\nscrape_interval = \"5s\"\nscrape_timeout = \"9s\"\n[[scrape_configs.static_configs]]\ntargets = [\"\"]\n",
+    )
+    .expect("write");
+    let out = Command::new(hub_bin())
+        .args(["check-config", &bad.display().to_string()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:7: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval"),
+        "{err}"
+    );
+    // Deeper keys point at their job's table.
+    let text = std::fs::read_to_string(&bad).expect("read");
+    std::fs::write(&bad, text.replace("\"9s\"", "\"4s\"")).expect("write");
+    let out = Command::new(hub_bin())
+        .args(["check-config", &bad.display().to_string()])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4: scrape_configs[1].static_configs[0].targets: empty address"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -259,5 +287,173 @@ fn agent_and_prometheus_push_and_promtool_reads_the_hub() {
     let up = export(&hub.addr, r#"up{job="board"}"#);
     assert_eq!(up.len(), 1);
     assert!(up[0].1.iter().any(|(_, v)| v == "1"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until `f` holds for the stored samples of `selector`.
+fn wait_export(
+    addr: &str,
+    selector: &str,
+    what: &str,
+    f: impl Fn(&[(String, Vec<(i64, String)>)]) -> bool,
+) -> Vec<(String, Vec<(i64, String)>)> {
+    let start = Instant::now();
+    loop {
+        let got = export(addr, selector);
+        if f(&got) {
+            return got;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what}: {selector} gave {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn last_value(series: &[(String, Vec<(i64, String)>)]) -> Option<&str> {
+    series.first()?.1.last().map(|(_, v)| v.as_str())
+}
+
+fn hub_metric(addr: &str, name: &str) -> Option<f64> {
+    let text = get(addr, "/metrics").expect("hub /metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The hub scrapes a real node_exporter (static_configs) and a picket
+/// agent (file_sd), as Prometheus would: `up`, the synthetic series,
+/// job/instance and group labels, stale markers when a target leaves its
+/// file, `/api/v1/targets`, promtool reading it all, and SIGHUP reloads
+/// (a good one adds a job, a bad one keeps the running config).
+#[test]
+#[ignore = "needs prometheus-node-exporter and promtool (tests/run.sh installs them)"]
+fn hub_scrapes_node_exporter_and_an_agent_and_reloads_on_sighup() {
+    require("promtool");
+    let dir = temp_dir("hub-scrape");
+    let node = crate::peers::start_node_exporter(&[]);
+    let agent = start_picket(&[]);
+    let sd = dir.join("agents.json");
+    std::fs::write(
+        &sd,
+        format!(
+            r#"[{{"targets":["{}"],"labels":{{"board":"pi4"}}}}]"#,
+            agent.addr
+        ),
+    )
+    .expect("file_sd");
+    let config = |extra: &str| {
+        format!(
+            "[global]\nscrape_interval = \"1s\"\n\n[[scrape_configs]]\njob_name = \"node\"\n[[scrape_configs.static_configs]]\ntargets = [\"{}\"]\n\n[[scrape_configs]]\njob_name = \"agents\"\n[[scrape_configs.file_sd_configs]]\nfiles = [\"agents.json\"]\nrefresh_interval = \"1s\"\n{extra}",
+            node.addr
+        )
+    };
+    let cfg = dir.join("hub.toml");
+    std::fs::write(&cfg, config("")).expect("hub.toml");
+    let hub = start_hub(&dir, &[&format!("--config.file={}", cfg.display())]);
+    let hub_addr = hub.addr.clone();
+    let up = |v: &[(String, Vec<(i64, String)>)]| last_value(v) == Some("1");
+    wait_export(&hub.addr, r#"up{job="node"}"#, "node_exporter up", up);
+    let agent_up = wait_export(&hub.addr, r#"up{job="agents"}"#, "agent up", up);
+    assert!(agent_up[0].0.contains(r#""board":"pi4""#), "{agent_up:?}");
+    assert!(agent_up[0]
+        .0
+        .contains(&format!(r#""instance":"{}""#, agent.addr)));
+    for name in [
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "node_load1",
+    ] {
+        for job in ["node", "agents"] {
+            let s = export(&hub.addr, &format!(r#"{name}{{job="{job}"}}"#));
+            assert_eq!(s.len(), 1, "{name} of {job}: {s:?}");
+        }
+    }
+    let scraped = export(&hub.addr, r#"scrape_samples_scraped{job="node"}"#);
+    let n: f64 = last_value(&scraped)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(n > 100.0, "node_exporter gave only {n} samples");
+
+    // promtool sees both jobs.
+    let url = format!("http://{}", hub.addr);
+    let out = Command::new("promtool")
+        .args(["query", "series", "--match=up", &url])
+        .output()
+        .expect("promtool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("job=\"node\"") && text.contains("job=\"agents\""),
+        "{text}"
+    );
+
+    // /api/v1/targets, Prometheus-shaped.
+    let r = get(&hub.addr, "/api/v1/targets").expect("targets");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let active = v["data"]["activeTargets"].as_array().expect("active");
+    assert_eq!(active.len(), 2, "{v}");
+    for t in active {
+        assert_eq!(t["health"], "up", "{t}");
+        assert_eq!(t["scrapeInterval"], "1s");
+        assert!(t["lastScrape"].as_str().is_some_and(|s| s.ends_with('Z')));
+        assert!(
+            t["labels"]["instance"].is_string() && t["discoveredLabels"]["__address__"].is_string()
+        );
+    }
+
+    // The agent leaves its file: its series get stale markers.
+    std::fs::write(&sd, "[]").expect("file_sd");
+    wait_export(
+        &hub.addr,
+        r#"node_load1{job="agents"}"#,
+        "stale marker",
+        |v| last_value(v) == Some("NaN"),
+    );
+
+    // SIGHUP with a new job (the hub scraping itself).
+    std::fs::write(
+        &cfg,
+        config(&format!(
+            "\n[[scrape_configs]]\njob_name = \"hub\"\n[[scrape_configs.static_configs]]\ntargets = [\"{hub_addr}\"]\n"
+        )),
+    )
+    .expect("hub.toml");
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(hub.pid() as i32, libc::SIGHUP) }, 0);
+    wait_export(&hub.addr, r#"up{job="hub"}"#, "self scrape", up);
+    wait_export(
+        &hub.addr,
+        r#"picket_hub_samples_appended_total{job="hub"}"#,
+        "hub's own metrics",
+        |v| !v.is_empty(),
+    );
+    assert_eq!(
+        hub_metric(&hub.addr, "prometheus_config_last_reload_successful"),
+        Some(1.0)
+    );
+
+    // A bad file: reload fails, the running config carries on.
+    std::fs::write(
+        &cfg,
+        "[[scrape_configs]]\njob_name = \"x\"\nscrape_interval = \"soon\"\n",
+    )
+    .expect("hub.toml");
+    assert_eq!(unsafe { libc::kill(hub.pid() as i32, libc::SIGHUP) }, 0);
+    let start = Instant::now();
+    while hub_metric(&hub.addr, "prometheus_config_last_reload_successful") != Some(0.0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "bad reload not reported"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = export(&hub.addr, r#"up{job="node"}"#)[0].1.len();
+    wait_export(
+        &hub.addr,
+        r#"up{job="node"}"#,
+        "scraping after a bad reload",
+        |v| v.first().is_some_and(|s| s.1.len() > before + 1),
+    );
+    drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -102,7 +102,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match server::run(cfg) {
+    let source = server::Source {
+        file: args.config_file.clone(),
+        flags,
+    };
+    match server::run(cfg, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("picket-hub: {e}");

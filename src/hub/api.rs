@@ -9,6 +9,7 @@
 //! Errors use Prometheus's envelope and codes (`bad_data` → 400).
 
 use super::json;
+use super::scrape::TargetStatus;
 use super::store::{matcher, Matcher, Store};
 
 /// The version reported to Grafana: a Prometheus-line semver (Grafana maps
@@ -235,6 +236,46 @@ pub fn buildinfo() -> Answer {
         env!("CARGO_PKG_VERSION")
     );
     (200, json::success(&data))
+}
+
+/// `GET /api/v1/targets`: the scrape targets as Prometheus lists them
+/// (`state=active|dropped|any`, `scrapePool=<job>`). Nothing is dropped
+/// without relabelling, so `droppedTargets` is always empty.
+pub fn targets(all: &[TargetStatus], p: &Params) -> Answer {
+    let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
+    let pool = p.get("scrapePool").filter(|s| !s.is_empty());
+    let mut out = String::from("{\"activeTargets\":[");
+    if state == "active" || state == "any" || state.is_empty() {
+        let shown = all
+            .iter()
+            .filter(|t| pool.map_or(true, |p| p == t.scrape_pool));
+        for (i, t) in shown.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"discoveredLabels\":");
+            json::labels(&mut out, &t.discovered_labels);
+            out.push_str(",\"labels\":");
+            json::labels(&mut out, &t.labels);
+            for (k, v) in [
+                ("scrapePool", &t.scrape_pool),
+                ("scrapeUrl", &t.scrape_url),
+                ("globalUrl", &t.global_url),
+                ("lastError", &t.last_error),
+            ] {
+                out.push_str(&format!(",\"{k}\":"));
+                json::string(&mut out, v);
+            }
+            out.push_str(",\"lastScrape\":\"");
+            json::rfc3339(&mut out, t.last_scrape_ms);
+            out.push_str(&format!(
+                "\",\"lastScrapeDuration\":{},\"health\":\"{}\",\"scrapeInterval\":\"{}\",\"scrapeTimeout\":\"{}\"}}",
+                t.last_scrape_duration, t.health, t.scrape_interval, t.scrape_timeout
+            ));
+        }
+    }
+    out.push_str("],\"droppedTargets\":[]}");
+    (200, json::success(&out))
 }
 
 #[cfg(test)]

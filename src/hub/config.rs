@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
 use crate::config::{locate, read_toml, ConfigError};
 use crate::http::base64;
@@ -31,6 +32,9 @@ pub struct HubFile {
     /// `[remote_write_receiver]`
     #[serde(default)]
     pub remote_write_receiver: ReceiverSection,
+    /// `[[scrape_configs]]`: Prometheus's scrape_configs, in TOML.
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfigToml>,
 }
 
 /// `[global]`: defaults for scraping, as Prometheus's `global:` block.
@@ -120,6 +124,8 @@ pub struct HubConfig {
     pub scrape_interval: Duration,
     /// Default scrape timeout.
     pub scrape_timeout: Duration,
+    /// The jobs to scrape (file paths made relative to the config file).
+    pub scrape_configs: Vec<ScrapeConfig>,
 }
 
 /// Reads and checks a config file (and the flags over it).
@@ -299,6 +305,25 @@ fn resolve(
             .map(|v| (v, None, "global.scrape_timeout".to_string())),
         Duration::from_secs(10),
     )?;
+    let scrape_timeout = scrape_timeout.min(scrape_interval);
+    let mut scrape_configs =
+        scrape::config::resolve_all(f.scrape_configs, scrape_interval, scrape_timeout).map_err(
+            |e| {
+                // "scrape_configs[i].key: message"
+                let (key, msg) = e.split_once(": ").unwrap_or(("scrape_configs", &e));
+                ConfigError {
+                    file: path.map(Path::to_path_buf),
+                    line: locate(src, key).or_else(|| nth_table_line(src, key)),
+                    key: Some(key.to_string()),
+                    msg: msg.to_string(),
+                }
+            },
+        )?;
+    if let Some(dir) = path.and_then(Path::parent) {
+        for c in &mut scrape_configs {
+            c.set_directory(dir);
+        }
+    }
     Ok(HubConfig {
         listen_address: listen,
         store: store::Options {
@@ -311,8 +336,22 @@ fn resolve(
         max_body_bytes,
         auth,
         scrape_interval,
-        scrape_timeout: scrape_timeout.min(scrape_interval),
+        scrape_timeout,
+        scrape_configs,
     })
+}
+
+/// The line of the `[[table]]` header that `key` (`scrape_configs[2].x.y`)
+/// falls in, for errors deeper than [`locate`] finds.
+fn nth_table_line(src: &str, key: &str) -> Option<usize> {
+    let (table, rest) = key.split_once('[')?;
+    let n: usize = rest.split_once(']')?.0.parse().ok()?;
+    let header = format!("[[{table}]]");
+    src.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .nth(n)
+        .map(|(i, _)| i + 1)
 }
 
 #[cfg(test)]

@@ -108,6 +108,36 @@ pub fn error(kind: &str, msg: &str) -> String {
     out
 }
 
+/// RFC 3339 in UTC with milliseconds (`2026-11-21T10:00:00.123Z`), as
+/// Prometheus writes times in `/api/v1/targets`; Go's zero time for 0.
+pub fn rfc3339(out: &mut String, ms: i64) {
+    use std::fmt::Write;
+    if ms == 0 {
+        out.push_str("0001-01-01T00:00:00Z");
+        return;
+    }
+    let secs = ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        ms.rem_euclid(1000)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +168,17 @@ mod tests {
         let mut s = String::new();
         string(&mut s, "a\"<b>\n");
         assert_eq!(s, r#""a\"\u003cb\u003e\n""#);
+    }
+
+    #[test]
+    fn rfc3339_matches_the_api_parser() {
+        for ms in [1, 951_782_400_000, 1_795_262_417_747, 4_102_444_799_999] {
+            let mut out = String::new();
+            super::rfc3339(&mut out, ms);
+            assert_eq!(super::super::api::parse_time(&out), Some(ms), "{out}");
+        }
+        let mut out = String::new();
+        super::rfc3339(&mut out, 1_795_262_417_747);
+        assert_eq!(out, "2026-11-21T12:00:17.747Z");
     }
 }

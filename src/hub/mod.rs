@@ -12,7 +12,9 @@ pub mod chunk;
 pub mod config;
 pub mod ingest;
 pub mod json;
+pub mod scrape;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 
 pub mod api;

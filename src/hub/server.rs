@@ -1,65 +1,122 @@
 //! Wires the hub together: the store, its commit and checkpoint threads,
-//! and the HTTP server (remote_write in, Prometheus API out, the hub's own
-//! `/metrics`). Blocking store calls run on smol's blocking pool, never on
-//! the executor. SIGTERM and SIGINT commit what is pending before exit.
+//! the scrape manager, and the HTTP server (remote_write in, Prometheus
+//! API out, the hub's own `/metrics`). Blocking store calls run on smol's
+//! blocking pool, never on the executor. SIGHUP reloads the config file
+//! (scrape jobs and receiver credentials) as Prometheus does; SIGTERM and
+//! SIGINT commit what is pending before exit.
 
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smol::{Async, LocalExecutor};
 
 use super::api::{self, Answer, Params};
-use super::config::HubConfig;
+use super::config::{self, Flags, HubConfig};
 use super::ingest;
 use super::json;
+use super::scrape::{self, Manager};
 use super::store::{now_ms, Store};
+use super::telemetry;
 use crate::http::{self, ReadError, Request};
-use crate::metric::{Labels, MetricType, Sample};
+use crate::metric::Labels;
 
 /// The running hub's shared parts.
 #[derive(Debug)]
 pub struct Hub {
     /// The store.
-    pub store: Store,
-    /// The settings it started with.
+    pub store: Arc<Store>,
+    /// The settings it started with (listen address and storage need a
+    /// restart to change; scrape jobs and credentials follow reloads).
     pub cfg: HubConfig,
     /// remote_write counters.
     pub ingest: ingest::Counters,
-    started: Instant,
+    /// The scrapers.
+    pub scrape: Manager,
+    /// Accepted `Authorization` values of the receiver (reloadable).
+    auth: Mutex<Vec<String>>,
+    /// Config reloads, for `/metrics`.
+    pub reloads: Reloads,
+    /// When the hub started.
+    pub started: Instant,
+}
+
+/// The outcome of config reloads (Prometheus's
+/// `prometheus_config_last_reload_*` series).
+#[derive(Debug, Default)]
+pub struct Reloads {
+    /// Whether the last (re)load succeeded.
+    pub last_ok: AtomicBool,
+    /// When the config was last loaded successfully, ms since the epoch.
+    pub last_success_ms: AtomicU64,
+    /// Reloads that failed.
+    pub failures: AtomicU64,
+}
+
+/// Where the config came from, to read it again on SIGHUP.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// `--config.file`, if given.
+    pub file: Option<PathBuf>,
+    /// The flags (they override the file on every reload too).
+    pub flags: Flags,
+}
+
+impl scrape::Sink for Store {
+    fn append(&self, rows: Vec<(Labels, i64, f64)>) -> Result<(), String> {
+        Store::append(self, rows);
+        Ok(())
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Opens the store and serves until SIGTERM/SIGINT (then commits and
-/// returns) or a listener error.
-pub fn run(cfg: HubConfig) -> Result<(), String> {
+extern "C" fn on_hup(_: libc::c_int) {
+    RELOAD.store(true, Ordering::SeqCst);
+}
+
+/// Opens the store, starts scraping and serves until SIGTERM/SIGINT (then
+/// commits and returns) or a listener error.
+pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     let store = Store::open(cfg.store.clone())
         .map_err(|e| format!("cannot open the store in {}: {e}", cfg.store.dir.display()))?;
+    let store = Arc::new(store);
     let listener = crate::serve::bind(&cfg.listen_address)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen_address))?;
     log::info!(
-        "picket-hub {} listening on {}, storing in {}",
+        "picket-hub {} listening on {}, storing in {}, {} scrape job(s)",
         env!("CARGO_PKG_VERSION"),
         cfg.listen_address,
-        store.path().display()
+        store.path().display(),
+        cfg.scrape_configs.len()
     );
+    let scrape = Manager::start(cfg.scrape_configs.clone(), store.clone());
     let hub = Arc::new(Hub {
         store,
+        auth: Mutex::new(cfg.auth.clone()),
         cfg,
         ingest: ingest::Counters::default(),
+        scrape,
+        reloads: Reloads {
+            last_ok: AtomicBool::new(true),
+            last_success_ms: AtomicU64::new(now_ms().max(0) as u64),
+            failures: AtomicU64::new(0),
+        },
         started: Instant::now(),
     });
-    // SAFETY: the handler only stores to an atomic.
+    // SAFETY: the handlers only store to atomics.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
     }
     let h = hub.clone();
     std::thread::Builder::new()
@@ -77,13 +134,50 @@ pub fn run(cfg: HubConfig) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start a thread: {e}"))?;
     while !STOP.load(Ordering::SeqCst) {
+        if RELOAD.swap(false, Ordering::SeqCst) {
+            reload(&hub, &source);
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     log::info!("stopping: committing pending samples");
+    hub.scrape.stop();
     hub.store
         .commit()
         .map_err(|e| format!("final commit failed: {e}"))?;
     Ok(())
+}
+
+/// Reads the config again; applies scrape jobs and credentials, keeps
+/// everything as it was if the file is bad (as Prometheus does).
+fn reload(hub: &Hub, source: &Source) {
+    match config::load(source.file.as_deref(), &source.flags) {
+        Err(e) => {
+            hub.reloads.last_ok.store(false, Ordering::Relaxed);
+            hub.reloads.failures.fetch_add(1, Ordering::Relaxed);
+            log::error!("reload failed, keeping the running config: {e}");
+        }
+        Ok(new) => {
+            if new.listen_address != hub.cfg.listen_address
+                || new.store != hub.cfg.store
+                || new.commit_interval != hub.cfg.commit_interval
+                || new.max_body_bytes != hub.cfg.max_body_bytes
+            {
+                log::warn!("reload: listen address and storage settings change on restart only");
+            }
+            let jobs = new.scrape_configs.len();
+            hub.scrape.reload(new.scrape_configs);
+            *lock(&hub.auth) = new.auth;
+            hub.reloads.last_ok.store(true, Ordering::Relaxed);
+            hub.reloads
+                .last_success_ms
+                .store(now_ms().max(0) as u64, Ordering::Relaxed);
+            log::info!("config reloaded: {jobs} scrape job(s)");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Commits every commit interval; checkpoints every minute.
@@ -170,7 +264,7 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
         "/api/v1/write" => (405, TEXT, "only POST\n".into()),
         "/metrics" if get => {
             let h = hub.clone();
-            let text = smol::unblock(move || own_metrics(&h)).await;
+            let text = smol::unblock(move || telemetry::metrics(&h)).await;
             (200, crate::encode::text::CONTENT_TYPE, text)
         }
         p if p.starts_with("/api/v1/") && (get || post) => {
@@ -199,10 +293,7 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/labels" => api::labels(store, p),
         "/api/v1/export" => api::export(store, p),
         "/api/v1/status/buildinfo" => api::buildinfo(),
-        "/api/v1/targets" => (
-            200,
-            json::success("{\"activeTargets\":[],\"droppedTargets\":[]}"),
-        ),
+        "/api/v1/targets" => api::targets(&hub.scrape.targets(), p),
         _ => match path
             .strip_prefix("/api/v1/label/")
             .and_then(|r| r.strip_suffix("/values"))
@@ -226,7 +317,7 @@ fn params(req: &Request) -> Params {
 }
 
 async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
-    if !ingest::authorized(&hub.cfg.auth, req.header("authorization")) {
+    if !ingest::authorized(&lock(&hub.auth), req.header("authorization")) {
         return (401, "unauthorized\n".into());
     }
     if let Some(enc) = req.header("content-encoding") {
@@ -249,139 +340,4 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
         }
     })
     .await
-}
-
-/// The hub's own metrics.
-fn own_metrics(hub: &Hub) -> String {
-    let st = &hub.store.stats;
-    let sizes = hub.store.sizes();
-    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let c = MetricType::Counter;
-    let g = MetricType::Gauge;
-    let none = Labels::new;
-    let code = |v: &str| Labels::from_pairs([("code", v)]);
-    let mut s = vec![
-        Sample::new(
-            "picket_hub_samples_appended_total",
-            "Samples stored.",
-            c,
-            none(),
-            ld(&st.appended),
-        ),
-        Sample::new(
-            "picket_hub_samples_rejected_total",
-            "Samples refused, by reason.",
-            c,
-            Labels::from_pairs([("reason", "too_old")]),
-            ld(&st.too_old),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("204"),
-            ld(&hub.ingest.requests),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("400"),
-            ld(&hub.ingest.rejected_bad),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("401"),
-            ld(&hub.ingest.rejected_auth),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("500"),
-            ld(&hub.ingest.failed),
-        ),
-        Sample::new(
-            "picket_hub_series",
-            "Series known to the store.",
-            g,
-            none(),
-            sizes.series as f64,
-        ),
-        Sample::new(
-            "picket_hub_head_samples",
-            "Samples in memory, not yet in chunks.",
-            g,
-            none(),
-            sizes.head_samples as f64,
-        ),
-        Sample::new(
-            "picket_hub_storage_bytes",
-            "Bytes of database pages in use.",
-            g,
-            none(),
-            sizes.db_bytes as f64,
-        ),
-        Sample::new(
-            "picket_hub_storage_file_bytes",
-            "Bytes of the database file and its WAL.",
-            g,
-            none(),
-            sizes.file_bytes as f64,
-        ),
-        Sample::new(
-            "picket_hub_commits_total",
-            "Commits of appended samples.",
-            c,
-            none(),
-            ld(&st.commits),
-        ),
-        Sample::new(
-            "picket_hub_checkpoints_total",
-            "Checkpoints run.",
-            c,
-            none(),
-            ld(&st.checkpoints),
-        ),
-        Sample::new(
-            "picket_hub_checkpoint_failures_total",
-            "Checkpoints that failed.",
-            c,
-            none(),
-            ld(&st.checkpoint_failures),
-        ),
-        Sample::new(
-            "picket_hub_chunks_written_total",
-            "Chunk rows written by checkpoints.",
-            c,
-            none(),
-            ld(&st.chunks_written),
-        ),
-        Sample::new(
-            "picket_hub_compactions_total",
-            "Series-days compacted into one chunk.",
-            c,
-            none(),
-            ld(&st.compactions),
-        ),
-        Sample::new(
-            "picket_hub_retention_deleted_chunks_total",
-            "Chunk rows deleted by retention.",
-            c,
-            none(),
-            ld(&st.retention_deleted),
-        ),
-        Sample::new(
-            "picket_hub_uptime_seconds",
-            "Seconds since the hub started.",
-            g,
-            none(),
-            hub.started.elapsed().as_secs_f64(),
-        ),
-    ];
-    let mut out = Vec::new();
-    crate::encode::text::encode(&mut s, &mut out);
-    String::from_utf8(out).unwrap_or_default()
 }

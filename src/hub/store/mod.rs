@@ -65,7 +65,7 @@ pub const GRACE_MS: i64 = 5 * 60 * 1000;
 pub const MAX_HEAD: usize = 4_000_000;
 
 /// The store's settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Directory of the database (`picket-hub.sqlite` inside it).
     pub dir: PathBuf,

@@ -1,0 +1,565 @@
+//! `[[scrape_configs]]` of the hub config: the TOML as written
+//! ([`ScrapeConfigToml`], Prometheus's key names) and the checked, defaulted
+//! [`ScrapeConfig`] the [`Manager`](super::Manager) runs.
+//!
+//! Kept apart from the scrape loop because it changes with the config
+//! format, not with how targets are scraped. Defaults and checks follow
+//! Prometheus 2.x (`config/config.go`): an unset `scrape_timeout` is the
+//! global timeout, or the interval if that is shorter; a timeout set
+//! greater than the interval is an error. `relabel_configs`,
+//! `metric_relabel_configs`, TLS options, bearer tokens, proxies,
+//! `params`, `sample_limit` and `body_size_limit` are not read (an unknown
+//! key is an error, so a Prometheus config that relies on them fails
+//! loudly rather than scraping differently).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::metric::{valid_label_name, Labels};
+
+/// Parses a Prometheus duration: `15s`, `1m30s`, `500ms`, `2h`, `1d`, `1w`,
+/// `1y` (the agent's parser, shared).
+pub use crate::push::config::parse_duration;
+
+/// Prometheus's default `scrape_interval` (global and per job).
+pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+/// Prometheus's default `scrape_timeout`.
+pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prometheus's default file_sd `refresh_interval`.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+
+/// One `[[scrape_configs]]` table as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrapeConfigToml {
+    /// The `job` label of the targets; unique across scrape configs.
+    pub job_name: String,
+    /// How often to scrape (default: the global interval).
+    pub scrape_interval: Option<String>,
+    /// Per-scrape timeout (default: the global timeout, at most the interval).
+    pub scrape_timeout: Option<String>,
+    /// HTTP path of the metrics (default `/metrics`).
+    pub metrics_path: Option<String>,
+    /// `http` (default) or `https`.
+    pub scheme: Option<String>,
+    /// Keep the scraped data's labels where they clash with target labels.
+    pub honor_labels: Option<bool>,
+    /// Use the timestamps the target exposes (default true).
+    pub honor_timestamps: Option<bool>,
+    /// HTTP basic auth sent with every scrape.
+    pub basic_auth: Option<BasicAuthToml>,
+    /// Fixed target groups.
+    pub static_configs: Vec<StaticConfigToml>,
+    /// Target groups read from YAML or JSON files.
+    pub file_sd_configs: Vec<FileSdConfigToml>,
+}
+
+/// `basic_auth = { username, password | password_file }` as written.
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicAuthToml {
+    /// User name.
+    pub username: String,
+    /// Password, inline.
+    pub password: Option<String>,
+    /// File whose contents (trimmed) are the password, read at every scrape.
+    pub password_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for BasicAuthToml {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuthToml")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// One `[[scrape_configs.static_configs]]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticConfigToml {
+    /// `host:port` addresses.
+    pub targets: Vec<String>,
+    /// Labels given to every target of the group.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One `[[scrape_configs.file_sd_configs]]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileSdConfigToml {
+    /// Files to read; the last path component may hold one `*`.
+    pub files: Vec<String>,
+    /// How often to re-read the files even if their mtime did not change.
+    pub refresh_interval: Option<String>,
+}
+
+/// A job, checked and with defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeConfig {
+    /// The `job` label and the name of the scrape pool.
+    pub job_name: String,
+    /// How often each target is scraped.
+    pub scrape_interval: Duration,
+    /// Per-scrape timeout, at most the interval.
+    pub scrape_timeout: Duration,
+    /// HTTP path, starting with `/`.
+    pub metrics_path: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Scraped labels win over target labels.
+    pub honor_labels: bool,
+    /// Exposed timestamps are kept.
+    pub honor_timestamps: bool,
+    /// Basic auth for every scrape.
+    pub basic_auth: Option<BasicAuth>,
+    /// Fixed target groups.
+    pub static_configs: Vec<TargetGroup>,
+    /// File discovery.
+    pub file_sd_configs: Vec<FileSdConfig>,
+}
+
+/// HTTP basic auth credentials.
+#[derive(Clone, PartialEq)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// Where the password comes from.
+    pub password: Password,
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// A basic auth password: inline, or a file read at every scrape (as
+/// Prometheus does, so a rotated secret needs no reload).
+#[derive(Clone, PartialEq)]
+pub enum Password {
+    /// Given in the config.
+    Inline(String),
+    /// Read from this file, surrounding whitespace trimmed.
+    File(PathBuf),
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Password::Inline(_) => f.write_str("Inline(<secret>)"),
+            Password::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+impl Password {
+    /// The password now (reads the file each time).
+    pub fn get(&self) -> Result<String, String> {
+        match self {
+            Password::Inline(p) => Ok(p.clone()),
+            Password::File(f) => std::fs::read_to_string(f)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("password_file {}: {e}", f.display())),
+        }
+    }
+}
+
+/// A target group: addresses sharing labels (Prometheus's `targetgroup.Group`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetGroup {
+    /// `host:port` addresses (each becomes a target's `__address__`).
+    pub targets: Vec<String>,
+    /// Labels of every target (file_sd adds `__meta_filepath`).
+    pub labels: Labels,
+}
+
+/// A checked `file_sd_configs` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSdConfig {
+    /// File patterns (`*` allowed in the last component only).
+    pub files: Vec<PathBuf>,
+    /// Re-read period, besides re-reading on mtime changes.
+    pub refresh_interval: Duration,
+}
+
+impl ScrapeConfigToml {
+    /// Checks the table and fills in defaults. `global_interval` and
+    /// `global_timeout` are the hub's `global` values (Prometheus: 15s, 10s).
+    ///
+    /// Errors name the key relative to this table (`scrape_timeout: …`);
+    /// [`resolve_all`] prefixes them with `scrape_configs[i].`.
+    pub fn resolve(
+        self,
+        global_interval: Duration,
+        global_timeout: Duration,
+    ) -> Result<ScrapeConfig, String> {
+        if self.job_name.is_empty() {
+            return Err("job_name: missing or empty".into());
+        }
+        let dur = |key: &str, v: &Option<String>| -> Result<Option<Duration>, String> {
+            match v {
+                None => Ok(None),
+                Some(s) => match parse_duration(s) {
+                    Ok(d) if d.is_zero() => Err(format!("{key}: must be greater than 0")),
+                    Ok(d) => Ok(Some(d)),
+                    Err(e) => Err(format!("{key}: {e}")),
+                },
+            }
+        };
+        let scrape_interval =
+            dur("scrape_interval", &self.scrape_interval)?.unwrap_or(global_interval);
+        let scrape_timeout = match dur("scrape_timeout", &self.scrape_timeout)? {
+            Some(t) if t > scrape_interval => {
+                return Err(format!(
+                    "scrape_timeout: scrape timeout greater than scrape interval for job {:?} ({} > {})",
+                    self.job_name,
+                    format_duration(t),
+                    format_duration(scrape_interval)
+                ))
+            }
+            Some(t) => t,
+            None => global_timeout.min(scrape_interval),
+        };
+        let metrics_path = self.metrics_path.unwrap_or_else(|| "/metrics".into());
+        if !metrics_path.starts_with('/') {
+            return Err(format!(
+                "metrics_path: {metrics_path:?} must start with \"/\""
+            ));
+        }
+        let scheme = self.scheme.unwrap_or_else(|| "http".into());
+        if scheme != "http" && scheme != "https" {
+            return Err(format!(
+                "scheme: {scheme:?} is not supported (http or https)"
+            ));
+        }
+        let basic_auth = match self.basic_auth {
+            None => None,
+            Some(b) => Some(BasicAuth {
+                username: b.username,
+                password: match (b.password, b.password_file) {
+                    (Some(_), Some(_)) => {
+                        return Err("basic_auth: at most one of password and password_file \
+                             must be configured"
+                            .into())
+                    }
+                    (Some(p), None) => Password::Inline(p),
+                    (None, Some(f)) => Password::File(f),
+                    (None, None) => Password::Inline(String::new()),
+                },
+            }),
+        };
+        let mut static_configs = Vec::new();
+        for (i, s) in self.static_configs.into_iter().enumerate() {
+            static_configs
+                .push(group(s.targets, s.labels).map_err(|e| format!("static_configs[{i}].{e}"))?);
+        }
+        let mut file_sd_configs = Vec::new();
+        for (i, f) in self.file_sd_configs.into_iter().enumerate() {
+            let key = |k: &str| format!("file_sd_configs[{i}].{k}");
+            if f.files.is_empty() {
+                return Err(format!("{}: at least one file is needed", key("files")));
+            }
+            for p in &f.files {
+                super::file_sd::check_pattern(p).map_err(|e| format!("{}: {e}", key("files")))?;
+            }
+            let refresh_interval = dur(&key("refresh_interval"), &f.refresh_interval)?
+                .unwrap_or(DEFAULT_REFRESH_INTERVAL);
+            file_sd_configs.push(FileSdConfig {
+                files: f.files.into_iter().map(PathBuf::from).collect(),
+                refresh_interval,
+            });
+        }
+        Ok(ScrapeConfig {
+            job_name: self.job_name,
+            scrape_interval,
+            scrape_timeout,
+            metrics_path,
+            scheme,
+            honor_labels: self.honor_labels.unwrap_or(false),
+            honor_timestamps: self.honor_timestamps.unwrap_or(true),
+            basic_auth,
+            static_configs,
+            file_sd_configs,
+        })
+    }
+}
+
+impl ScrapeConfig {
+    /// Makes relative file_sd patterns and `password_file` relative to `dir`
+    /// (Prometheus reads them relative to the config file's directory).
+    pub fn set_directory(&mut self, dir: &Path) {
+        for f in &mut self.file_sd_configs {
+            for p in &mut f.files {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
+        if let Some(BasicAuth {
+            password: Password::File(p),
+            ..
+        }) = &mut self.basic_auth
+        {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+}
+
+/// Builds a target group, checking label names (errors start with the key).
+pub(crate) fn group(
+    targets: Vec<String>,
+    labels: BTreeMap<String, String>,
+) -> Result<TargetGroup, String> {
+    for t in &targets {
+        if t.is_empty() {
+            return Err("targets: empty address".into());
+        }
+    }
+    let mut l = Labels::new();
+    for (n, v) in labels {
+        if !valid_label_name(&n) {
+            return Err(format!("labels: {n:?} is not a valid label name"));
+        }
+        l.set(n, v);
+    }
+    Ok(TargetGroup { targets, labels: l })
+}
+
+/// Resolves every table (errors prefixed `scrape_configs[i].`) and checks
+/// that job names are unique.
+pub fn resolve_all(
+    tables: Vec<ScrapeConfigToml>,
+    global_interval: Duration,
+    global_timeout: Duration,
+) -> Result<Vec<ScrapeConfig>, String> {
+    let mut out = Vec::with_capacity(tables.len());
+    for (i, t) in tables.into_iter().enumerate() {
+        out.push(
+            t.resolve(global_interval, global_timeout)
+                .map_err(|e| format!("scrape_configs[{i}].{e}"))?,
+        );
+    }
+    validate(&out)?;
+    Ok(out)
+}
+
+/// Checks what spans scrape configs: job names non-empty and unique.
+pub fn validate(configs: &[ScrapeConfig]) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for (i, c) in configs.iter().enumerate() {
+        if c.job_name.is_empty() {
+            return Err(format!("scrape_configs[{i}].job_name: missing or empty"));
+        }
+        if !seen.insert(c.job_name.as_str()) {
+            return Err(format!(
+                "scrape_configs[{i}].job_name: found multiple scrape configs with job name {:?}",
+                c.job_name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Formats a duration as Prometheus does (`15s`, `1m30s`, `2h`, `500ms`,
+/// `0s`; years and weeks only when exact).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, mult, exact) in [
+        ("y", 365 * 86_400_000, true),
+        ("w", 7 * 86_400_000, true),
+        ("d", 86_400_000, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
+    ] {
+        if exact && ms % mult != 0 {
+            continue;
+        }
+        let v = ms / mult;
+        if v > 0 {
+            out.push_str(&format!("{v}{unit}"));
+            ms -= v * mult;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        scrape_configs: Vec<ScrapeConfigToml>,
+    }
+
+    fn load(toml_text: &str) -> Result<Vec<ScrapeConfig>, String> {
+        let f: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        resolve_all(
+            f.scrape_configs,
+            DEFAULT_SCRAPE_INTERVAL,
+            DEFAULT_SCRAPE_TIMEOUT,
+        )
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("1.5s").is_err());
+        assert!(parse_duration("15").is_err());
+        for (d, s) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_secs(15), "15s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(90 * 86400), "90d"),
+            (Duration::from_secs(14 * 86400), "2w"),
+        ] {
+            assert_eq!(format_duration(d), s);
+        }
+    }
+
+    #[test]
+    fn full_table_parses_with_prometheus_key_names() {
+        let c = load(
+            r#"
+[[scrape_configs]]
+job_name = "node"
+scrape_interval = "30s"
+scrape_timeout = "5s"
+metrics_path = "/m"
+scheme = "https"
+honor_labels = true
+honor_timestamps = false
+basic_auth = { username = "u", password = "p" }
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:9100", "b:9100"]
+labels = { env = "lab" }
+[[scrape_configs.file_sd_configs]]
+files = ["/etc/picket/targets/*.yml"]
+refresh_interval = "1m"
+"#,
+        )
+        .expect("loads");
+        let c = &c[0];
+        assert_eq!(c.job_name, "node");
+        assert_eq!(c.scrape_interval, Duration::from_secs(30));
+        assert_eq!(c.scrape_timeout, Duration::from_secs(5));
+        assert_eq!(c.metrics_path, "/m");
+        assert_eq!(c.scheme, "https");
+        assert!(c.honor_labels && !c.honor_timestamps);
+        let auth = c.basic_auth.as_ref().expect("auth");
+        assert_eq!(auth.password.get().as_deref(), Ok("p"));
+        assert!(!format!("{auth:?}").contains("\"p\""), "password hidden");
+        assert_eq!(c.static_configs[0].targets.len(), 2);
+        assert_eq!(c.static_configs[0].labels.get("env"), Some("lab"));
+        assert_eq!(
+            c.file_sd_configs[0].refresh_interval,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn defaults_follow_prometheus() {
+        let c = load("[[scrape_configs]]\njob_name = \"a\"\n").expect("loads");
+        assert_eq!(c[0].scrape_interval, DEFAULT_SCRAPE_INTERVAL);
+        assert_eq!(c[0].scrape_timeout, DEFAULT_SCRAPE_TIMEOUT);
+        assert_eq!(c[0].metrics_path, "/metrics");
+        assert_eq!(c[0].scheme, "http");
+        assert!(!c[0].honor_labels && c[0].honor_timestamps);
+        // An unset timeout is capped at a shorter interval.
+        let c = load("[[scrape_configs]]\njob_name = \"a\"\nscrape_interval = \"5s\"\n")
+            .expect("loads");
+        assert_eq!(c[0].scrape_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, want) in [
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\nscrape_interval = \"5s\"\nscrape_timeout = \"10s\"\n",
+                "scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs]]\njob_name = \"b\"\nscrape_interval = \"x\"\n",
+                "scrape_configs[1].scrape_interval: \"x\" is not a duration",
+            ),
+            ("[[scrape_configs]]\nscheme = \"http\"\n", "scrape_configs[0].job_name: missing"),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs]]\njob_name = \"a\"\n",
+                "scrape_configs[1].job_name: found multiple scrape configs",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\nscheme = \"ftp\"\n",
+                "scrape_configs[0].scheme:",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\nbasic_auth = { password = \"p\", password_file = \"f\" }\n",
+                "scrape_configs[0].basic_auth: at most one",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.static_configs]]\ntargets = [\"x:1\"]\nlabels = { \"a-b\" = \"v\" }\n",
+                "scrape_configs[0].static_configs[0].labels: \"a-b\" is not a valid label name",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = [\"/etc/*/t.yml\"]\n",
+                "scrape_configs[0].file_sd_configs[0].files:",
+            ),
+            (
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.file_sd_configs]]\nfiles = [\"t.txt\"]\n",
+                "scrape_configs[0].file_sd_configs[0].files:",
+            ),
+        ] {
+            let e = load(text).expect_err(text);
+            assert!(e.starts_with(want), "{e:?} should start with {want:?}");
+        }
+        // Unknown keys (relabel_configs and friends) are refused by serde.
+        let e = load("[[scrape_configs]]\njob_name = \"a\"\nrelabel_configs = []\n")
+            .expect_err("unknown key");
+        assert!(e.contains("relabel_configs"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_directory() {
+        let mut c = load(
+            "[[scrape_configs]]\njob_name = \"a\"\nbasic_auth = { username = \"u\", password_file = \"pw\" }\n[[scrape_configs.file_sd_configs]]\nfiles = [\"t/*.json\", \"/abs/x.yml\"]\n",
+        )
+        .expect("loads")
+        .remove(0);
+        c.set_directory(Path::new("/etc/picket"));
+        assert_eq!(
+            c.file_sd_configs[0].files,
+            [
+                PathBuf::from("/etc/picket/t/*.json"),
+                PathBuf::from("/abs/x.yml")
+            ]
+        );
+        assert_eq!(
+            c.basic_auth.map(|b| b.password),
+            Some(Password::File("/etc/picket/pw".into()))
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The hub's own metrics on its `/metrics`: what it ingested and refused,
+//! its store's size and maintenance, its scrape targets and config reloads.
+//! Kept apart from the server because it changes with what is counted,
+//! not with how requests are routed.
+
+use std::sync::atomic::Ordering;
+
+use super::server::Hub;
+use crate::metric::{Labels, MetricType, Sample};
+
+/// The hub's own metrics, as text.
+pub fn metrics(hub: &Hub) -> String {
+    let st = &hub.store.stats;
+    let sizes = hub.store.sizes();
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let c = MetricType::Counter;
+    let g = MetricType::Gauge;
+    let none = Labels::new;
+    let code = |v: &str| Labels::from_pairs([("code", v)]);
+    let mut s = vec![
+        Sample::new(
+            "picket_hub_samples_appended_total",
+            "Samples stored.",
+            c,
+            none(),
+            ld(&st.appended),
+        ),
+        Sample::new(
+            "picket_hub_samples_rejected_total",
+            "Samples refused, by reason.",
+            c,
+            Labels::from_pairs([("reason", "too_old")]),
+            ld(&st.too_old),
+        ),
+        Sample::new(
+            "picket_hub_remote_write_requests_total",
+            "remote_write requests by outcome.",
+            c,
+            code("204"),
+            ld(&hub.ingest.requests),
+        ),
+        Sample::new(
+            "picket_hub_remote_write_requests_total",
+            "remote_write requests by outcome.",
+            c,
+            code("400"),
+            ld(&hub.ingest.rejected_bad),
+        ),
+        Sample::new(
+            "picket_hub_remote_write_requests_total",
+            "remote_write requests by outcome.",
+            c,
+            code("401"),
+            ld(&hub.ingest.rejected_auth),
+        ),
+        Sample::new(
+            "picket_hub_remote_write_requests_total",
+            "remote_write requests by outcome.",
+            c,
+            code("500"),
+            ld(&hub.ingest.failed),
+        ),
+        Sample::new(
+            "picket_hub_series",
+            "Series known to the store.",
+            g,
+            none(),
+            sizes.series as f64,
+        ),
+        Sample::new(
+            "picket_hub_head_samples",
+            "Samples in memory, not yet in chunks.",
+            g,
+            none(),
+            sizes.head_samples as f64,
+        ),
+        Sample::new(
+            "picket_hub_storage_bytes",
+            "Bytes of database pages in use.",
+            g,
+            none(),
+            sizes.db_bytes as f64,
+        ),
+        Sample::new(
+            "picket_hub_storage_file_bytes",
+            "Bytes of the database file and its WAL.",
+            g,
+            none(),
+            sizes.file_bytes as f64,
+        ),
+        Sample::new(
+            "picket_hub_commits_total",
+            "Commits of appended samples.",
+            c,
+            none(),
+            ld(&st.commits),
+        ),
+        Sample::new(
+            "picket_hub_checkpoints_total",
+            "Checkpoints run.",
+            c,
+            none(),
+            ld(&st.checkpoints),
+        ),
+        Sample::new(
+            "picket_hub_checkpoint_failures_total",
+            "Checkpoints that failed.",
+            c,
+            none(),
+            ld(&st.checkpoint_failures),
+        ),
+        Sample::new(
+            "picket_hub_chunks_written_total",
+            "Chunk rows written by checkpoints.",
+            c,
+            none(),
+            ld(&st.chunks_written),
+        ),
+        Sample::new(
+            "picket_hub_compactions_total",
+            "Series-days compacted into one chunk.",
+            c,
+            none(),
+            ld(&st.compactions),
+        ),
+        Sample::new(
+            "picket_hub_retention_deleted_chunks_total",
+            "Chunk rows deleted by retention.",
+            c,
+            none(),
+            ld(&st.retention_deleted),
+        ),
+        Sample::new(
+            "picket_hub_uptime_seconds",
+            "Seconds since the hub started.",
+            g,
+            none(),
+            hub.started.elapsed().as_secs_f64(),
+        ),
+    ];
+    let reloads = &hub.reloads;
+    s.push(Sample::new(
+        "prometheus_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful.",
+        g,
+        none(),
+        f64::from(u8::from(reloads.last_ok.load(Ordering::Relaxed))),
+    ));
+    s.push(Sample::new(
+        "prometheus_config_last_reload_success_timestamp_seconds",
+        "Timestamp of the last successful configuration reload.",
+        g,
+        none(),
+        reloads.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+    ));
+    s.push(Sample::new(
+        "picket_hub_config_reload_failures_total",
+        "Configuration reloads that failed (the running config was kept).",
+        c,
+        none(),
+        ld(&reloads.failures),
+    ));
+    let targets = hub.scrape.targets();
+    for health in ["up", "down", "unknown"] {
+        s.push(Sample::new(
+            "picket_hub_scrape_targets",
+            "Scrape targets by the health of their last scrape.",
+            g,
+            Labels::from_pairs([("health", health)]),
+            targets.iter().filter(|t| t.health == health).count() as f64,
+        ));
+    }
+    let mut out = Vec::new();
+    crate::encode::text::encode(&mut s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
