@@ -23,7 +23,9 @@
 //! late and out-of-order samples land correctly) and deletes the `wal`
 //! rows whose samples are all sealed, in the same transaction. The head
 //! holds at most the open window plus a grace period, unless a backlog
-//! is arriving; past [`MAX_HEAD`] samples everything is sealed at once.
+//! is arriving: past [`MAX_BACKLOG`] samples for closed windows the hub
+//! checkpoints at once (and holds writers while it is twice behind), and
+//! past [`MAX_HEAD`] samples everything is sealed.
 //!
 //! **NaN.** SQLite turns a NaN REAL into NULL; values only ever reach SQLite
 //! inside chunk and wal blobs, as their bits, so stale markers survive.
@@ -63,6 +65,10 @@ pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 pub const GRACE_MS: i64 = 5 * 60 * 1000;
 /// Head size past which a checkpoint seals everything.
 pub const MAX_HEAD: usize = 4_000_000;
+/// Backlog samples (for windows already closed) in the head past which the
+/// hub checkpoints at once instead of waiting for the minute: a replayed
+/// backlog is sealed to disk as it arrives, not held in memory.
+pub const MAX_BACKLOG: usize = 500_000;
 
 /// The store's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +172,9 @@ struct State {
     postings: HashMap<String, HashMap<String, Vec<u32>>>,
     head: HashMap<u32, Vec<(i64, f64)>>,
     head_samples: usize,
+    /// Head samples in windows already closed (a backlog), since the last
+    /// checkpoint took the closed windows out.
+    backlog: usize,
     /// Taken out of the head by a running checkpoint, not yet committed as
     /// chunks: still visible to queries.
     sealing: Arc<HashMap<u32, Points>>,
@@ -242,7 +251,8 @@ CREATE TABLE IF NOT EXISTS chunks (
   series_id INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
   min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
   PRIMARY KEY (series_id, start)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS chunks_by_start ON chunks (start);
+DROP INDEX IF EXISTS chunks_by_start;
+CREATE INDEX IF NOT EXISTS chunks_by_start_end ON chunks (start, end_);
 CREATE TABLE IF NOT EXISTS wal (id INTEGER PRIMARY KEY, max_t INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 ";
@@ -263,6 +273,9 @@ impl Store {
             "synchronous",
             if opts.sync_full { "FULL" } else { "NORMAL" },
         )?;
+        // SQLite keeps a -wal file at its largest size unless told; a
+        // backlog's burst would leave tens of MiB on disk for good.
+        writer.pragma_update(None, "journal_size_limit", 16 << 20)?;
         writer.busy_timeout(Duration::from_secs(30))?;
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(&path)?;
@@ -337,7 +350,9 @@ impl Store {
     /// older than the retention are refused and counted; a duplicate
     /// (series, timestamp) replaces the earlier value.
     pub fn append_series(&self, series: impl IntoIterator<Item = (Labels, Points)>) -> Appended {
-        let oldest = now_ms() - self.opts.retention.as_millis() as i64;
+        let now = now_ms();
+        let oldest = now - self.opts.retention.as_millis() as i64;
+        let closed = window(now - GRACE_MS, WINDOW_MS);
         let mut st = lock(&self.state);
         let mut a = Appended::default();
         for (labels, mut points) in series {
@@ -359,6 +374,7 @@ impl Store {
                     id
                 }
             };
+            st.backlog += points.partition_point(|p| p.0 < closed);
             for (t, v) in points {
                 st.put_head(id, t, v);
                 st.pending.push((id, t, v));
@@ -427,6 +443,19 @@ impl Store {
     /// Seals closed windows into chunks, compacts one finished day,
     /// applies retention. `now` in ms; `all` seals the whole head.
     pub fn checkpoint(&self, now: i64, all: bool) -> Result<(), StoreError> {
+        self.checkpoint_inner(now, all, false)
+    }
+
+    /// A checkpoint for a backlog arriving ([`MAX_BACKLOG`]): seals only
+    /// the windows each series' data has moved past, and holds back its
+    /// newest one, which the backlog is still filling; sealing that too
+    /// would rewrite it at every checkpoint of the burst. The minute's
+    /// regular checkpoint seals whatever is closed.
+    pub fn checkpoint_backlog(&self, now: i64) -> Result<(), StoreError> {
+        self.checkpoint_inner(now, false, true)
+    }
+
+    fn checkpoint_inner(&self, now: i64, all: bool, backlog: bool) -> Result<(), StoreError> {
         let mut db = lock(&self.writer);
         self.commit_locked(&mut db)?;
         let all = all || lock(&self.state).head_samples > MAX_HEAD;
@@ -435,6 +464,10 @@ impl Store {
         } else {
             window(now - GRACE_MS, WINDOW_MS)
         };
+        // wal rows wholly before the oldest sample left in the head are
+        // sealed and can go.
+        let mut wal_cut = cutoff;
+        let mut held = BTreeSet::new();
         // Take what is to be sealed out of the head; queries still see it
         // through `sealing` (shared with the writer, not copied).
         let sealing = {
@@ -443,19 +476,33 @@ impl Store {
             let mut moved = 0;
             let mut sealing = HashMap::new();
             for (id, samples) in st.head.iter_mut() {
-                let split = samples.partition_point(|s| s.0 < cutoff);
+                let cut = match samples.last() {
+                    Some(&(t, _)) if backlog => cutoff.min(window(t, WINDOW_MS)),
+                    _ => cutoff,
+                };
+                let split = samples.partition_point(|s| s.0 < cut);
                 if split > 0 {
                     let sealed: Points = samples.drain(..split).collect();
                     moved += sealed.len();
                     sealing.insert(*id, sealed);
                 }
+                if let Some(&(t, _)) = samples.first() {
+                    wal_cut = wal_cut.min(t);
+                    if t < cutoff {
+                        // Held back: its day is still arriving.
+                        held.insert(window(t, DAY_MS));
+                    }
+                }
             }
             st.head.retain(|_, s| !s.is_empty());
             st.head_samples -= moved;
+            st.backlog = 0;
             st.sealing = Arc::new(sealing);
             Arc::clone(&st.sealing)
         };
-        let res = self.write_sealed(&mut db, &sealing, cutoff);
+        let res = self.write_sealed(&mut db, &sealing, wal_cut);
+        let mut touched = res.as_ref().map(|t| t.clone()).unwrap_or_default();
+        touched.append(&mut held);
         {
             let mut st = lock(&self.state);
             st.sealing = Arc::default();
@@ -470,7 +517,7 @@ impl Store {
             }
         }
         res?;
-        self.compact(&mut db, now)?;
+        self.compact(&mut db, now, &touched)?;
         self.retention(&mut db, now)?;
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -481,12 +528,19 @@ impl Store {
         db: &mut Connection,
         sealing: &HashMap<u32, Points>,
         cutoff: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<BTreeSet<i64>, StoreError> {
         let tx = db.transaction()?;
         let mut written = 0;
+        // Days that got samples (compaction waits until a checkpoint
+        // passes without any for them: a backlog still arriving; merging
+        // each part of it into a compacted day would rewrite the whole
+        // day every time).
+        let mut touched = BTreeSet::new();
         {
             let mut find = tx.prepare_cached(
-                "SELECT start, end_, data FROM chunks WHERE series_id = ?1 AND start <= ?2 AND end_ > ?2",
+                // Backwards from t0 on the key: one row visited, not
+                // every earlier chunk of the series.
+                "SELECT start, end_, data FROM chunks WHERE series_id = ?1 AND start <= ?2 ORDER BY start DESC LIMIT 1",
             )?;
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO chunks (series_id, start, end_, min_t, max_t, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -496,9 +550,11 @@ impl Store {
                 while let Some(&(t0, _)) = rest.first() {
                     let existing: Option<(i64, i64, Vec<u8>)> = find
                         .query_row(params![id, t0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()?;
+                        .optional()?
+                        .filter(|c| c.1 > t0);
                     let (start, end, merged) = match existing {
                         Some((start, end, data)) => {
+                            touched.insert(window(start, DAY_MS));
                             let split = rest.partition_point(|s| s.0 < end);
                             let old = chunk::decode(&data).map_err(|e| {
                                 StoreError(format!("chunk of series {id} at {start}: {e}"))
@@ -510,6 +566,7 @@ impl Store {
                         None => {
                             let start = window(t0, WINDOW_MS);
                             let end = start + WINDOW_MS;
+                            touched.insert(window(start, DAY_MS));
                             let split = rest.partition_point(|s| s.0 < end);
                             let m = rest[..split].to_vec();
                             rest = &rest[split..];
@@ -534,16 +591,30 @@ impl Store {
             }
         }
         tx.execute("DELETE FROM wal WHERE max_t < ?1", params![cutoff])?;
+        if let Some(&first) = touched.first() {
+            // Samples in an already compacted stretch: look there again.
+            tx.execute(
+                "UPDATE meta SET v = min(v, ?1) WHERE k = 'compacted_until'",
+                params![first],
+            )?;
+        }
         tx.commit()?;
         self.stats
             .chunks_written
             .fetch_add(written, Ordering::Relaxed);
-        Ok(())
+        Ok(touched)
     }
 
-    /// Merges the windows of the oldest finished, uncompacted day into one
-    /// row per series.
-    fn compact(&self, db: &mut Connection, now: i64) -> Result<(), StoreError> {
+    /// Merges the windows of the oldest finished day that has any into one
+    /// row per series. A day that got samples in this checkpoint
+    /// (`touched`: a backlog still arriving) waits, so a replay of hours
+    /// is compacted once, after it, not once per checkpoint.
+    fn compact(
+        &self,
+        db: &mut Connection,
+        now: i64,
+        touched: &BTreeSet<i64>,
+    ) -> Result<(), StoreError> {
         let done: i64 = db
             .query_row("SELECT v FROM meta WHERE k = 'compacted_until'", [], |r| {
                 r.get(0)
@@ -551,16 +622,34 @@ impl Store {
             .optional()?
             .unwrap_or(i64::MIN);
         let last_closed = window(now - GRACE_MS, DAY_MS); // days before this are closed
-        let day: Option<i64> = db
-            .query_row(
-                "SELECT min(start) FROM chunks WHERE start >= ?1 AND start < ?2 AND end_ - start < ?3",
-                params![done, last_closed, DAY_MS],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let Some(first) = day else { return Ok(()) };
-        let day = window(first, DAY_MS);
+        let mut from = done;
+        let mut waiting: Option<i64> = None;
+        let day = loop {
+            let first: Option<i64> = db
+                .query_row(
+                    "SELECT min(start) FROM chunks WHERE start >= ?1 AND start < ?2 AND end_ - start < ?3",
+                    params![from, last_closed, DAY_MS],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let Some(first) = first else { break None };
+            let day = window(first, DAY_MS);
+            if touched.contains(&day) {
+                waiting.get_or_insert(day);
+                from = day + DAY_MS;
+                continue;
+            }
+            break Some(day);
+        };
+        let Some(day) = day else {
+            // Nothing to compact before `from`, except days still arriving.
+            db.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES ('compacted_until', ?1)",
+                params![waiting.unwrap_or(from)],
+            )?;
+            return Ok(());
+        };
         let tx = db.transaction()?;
         let mut compacted = 0;
         {
@@ -615,9 +704,11 @@ impl Store {
         }
         tx.execute(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('compacted_until', ?1)",
-            params![day + DAY_MS],
+            params![waiting.unwrap_or(day + DAY_MS).min(day + DAY_MS)],
         )?;
         tx.commit()?;
+        // The day's window rows are gone: give their pages back.
+        db.execute_batch("PRAGMA incremental_vacuum")?;
         self.stats
             .compactions
             .fetch_add(compacted, Ordering::Relaxed);
@@ -628,8 +719,12 @@ impl Store {
     /// while the database is over its size limit.
     fn retention(&self, db: &mut Connection, now: i64) -> Result<(), StoreError> {
         let oldest = now - self.opts.retention.as_millis() as i64;
-        let mut deleted =
-            db.execute("DELETE FROM chunks WHERE max_t < ?1", params![oldest])? as u64;
+        // `start <` first: the index narrows it to the oldest rows instead
+        // of a scan of the table at every checkpoint.
+        let mut deleted = db.execute(
+            "DELETE FROM chunks WHERE start < ?1 AND max_t < ?1",
+            params![oldest],
+        )? as u64;
         if self.opts.retention_bytes > 0 {
             while used_bytes(db)? > self.opts.retention_bytes {
                 let start: Option<i64> =
@@ -665,6 +760,17 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Samples held in memory, not yet sealed into chunks.
+    pub fn head_samples(&self) -> usize {
+        lock(&self.state).head_samples
+    }
+
+    /// Head samples for windows already closed: a backlog arriving, which
+    /// the next checkpoint seals.
+    pub fn backlog_samples(&self) -> usize {
+        lock(&self.state).backlog
     }
 
     /// Sizes for `/metrics`.
@@ -818,12 +924,16 @@ impl Store {
         };
         let db = lock(&self.reader);
         let mut q = db.prepare_cached(
-            "SELECT start, data FROM chunks WHERE series_id = ?1 AND max_t >= ?2 AND min_t <= ?3 ORDER BY start",
+            // A chunk spans at most a day: `start` bounds the key range.
+            "SELECT start, data FROM chunks WHERE series_id = ?1 AND start >= ?4 AND start <= ?3 AND max_t >= ?2 AND min_t <= ?3 ORDER BY start",
         )?;
+        let first_start = mint.saturating_sub(DAY_MS);
         let mut out = Vec::with_capacity(found.len());
         for (id, labels, mem) in found {
             let blobs: Vec<(i64, Vec<u8>)> = q
-                .query_map(params![id, mint, maxt], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![id, mint, maxt, first_start], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()?;
             let mut samples: Vec<(i64, f64)> = Vec::new();
             for (start, b) in blobs {

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""picket-hub against a real Prometheus as a remote_write receiver: the same
+request stream into each, one after the other, in one run. Prints markdown.
+
+    hub.py HUB_BIN RW_LOAD NODE_EXPORTER PROMETHEUS BOARDS POINTS CONNS
+
+See tests/bench/README.md ("Hub") for what is measured and why.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HUB, RW_LOAD, NODE_EXPORTER, PROMETHEUS = sys.argv[1:5]
+BOARDS, POINTS, CONNS = (int(a) for a in sys.argv[5:8])
+TICK = os.sysconf("SC_CLK_TCK")
+DAY_MS = 86_400_000
+
+
+def log(*a):
+    print("hub.py:", *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def wait_ready(url, proc, limit=30):
+    end = time.time() + limit
+    while time.time() < end:
+        if proc.poll() is not None:
+            sys.exit(f"hub.py: {url}: the process exited ({proc.returncode})")
+        try:
+            get(url)
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"hub.py: {url} not ready after {limit}s")
+
+
+def status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def dir_bytes(d, pattern="**/*"):
+    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(d, pattern), recursive=True)
+               if os.path.isfile(p))
+
+
+def send(bodies, url):
+    out = subprocess.run([RW_LOAD, "send", bodies, url, str(CONNS)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def run_picket(work, bodies, series):
+    d = os.path.join(work, "picket")
+    port = free_port()
+    p = subprocess.Popen([HUB, f"--web.listen-address=127.0.0.1:{port}",
+                          f"--storage.tsdb.path={d}"],
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "picket.log"), "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/-/ready", p)
+        r = {"start_rss": status(p.pid)["VmRSS"], "cpu0": cpu(p.pid)}
+        res = send(bodies, base + "/api/v1/write")
+        r.update(res)
+        r["cpu"] = cpu(p.pid) - r["cpu0"]
+        r["rss_after"] = status(p.pid)["VmRSS"]
+        r["hwm_ingest"] = status(p.pid)["VmHWM"]
+        # Settle: the head sealed and the day compacted (the hub
+        # checkpoints every minute and compacts a day once a checkpoint has
+        # passed without new samples for it).
+        end = time.time() + 300
+        while time.time() < end:
+            m = get(base + "/metrics")
+            if metric(m, "picket_hub_head_samples") == 0 and \
+                    (metric(m, "picket_hub_compactions_total") or 0) >= series:
+                break
+            time.sleep(2)
+        r["settle_s"] = round(300 - (end - time.time()))
+        m = get(base + "/metrics")
+        r["stored"] = metric(m, "picket_hub_samples_appended_total")
+        r["pages"] = metric(m, "picket_hub_storage_bytes")
+        r["disk"] = dir_bytes(d)
+        r["compactions"] = metric(m, "picket_hub_compactions_total")
+        r["rss_settled"] = status(p.pid)["VmRSS"]
+        r["hwm"] = status(p.pid)["VmHWM"]
+        return r
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+
+
+def run_prometheus(work, bodies, settle_s):
+    d = os.path.join(work, "prom")
+    os.makedirs(d)
+    with open(os.path.join(d, "prometheus.yml"), "w") as f:
+        f.write("global:\n  scrape_interval: 15s\n")
+    port = free_port()
+    p = subprocess.Popen([PROMETHEUS, f"--config.file={d}/prometheus.yml",
+                          f"--storage.tsdb.path={d}/data", f"--web.listen-address=127.0.0.1:{port}",
+                          "--web.enable-remote-write-receiver"],
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "prom.log"), "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base + "/-/ready", p)
+        r = {"start_rss": status(p.pid)["VmRSS"], "cpu0": cpu(p.pid)}
+        r.update(send(bodies, base + "/api/v1/write"))
+        r["cpu"] = cpu(p.pid) - r["cpu0"]
+        r["rss_after"] = status(p.pid)["VmRSS"]
+        r["hwm_ingest"] = status(p.pid)["VmHWM"]
+        time.sleep(settle_s)
+        m = get(base + "/metrics")
+        r["stored"] = metric(m, "prometheus_tsdb_head_samples_appended_total")
+        r["disk"] = dir_bytes(d + "/data")
+        blocks = bsamples = 0
+        for meta in glob.glob(d + "/data/*/meta.json"):
+            with open(meta) as f:
+                bsamples += json.load(f)["stats"]["numSamples"]
+            blocks += dir_bytes(os.path.dirname(meta))
+        r["block_bytes"], r["block_samples"] = blocks, bsamples
+        r["rss_settled"] = status(p.pid)["VmRSS"]
+        r["hwm"] = status(p.pid)["VmHWM"]
+        return r
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="picket-bench-hub-")
+    try:
+        port = free_port()
+        ne = subprocess.Popen([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            wait_ready(url, ne)
+            a, b = os.path.join(work, "a.txt"), os.path.join(work, "b.txt")
+            with open(a, "w") as f:
+                f.write(get(url))
+            time.sleep(10)
+            with open(b, "w") as f:
+                f.write(get(url))
+        finally:
+            ne.terminate()
+            ne.wait()
+        # Yesterday (UTC), a whole closed day.
+        start = (int(time.time() * 1000) // DAY_MS - 1) * DAY_MS
+        bodies = os.path.join(work, "bodies.bin")
+        log(f"generating {BOARDS} boards x {POINTS} points")
+        g = json.loads(subprocess.run([RW_LOAD, "gen", bodies, a, b, "10", str(BOARDS), str(start),
+                                       str(POINTS)], check=True, capture_output=True,
+                                      text=True).stdout)
+        log("picket-hub")
+        pk = run_picket(work, bodies, g["series"])
+        log(f"Prometheus (settling {pk['settle_s']} s, as picket-hub did)")
+        pr = run_prometheus(work, bodies, max(pk["settle_s"], 60))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    mib = 1 << 20
+    print(f"- load: {g['series']:,} series ({BOARDS} boards shaped on this machine's node_exporter), "
+          f"{POINTS} points each at 15 s = {POINTS * 15 / 86400:.2f} day(s), "
+          f"{g['samples']:,} samples in {g['requests']:,} requests of 10 points per series; "
+          f"{CONNS} connections, one board per connection")
+    print(f"- Prometheus: {pr['status']} responses; picket-hub: {pk['status']}")
+    print()
+    print("| | picket-hub | Prometheus | ratio | target | |")
+    print("|---|---:|---:|---:|---|---|")
+
+    def row(name, a, b, fmt, target="", ok=None):
+        ratio = a / b if b else float("nan")
+        verdict = "" if ok is None else ("PASS" if ok(ratio, a) else "FAIL")
+        print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio:.2f} | {target} | {verdict} |")
+
+    n = lambda v: f"{v:,.0f}"
+    m = lambda v: f"{v / mib:.1f} MiB"
+    f2 = lambda v: f"{v:.2f}"
+    row("ingest, samples/s (at saturation)", pk["rate"], pr["rate"], n, "≥ Prometheus",
+        lambda r, a: r >= 1.0)
+    row("CPU seconds per million samples", pk["cpu"] / pk["samples"] * 1e6,
+        pr["cpu"] / pr["samples"] * 1e6, f2)
+    row("RSS peak during ingest (VmHWM)", pk["hwm_ingest"], pr["hwm_ingest"], m, "≤ 1/4",
+        lambda r, a: r <= 0.25)
+    row("RSS right after ingest", pk["rss_after"], pr["rss_after"], m)
+    row("RSS settled (after compaction)", pk["rss_settled"], pr["rss_settled"], m, "≤ 1/4",
+        lambda r, a: r <= 0.25)
+    row("samples stored", pk["stored"], pr["stored"], n)
+    pk_bps = pk["pages"] / pk["stored"]
+    pr_bps = pr["block_bytes"] / pr["block_samples"] if pr["block_samples"] else float("nan")
+    row("bytes/sample, compacted (picket: pages in use; Prometheus: blocks)", pk_bps, pr_bps, f2,
+        "≤ 1.0 (picket)", lambda r, a: a <= 1.0)
+    row("bytes/sample, whole data directory", pk["disk"] / pk["stored"], pr["disk"] / pr["stored"], f2)
+
+
+main()
