@@ -627,7 +627,7 @@ pub fn locate(src: &str, dotted: &str) -> Option<usize> {
             continue;
         }
         let k = t.split('=').next().unwrap_or("").trim();
-        if current == table && nth.map_or(true, |n| seen == n + 1) && k == key && t.contains('=') {
+        if current == table && nth.is_none_or(|n| seen == n + 1) && k == key && t.contains('=') {
             return Some(i + 1);
         }
     }

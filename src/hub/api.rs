@@ -248,7 +248,7 @@ pub fn targets(all: &[TargetStatus], p: &Params) -> Answer {
     if state == "active" || state == "any" || state.is_empty() {
         let shown = all
             .iter()
-            .filter(|t| pool.map_or(true, |p| p == t.scrape_pool));
+            .filter(|t| pool.is_none_or(|p| p == t.scrape_pool));
         for (i, t) in shown.enumerate() {
             if i > 0 {
                 out.push(',');

@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod config;
 pub mod ingest;
 pub mod json;
+pub mod promql;
 pub mod scrape;
 pub mod server;
 pub mod store;

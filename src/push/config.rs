@@ -316,7 +316,7 @@ fn check_url(url: &str) -> Result<(), String> {
     } else {
         return Err(format!("{url:?}: must start with http:// or https://"));
     };
-    if rest.split('/').next().map_or(true, str::is_empty) {
+    if rest.split('/').next().is_none_or(str::is_empty) {
         return Err(format!("{url:?}: no host"));
     }
     Ok(())

@@ -333,7 +333,7 @@ impl Range {
 
     /// Whether `v` is in the range.
     pub fn contains(&self, v: Version) -> bool {
-        self.from.map_or(true, |f| f <= v) && self.below.map_or(true, |b| v < b)
+        self.from.is_none_or(|f| f <= v) && self.below.is_none_or(|b| v < b)
     }
 }
 

@@ -189,7 +189,7 @@ impl FileSd {
     pub(crate) fn refresh(&mut self) -> bool {
         let full = self
             .last_full
-            .map_or(true, |t| t.elapsed() >= self.cfg.refresh_interval);
+            .is_none_or(|t| t.elapsed() >= self.cfg.refresh_interval);
         if full {
             self.last_full = Some(Instant::now());
         }
