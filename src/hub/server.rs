@@ -208,6 +208,13 @@ fn background(hub: &Hub) {
             } else {
                 hub.store.checkpoint_backlog(now_ms())
             };
+            // A checkpoint frees the sealed part of the head; glibc keeps
+            // freed memory mapped unless asked to give it back.
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only walks glibc's own free lists.
+            unsafe {
+                libc::malloc_trim(0);
+            }
             if let Err(e) = res {
                 hub.store
                     .stats

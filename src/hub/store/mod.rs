@@ -68,7 +68,7 @@ pub const MAX_HEAD: usize = 4_000_000;
 /// Backlog samples (for windows already closed) in the head past which the
 /// hub checkpoints at once instead of waiting for the minute: a replayed
 /// backlog is sealed to disk as it arrives, not held in memory.
-pub const MAX_BACKLOG: usize = 500_000;
+pub const MAX_BACKLOG: usize = 250_000;
 
 /// The store's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
