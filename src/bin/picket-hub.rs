@@ -29,6 +29,15 @@ struct Args {
     /// most bytes the database may use, e.g. "5GB" (default: no limit)
     #[argh(option)]
     storage_tsdb_retention_size: Option<String>,
+    /// longest a query may run (default "2m")
+    #[argh(option)]
+    query_timeout: Option<String>,
+    /// most samples one query may load (default 20000000)
+    #[argh(option)]
+    query_max_samples: Option<String>,
+    /// how far back an instant selector looks (default "5m")
+    #[argh(option)]
+    query_lookback_delta: Option<String>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -82,6 +91,9 @@ fn main() -> ExitCode {
         tsdb_path: args.storage_tsdb_path.clone(),
         retention_time: args.storage_tsdb_retention_time.clone(),
         retention_size: args.storage_tsdb_retention_size.clone(),
+        query_timeout: args.query_timeout.clone(),
+        query_max_samples: args.query_max_samples.clone(),
+        query_lookback_delta: args.query_lookback_delta.clone(),
     };
     if let Some(Command::CheckConfig(c)) = &args.command {
         return match config::load(Some(&c.file), &flags) {

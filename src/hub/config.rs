@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::promql;
 use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
 use crate::config::{locate, read_toml, ConfigError};
@@ -32,10 +33,34 @@ pub struct HubFile {
     /// `[remote_write_receiver]`
     #[serde(default)]
     pub remote_write_receiver: ReceiverSection,
+    /// `[query]`
+    #[serde(default)]
+    pub query: QuerySection,
     /// `[[scrape_configs]]`: Prometheus's scrape_configs, in TOML.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfigToml>,
 }
+
+/// `[query]`: limits of `/api/v1/query` and `/api/v1/query_range`
+/// (Prometheus's `--query.*` flags).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    /// Longest a query may run ("2m").
+    pub timeout: Option<String>,
+    /// Most samples one query may load ([`DEFAULT_MAX_SAMPLES`]).
+    pub max_samples: Option<u64>,
+    /// How far back an instant selector looks for a sample ("5m").
+    pub lookback_delta: Option<String>,
+}
+
+/// Default of `query.max_samples`: 20 million, not Prometheus's 50 million.
+/// The evaluator holds each loaded sample as 16 bytes (timestamp and
+/// value), so 20 M is about 320 MB of points at the limit, leaving room on
+/// a 1 GB board for the per-step intermediate vectors, the store's decoded
+/// chunks and the JSON answer under ~500 MB; Prometheus's 50 M would be
+/// 800 MB of points alone.
+pub const DEFAULT_MAX_SAMPLES: u64 = 20_000_000;
 
 /// `[global]`: defaults for scraping, as Prometheus's `global:` block.
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +130,12 @@ pub struct Flags {
     pub retention_time: Option<String>,
     /// `--storage.tsdb.retention.size`
     pub retention_size: Option<String>,
+    /// `--query.timeout`
+    pub query_timeout: Option<String>,
+    /// `--query.max-samples`
+    pub query_max_samples: Option<String>,
+    /// `--query.lookback-delta`
+    pub query_lookback_delta: Option<String>,
 }
 
 /// The checked settings.
@@ -126,6 +157,8 @@ pub struct HubConfig {
     pub scrape_timeout: Duration,
     /// The jobs to scrape (file paths made relative to the config file).
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// The query limits (`[query]`; read at start, not on reload).
+    pub query: promql::Options,
 }
 
 /// Reads and checks a config file (and the flags over it).
@@ -306,6 +339,59 @@ fn resolve(
         Duration::from_secs(10),
     )?;
     let scrape_timeout = scrape_timeout.min(scrape_interval);
+    let query_timeout = dur(
+        pick(
+            &flags.query_timeout,
+            &f.query.timeout,
+            "query.timeout",
+            "--query.timeout",
+        ),
+        Duration::from_secs(120),
+    )?;
+    if query_timeout.is_zero() {
+        let fl = flags.query_timeout.as_ref().map(|_| "--query.timeout");
+        return Err(at("query.timeout", fl, "must be more than 0".into()));
+    }
+    let lookback = dur(
+        pick(
+            &flags.query_lookback_delta,
+            &f.query.lookback_delta,
+            "query.lookback_delta",
+            "--query.lookback-delta",
+        ),
+        Duration::from_secs(300),
+    )?;
+    if lookback.is_zero() {
+        let fl = flags
+            .query_lookback_delta
+            .as_ref()
+            .map(|_| "--query.lookback-delta");
+        return Err(at("query.lookback_delta", fl, "must be more than 0".into()));
+    }
+    let max_samples = match (&flags.query_max_samples, f.query.max_samples) {
+        (Some(v), _) => v.trim().parse::<u64>().map_err(|_| {
+            at(
+                "query.max_samples",
+                Some("--query.max-samples"),
+                format!("{v:?} is not a whole number"),
+            )
+        })?,
+        (None, Some(n)) => n,
+        (None, None) => DEFAULT_MAX_SAMPLES,
+    };
+    if max_samples == 0 {
+        let fl = flags
+            .query_max_samples
+            .as_ref()
+            .map(|_| "--query.max-samples");
+        return Err(at("query.max_samples", fl, "must be more than 0".into()));
+    }
+    let query = promql::Options {
+        lookback_ms: lookback.as_millis().min(i64::MAX as u128) as i64,
+        max_samples: usize::try_from(max_samples).unwrap_or(usize::MAX),
+        timeout: query_timeout,
+        ..promql::Options::default()
+    };
     let mut scrape_configs =
         scrape::config::resolve_all(f.scrape_configs, scrape_interval, scrape_timeout).map_err(
             |e| {
@@ -338,6 +424,7 @@ fn resolve(
         scrape_interval,
         scrape_timeout,
         scrape_configs,
+        query,
     })
 }
 
@@ -390,6 +477,23 @@ mod tests {
         std::fs::write(&p, "[web]\nlisten = \":1\"\n").unwrap();
         let e = load(Some(&p), &Flags::default()).unwrap_err();
         assert_eq!(e.line, Some(2));
+        std::fs::write(&p, "[query]\ntimeout = \"30s\"\nmax_samples = 1000\n").unwrap();
+        let c = load(Some(&p), &Flags::default()).unwrap();
+        assert_eq!(c.query.timeout, Duration::from_secs(30));
+        assert_eq!(c.query.max_samples, 1000);
+        assert_eq!(c.query.lookback_ms, 300_000);
+        let fl = Flags {
+            query_max_samples: Some("many".into()),
+            ..Flags::default()
+        };
+        let e = load(Some(&p), &fl).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("--query.max-samples"));
+        std::fs::write(&p, "[query]\nlookback_delta = \"soon\"\n").unwrap();
+        let e = load(Some(&p), &Flags::default()).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("query.lookback_delta"))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

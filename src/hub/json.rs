@@ -63,7 +63,7 @@ pub fn timestamp(out: &mut String, ms: i64) {
         let _ = write!(out, "{s}");
     } else if s < 0 && frac != 0 {
         // -1.5 s is -1500 ms: div_euclid gives -2 and 500.
-        let neg = -ms;
+        let neg = ms.unsigned_abs(); // i64::MIN has no positive i64
         let _ = write!(out, "-{}.{:03}", neg / 1000, neg % 1000);
     } else {
         let _ = write!(out, "{s}.{frac:03}");
@@ -153,6 +153,7 @@ mod tests {
         assert_eq!(t(1050), "1.050");
         assert_eq!(t(2000), "2");
         assert_eq!(t(-1500), "-1.500");
+        assert_eq!(t(i64::MIN), "-9223372036854775.808");
         let v = |x| {
             let mut s = String::new();
             format_value(&mut s, x);

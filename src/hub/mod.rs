@@ -13,6 +13,7 @@ pub mod config;
 pub mod ingest;
 pub mod json;
 pub mod promql;
+pub mod query_api;
 pub mod scrape;
 pub mod server;
 pub mod store;

@@ -18,6 +18,7 @@ use super::api::{self, Answer, Params};
 use super::config::{self, Flags, HubConfig};
 use super::ingest;
 use super::json;
+use super::query_api;
 use super::scrape::{self, Manager};
 use super::store::{now_ms, Store, MAX_BACKLOG};
 use super::telemetry;
@@ -324,6 +325,21 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/export" => api::export(store, p),
         "/api/v1/status/buildinfo" => api::buildinfo(),
         "/api/v1/targets" => api::targets(&hub.scrape.targets(), p),
+        "/api/v1/query" => query_api::query(&**store, p, &hub.cfg.query, now_ms()),
+        "/api/v1/query_range" => query_api::query_range(&**store, p, &hub.cfg.query),
+        "/api/v1/format_query" => query_api::format_query(p),
+        "/api/v1/metadata" => query_api::metadata(),
+        "/api/v1/query_exemplars" => query_api::query_exemplars(),
+        "/api/v1/rules" => query_api::rules(),
+        "/api/v1/alerts" => query_api::alerts(),
+        "/api/v1/status/config" => query_api::status_config(),
+        "/api/v1/status/flags" => query_api::status_flags(&hub.cfg.query),
+        "/api/v1/status/runtimeinfo" => query_api::runtimeinfo(&query_api::RuntimeInfo {
+            start_ms: now_ms() - hub.started.elapsed().as_millis() as i64,
+            reload_ok: hub.reloads.last_ok.load(Ordering::Relaxed),
+            last_config_ms: hub.reloads.last_success_ms.load(Ordering::Relaxed) as i64,
+            retention: hub.cfg.store.retention,
+        }),
         _ => match path
             .strip_prefix("/api/v1/label/")
             .and_then(|r| r.strip_suffix("/values"))
