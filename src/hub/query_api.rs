@@ -317,33 +317,10 @@ pub fn format_query(p: &Params) -> Answer {
 }
 
 /// A duration as Prometheus's `model.Duration` prints it (`2m`, `15d`,
-/// `1h30m`, `0s`).
+/// `1h30m`, `0s`): the scrape config's formatter, from milliseconds.
 pub fn format_duration(ms: u128) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut left = ms;
-    let mut out = String::new();
-    let day = 86_400_000u128;
-    for (unit, mult, exact) in [
-        ("y", 365 * day, false),
-        ("w", 7 * day, true),
-        ("d", day, false),
-        ("h", 3_600_000, false),
-        ("m", 60_000, false),
-        ("s", 1000, false),
-        ("ms", 1, false),
-    ] {
-        if exact && left % mult != 0 {
-            continue;
-        }
-        let n = left / mult;
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-            left -= n * mult;
-        }
-    }
-    out
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    super::scrape::config::format_duration(Duration::from_millis(ms))
 }
 
 #[cfg(test)]
@@ -642,6 +619,8 @@ mod tests {
         assert_eq!(v["data"]["startTime"], "2023-11-14T22:13:20.000Z");
         assert_eq!(format_duration(90_000), "1m30s");
         assert_eq!(format_duration(14 * 86_400_000), "2w");
+        // Years and weeks only when exact, as model.Duration.
+        assert_eq!(format_duration(400 * 86_400_000), "400d");
         assert_eq!(parse_duration("1m0s"), Some(60_000));
         assert_eq!(parse_duration("0.25"), Some(250));
         assert_eq!(parse_duration("1e300"), None);
