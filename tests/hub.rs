@@ -175,62 +175,46 @@ fn kill_9_loses_at_most_the_commit_interval() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `picket-hub check-config FILE`: (exit code, stderr).
+fn check_config(file: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(hub_bin())
+        .args(["check-config", &file.display().to_string()])
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn config_files_check_and_errors_name_file_line_and_key() {
-    let ok = Command::new(hub_bin())
-        .args([
-            "check-config",
-            &repo().join("configs/hub.toml").display().to_string(),
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let (code, err) = check_config(&repo().join("configs/hub.toml"));
+    assert_eq!(code, Some(0), "{err}");
     let dir = temp_dir("hub-cfg");
     let bad = dir.join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[storage]\npath = \"d\"\nretention_time = \"forever\"\n",
-    )
-    .expect("write");
-    let out = Command::new(hub_bin())
-        .args(["check-config", &bad.display().to_string()])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:3: storage.retention_time:"), "{err}");
-    // A scrape job's key: the line of the key, or of its job's table.
-    std::fs::write(
-        &bad,
-        "[[scrape_configs]]\njob_name = \"a\"\n\n[[scrape_configs]]\njob_name = \"b\"\nscrape_interval = \"5s\"\nscrape_timeout = \"9s\"\n[[scrape_configs.static_configs]]\ntargets = [\"\"]\n",
-    )
-    .expect("write");
-    let out = Command::new(hub_bin())
-        .args(["check-config", &bad.display().to_string()])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.toml:7: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval"),
-        "{err}"
-    );
-    // Deeper keys point at their job's table.
-    let text = std::fs::read_to_string(&bad).expect("read");
-    std::fs::write(&bad, text.replace("\"9s\"", "\"4s\"")).expect("write");
-    let out = Command::new(hub_bin())
-        .args(["check-config", &bad.display().to_string()])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.toml:4: scrape_configs[1].static_configs[0].targets: empty address"),
-        "{err}"
-    );
+    let cases = [
+        (
+            "[storage]\npath = \"d\"\nretention_time = \"forever\"\n",
+            "bad.toml:3: storage.retention_time:",
+        ),
+        // A scrape job's key: the line of the key.
+        (
+            "[[scrape_configs]]\njob_name = \"a\"\n\n[[scrape_configs]]\njob_name = \"b\"\nscrape_interval = \"5s\"\nscrape_timeout = \"9s\"\n",
+            "bad.toml:7: scrape_configs[1].scrape_timeout: scrape timeout greater than scrape interval",
+        ),
+        // Deeper keys point at their job's table.
+        (
+            "[[scrape_configs]]\njob_name = \"a\"\n\n[[scrape_configs]]\njob_name = \"b\"\n[[scrape_configs.static_configs]]\ntargets = [\"\"]\n",
+            "bad.toml:4: scrape_configs[1].static_configs[0].targets: empty address",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&bad, text).expect("write");
+        let (code, err) = check_config(&bad);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(err.contains(want), "{err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
