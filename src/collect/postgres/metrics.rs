@@ -691,17 +691,6 @@ ELSE GREATEST(0, EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))) 
     },
 ];
 
-/// Builds one sample.
-pub fn sample(
-    name: impl Into<Cow<'static, str>>,
-    help: impl Into<Cow<'static, str>>,
-    kind: MetricType,
-    labels: Labels,
-    value: f64,
-) -> Sample {
-    Sample::new(name, help, kind, labels, value)
-}
-
 /// The series of one namespace's result, and its non-fatal problems
 /// (columns that are not numbers: the exporter logs them and goes on).
 pub fn namespace(
@@ -764,7 +753,7 @@ pub fn namespace(
     for (i, cname, name, kind, help) in &metric_cols {
         for (row, labels) in table.rows.iter().zip(&row_labels) {
             match to_f64(decoded(table, row, *i)) {
-                Some(value) => out.push(sample(
+                Some(value) => out.push(Sample::new(
                     name.clone(),
                     help.clone(),
                     *kind,
@@ -831,7 +820,7 @@ pub fn setting(
     if !valid_metric_name(&metric) {
         return Err(format!("setting {name}: not a valid metric name"));
     }
-    Ok(sample(
+    Ok(Sample::new(
         metric,
         help,
         MetricType::Gauge,
@@ -882,7 +871,7 @@ fn normalise_unit(value: &str, unit: &str) -> Result<(f64, Option<&'static str>)
 
 /// `pg_static{version,short_version,server} 1`.
 pub fn static_sample(version: &str, short: Version, server: &str) -> Sample {
-    sample(
+    Sample::new(
         "pg_static",
         "Version string as reported by postgres",
         MetricType::Untyped,
@@ -901,7 +890,7 @@ pub const DATABASE_QUERY: &str =
 
 /// One `pg_database_size_bytes{datname,server}`.
 pub fn database_size(datname: &str, bytes: i64, server: &str) -> Sample {
-    sample(
+    Sample::new(
         "pg_database_size_bytes",
         "Disk space used by the database",
         MetricType::Gauge,
@@ -968,7 +957,7 @@ pub fn bgwriter(table: &Table, server: &str) -> Result<Vec<Sample>, String> {
             Value::Null => return Err(format!("pg_stat_bgwriter: {name} is NULL")),
             v => to_f64(v).ok_or_else(|| format!("pg_stat_bgwriter: {name} is not a number"))?,
         };
-        out.push(sample(
+        out.push(Sample::new(
             format!("pg_stat_bgwriter_{name}_total"),
             *help,
             MetricType::Counter,

@@ -479,14 +479,14 @@ const COLLECTORS: [&str; 2] = ["bgwriter", "database"];
 fn collector_samples(name: &str, server: &str, secs: f64, ok: bool) -> [Sample; 2] {
     let labels = Labels::from_pairs([("collector", name), ("server", server)]);
     [
-        metrics::sample(
+        Sample::new(
             "pg_scrape_collector_duration_seconds",
             "postgres_exporter: Duration of a collector scrape.",
             MetricType::Gauge,
             labels.clone(),
             secs,
         ),
-        metrics::sample(
+        Sample::new(
             "pg_scrape_collector_success",
             "postgres_exporter: Whether a collector succeeded.",
             MetricType::Gauge,
