@@ -34,7 +34,7 @@ pub fn prepare_fixtures() {
     let _ = std::fs::create_dir_all(fixture("pi4/sys/class/power_supply"));
 }
 
-fn tree_args(tree: &str) -> Vec<String> {
+pub(crate) fn tree_args(tree: &str) -> Vec<String> {
     prepare_fixtures();
     let mut a = vec![
         format!(

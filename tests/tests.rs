@@ -30,3 +30,5 @@ mod postgres;
 mod relay;
 // picket-hub: remote_write in, the read API out.
 mod hub;
+// PromQL answers against a real Prometheus over the same data.
+mod promql_diff;
