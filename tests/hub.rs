@@ -643,9 +643,22 @@ fn query_limits_come_from_the_flags() {
             "--query.max-samples=10",
             "--query.timeout=30s",
             "--query.lookback-delta=1m",
+            "--query.max-series=1",
         ],
     );
     let t0 = push_query_data(&hub.addr);
+    // Two `temp` series, one allowed.
+    let r = post_form(
+        &hub.addr,
+        "/api/v1/query_range",
+        &format!(
+            "query=temp&start={}&end={}&step=15",
+            t0 / 1000,
+            t0 / 1000 + 600
+        ),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("more than 1 series"), "{}", r.text());
     let r = post_form(
         &hub.addr,
         "/api/v1/query",

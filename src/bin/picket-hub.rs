@@ -38,6 +38,9 @@ struct Args {
     /// how far back an instant selector looks (default "5m")
     #[argh(option)]
     query_lookback_delta: Option<String>,
+    /// most series one selector may match (default 100000)
+    #[argh(option)]
+    query_max_series: Option<String>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         query_timeout: args.query_timeout.clone(),
         query_max_samples: args.query_max_samples.clone(),
         query_lookback_delta: args.query_lookback_delta.clone(),
+        query_max_series: args.query_max_series.clone(),
     };
     if let Some(Command::CheckConfig(c)) = &args.command {
         return match config::load(Some(&c.file), &flags) {

@@ -52,7 +52,16 @@ pub struct QuerySection {
     pub max_samples: Option<u64>,
     /// How far back an instant selector looks for a sample ("5m").
     pub lookback_delta: Option<String>,
+    /// Most series one selector may match ([`DEFAULT_MAX_SERIES`]).
+    pub max_series: Option<u64>,
 }
+
+/// Default of `query.max_series`. Prometheus has no such limit; here it
+/// stops a selector over everything (`{__name__=~".+"}` on a big hub)
+/// before a single chunk is read: each selected series costs its labels
+/// and decode buffers even when `max_samples` would stop it later. 100 000
+/// is ten times the series of 20 boards with every default collector.
+pub const DEFAULT_MAX_SERIES: u64 = 100_000;
 
 /// Default of `query.max_samples`: 20 million, not Prometheus's 50 million.
 /// The evaluator holds each loaded sample as 16 bytes (timestamp and
@@ -136,6 +145,8 @@ pub struct Flags {
     pub query_max_samples: Option<String>,
     /// `--query.lookback-delta`
     pub query_lookback_delta: Option<String>,
+    /// `--query.max-series` (ours; Prometheus has no such flag)
+    pub query_max_series: Option<String>,
 }
 
 /// The checked settings.
@@ -386,9 +397,28 @@ fn resolve(
             .map(|_| "--query.max-samples");
         return Err(at("query.max_samples", fl, "must be more than 0".into()));
     }
+    let max_series = match (&flags.query_max_series, f.query.max_series) {
+        (Some(v), _) => v.trim().parse::<u64>().map_err(|_| {
+            at(
+                "query.max_series",
+                Some("--query.max-series"),
+                format!("{v:?} is not a whole number"),
+            )
+        })?,
+        (None, Some(n)) => n,
+        (None, None) => DEFAULT_MAX_SERIES,
+    };
+    if max_series == 0 {
+        let fl = flags
+            .query_max_series
+            .as_ref()
+            .map(|_| "--query.max-series");
+        return Err(at("query.max_series", fl, "must be more than 0".into()));
+    }
     let query = promql::Options {
         lookback_ms: lookback.as_millis().min(i64::MAX as u128) as i64,
         max_samples: usize::try_from(max_samples).unwrap_or(usize::MAX),
+        max_series: usize::try_from(max_series).unwrap_or(usize::MAX),
         timeout: query_timeout,
         ..promql::Options::default()
     };

@@ -16,7 +16,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelect
 
 use super::value::{self, is_stale, Inner, Interner, Lbl, RangeSeries, S};
 use super::{aggregate, binary, functions, Error, Options, Querier};
-use crate::hub::store::{Matcher, Op};
+use crate::hub::store::{Limit, Matcher, Op, SelectError};
 use crate::metric::Labels;
 
 /// The evaluation times of a node: `start, start + step, … <= end`.
@@ -301,13 +301,23 @@ impl<'a> Evaluator<'a> {
         maxt: i64,
     ) -> Result<Vec<RangeSeries>, Error> {
         self.check_deadline()?;
+        let limit = Limit {
+            series: self.opts.max_series,
+            // What this query may still load, and one more to tell.
+            samples: self
+                .opts
+                .max_samples
+                .saturating_sub(self.loaded)
+                .saturating_add(1),
+        };
         let found = self
             .db
-            .select(matchers, mint, maxt)
-            .map_err(|e| Error::Execution(format!("expanding series: {e}")))?;
-        if self.opts.max_series > 0 && found.len() > self.opts.max_series {
-            return Err(Error::TooManySamples);
-        }
+            .select(matchers, mint, maxt, limit)
+            .map_err(|e| match e {
+                SelectError::Limit("series") => Error::TooManySeries(self.opts.max_series),
+                SelectError::Limit(_) => Error::TooManySamples,
+                SelectError::Store(e) => Error::Execution(format!("expanding series: {e}")),
+            })?;
         let total: usize = found.iter().map(|s| s.1.len()).sum();
         self.account(total)?;
         self.loaded += total;

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use promql_parser::parser::{self, value::ValueType, Expr};
 
-use crate::hub::store::{Matcher, Store};
+use crate::hub::store::{Limit, Matcher, SelectError, Store};
 use crate::metric::Labels;
 pub use value::{Sample, Series, Value};
 
@@ -48,13 +48,26 @@ pub const MAX_POINTS: i64 = 11_000;
 /// Where the evaluator reads series from.
 pub trait Querier {
     /// The samples in `[mint, maxt]` (ms, both inclusive) of every series
-    /// matching all `matchers`, in time order, stale markers included.
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Selected, String>;
+    /// matching all `matchers`, in time order, stale markers included;
+    /// [`SelectError::Limit`] as soon as `limit` is passed.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limit: Limit,
+    ) -> Result<Selected, SelectError>;
 }
 
 impl Querier for Store {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Selected, String> {
-        Store::select(self, matchers, mint, maxt).map_err(|e| e.to_string())
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limit: Limit,
+    ) -> Result<Selected, SelectError> {
+        self.select_limited(matchers, mint, maxt, limit)
     }
 }
 
@@ -68,7 +81,13 @@ pub struct MemQuerier {
 }
 
 impl Querier for MemQuerier {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Selected, String> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limit: Limit,
+    ) -> Result<Selected, SelectError> {
         let mut out = Vec::new();
         for (l, pts) in &self.series {
             if !matchers.iter().all(|m| m.matches_labels(l)) {
@@ -79,6 +98,12 @@ impl Querier for MemQuerier {
             if lo < hi {
                 out.push((l.clone(), pts[lo..hi].to_vec()));
             }
+        }
+        if limit.series > 0 && out.len() > limit.series {
+            return Err(SelectError::Limit("series"));
+        }
+        if limit.samples > 0 && out.iter().map(|s| s.1.len()).sum::<usize>() > limit.samples {
+            return Err(SelectError::Limit("samples"));
         }
         Ok(out)
     }
@@ -92,7 +117,8 @@ pub struct Options {
     pub lookback_ms: i64,
     /// Most samples a query may hold (`--query.max-samples`, 50 000 000).
     pub max_samples: usize,
-    /// Most series one selector may return (0: no limit).
+    /// Most series one selector may match (`[query] max_series`; 0: no
+    /// limit).
     pub max_series: usize,
     /// Wall-clock limit (`--query.timeout`, 2 minutes).
     pub timeout: Duration,
@@ -122,9 +148,11 @@ pub enum Error {
     Execution(String),
     /// The query ran past [`Options::timeout`] (HTTP 503, `timeout`).
     Timeout,
-    /// Past [`Options::max_samples`] or [`Options::max_series`]
-    /// (HTTP 422, `execution`).
+    /// Past [`Options::max_samples`] (HTTP 422, `execution`).
     TooManySamples,
+    /// One selector matched more than [`Options::max_series`] series
+    /// (HTTP 422, `execution`).
+    TooManySeries(usize),
 }
 
 impl Error {
@@ -132,7 +160,7 @@ impl Error {
     pub fn error_type(&self) -> &'static str {
         match self {
             Error::BadData(_) => "bad_data",
-            Error::Execution(_) | Error::TooManySamples => "execution",
+            Error::Execution(_) | Error::TooManySamples | Error::TooManySeries(_) => "execution",
             Error::Timeout => "timeout",
         }
     }
@@ -141,7 +169,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Error::BadData(_) => 400,
-            Error::Execution(_) | Error::TooManySamples => 422,
+            Error::Execution(_) | Error::TooManySamples | Error::TooManySeries(_) => 422,
             Error::Timeout => 503,
         }
     }
@@ -153,6 +181,10 @@ impl fmt::Display for Error {
             Error::BadData(m) | Error::Execution(m) => f.write_str(m),
             Error::Timeout => f.write_str("query timed out in expression evaluation"),
             Error::TooManySamples => f.write_str(TOO_MANY_SAMPLES),
+            Error::TooManySeries(n) => write!(
+                f,
+                "query processing would select more than {n} series for one selector (query.max_series)"
+            ),
         }
     }
 }

@@ -654,10 +654,9 @@ fn errors_have_prometheus_types_and_messages() {
         max_series: 2,
         ..Options::default()
     };
-    assert_eq!(
-        instant("http_requests", &db, 0, &few_series).unwrap_err(),
-        Error::TooManySamples
-    );
+    let e = instant("http_requests", &db, 0, &few_series).unwrap_err();
+    assert_eq!(e, Error::TooManySeries(2));
+    assert_eq!((e.error_type(), e.http_status()), ("execution", 422));
     let no_time = Options {
         timeout: std::time::Duration::ZERO,
         ..Options::default()

@@ -94,6 +94,38 @@ impl Default for Options {
     }
 }
 
+/// Bounds on one [`Store::select_limited`] (0: no bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limit {
+    /// Most series the matchers may match.
+    pub series: usize,
+    /// Most samples to read.
+    pub samples: usize,
+}
+
+impl Limit {
+    /// No bounds.
+    pub const NONE: Limit = Limit {
+        series: 0,
+        samples: 0,
+    };
+}
+
+/// Why [`Store::select_limited`] gave up.
+#[derive(Debug)]
+pub enum SelectError {
+    /// Past the [`Limit`] on "series" or "samples".
+    Limit(&'static str),
+    /// The database failed.
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for SelectError {
+    fn from(e: rusqlite::Error) -> SelectError {
+        SelectError::Store(e.into())
+    }
+}
+
 /// A store failure (SQLite, or a blob that does not decode).
 #[derive(Debug)]
 pub struct StoreError(pub String);
@@ -903,10 +935,31 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Points)>, StoreError> {
+        self.select_limited(matchers, mint, maxt, Limit::NONE)
+            .map_err(|e| match e {
+                SelectError::Store(e) => e,
+                SelectError::Limit(what) => StoreError(what.into()),
+            })
+    }
+
+    /// [`Store::select`] that stops as soon as `limit` is passed: before
+    /// reading any chunk when too many series match, and while decoding
+    /// when too many samples have been read, so a query over everything
+    /// fails fast instead of exhausting a small board's memory.
+    pub fn select_limited(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limit: Limit,
+    ) -> Result<Vec<(Labels, Points)>, SelectError> {
         let found: Vec<(u32, Labels, Points)> = {
             let st = lock(&self.state);
-            self.matching(&st, matchers, mint, maxt)
-                .into_iter()
+            let ids = self.matching(&st, matchers, mint, maxt);
+            if limit.series > 0 && ids.len() > limit.series {
+                return Err(SelectError::Limit("series"));
+            }
+            ids.into_iter()
                 .filter_map(|id| {
                     let s = st.series.get(&id)?;
                     let mut mem = Vec::new();
@@ -929,6 +982,7 @@ impl Store {
         )?;
         let first_start = mint.saturating_sub(DAY_MS);
         let mut out = Vec::with_capacity(found.len());
+        let mut read = found.iter().map(|f| f.2.len()).sum::<usize>();
         for (id, labels, mem) in found {
             let blobs: Vec<(i64, Vec<u8>)> = q
                 .query_map(params![id, mint, maxt, first_start], |r| {
@@ -941,6 +995,10 @@ impl Store {
                     Ok(s) => {
                         let lo = s.partition_point(|p| p.0 < mint);
                         let hi = s.partition_point(|p| p.0 <= maxt);
+                        read += hi - lo;
+                        if limit.samples > 0 && read > limit.samples {
+                            return Err(SelectError::Limit("samples"));
+                        }
                         samples = chunk::merge(&samples, &s[lo..hi]);
                     }
                     // One unreadable chunk costs its own window, not the query.

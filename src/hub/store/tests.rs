@@ -262,3 +262,29 @@ fn a_backlog_checkpoint_holds_back_the_window_being_filled_and_loses_nothing() {
     assert_eq!(s.head_samples(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn limited_selects_stop_at_series_and_samples_from_chunks_and_head() {
+    let dir = tmp("limit");
+    let now = now_ms();
+    let t0 = window(now - 3 * 3_600_000, WINDOW_MS);
+    let s = Store::open(opts(&dir)).unwrap();
+    for inst in ["a", "b", "c"] {
+        s.append((0..600).map(|i| (series("x", inst), t0 + i * 15_000, i as f64)));
+    }
+    // Sealed windows come back from chunks, the rest from the head.
+    s.checkpoint(now, false).unwrap();
+    let m = [Matcher::eq("__name__", "x")];
+    let limited = |series, samples| {
+        s.select_limited(&m, i64::MIN, i64::MAX, Limit { series, samples })
+            .map(|r| r.len())
+    };
+    assert!(matches!(limited(2, 0), Err(SelectError::Limit("series"))));
+    assert!(matches!(
+        limited(0, 1_799),
+        Err(SelectError::Limit("samples"))
+    ));
+    assert_eq!(limited(3, 1_800).ok(), Some(3));
+    assert_eq!(limited(0, 0).ok(), Some(3));
+    let _ = std::fs::remove_dir_all(&dir);
+}
