@@ -38,6 +38,9 @@ struct Args {
     /// how far back an instant selector looks (default "5m")
     #[argh(option)]
     query_lookback_delta: Option<String>,
+    /// subscribe to this MQTT broker (mqtt://host[:port] or mqtts://) for agents' metrics and status
+    #[argh(option)]
+    mqtt_url: Option<String>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         query_timeout: args.query_timeout.clone(),
         query_max_samples: args.query_max_samples.clone(),
         query_lookback_delta: args.query_lookback_delta.clone(),
+        mqtt_url: args.mqtt_url.clone(),
     };
     if let Some(Command::CheckConfig(c)) = &args.command {
         return match config::load(Some(&c.file), &flags) {
