@@ -13,7 +13,7 @@ fn hub_bin() -> &'static str {
     env!("CARGO_BIN_EXE_picket-hub")
 }
 
-fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
+pub fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(hub_bin())
         .arg(format!("--web.listen-address={addr}"))
@@ -31,7 +31,7 @@ fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     p
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -77,7 +77,7 @@ fn post(addr: &str, body: &[u8]) -> Response {
 }
 
 /// (timestamp ms, value text) of every stored sample of `selector`.
-fn export(addr: &str, selector: &str) -> Vec<(String, Vec<(i64, String)>)> {
+pub fn export(addr: &str, selector: &str) -> Vec<(String, Vec<(i64, String)>)> {
     let q = selector
         .replace('{', "%7B")
         .replace('}', "%7D")

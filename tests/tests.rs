@@ -30,3 +30,5 @@ mod postgres;
 mod relay;
 // picket-hub: remote_write in, the read API out.
 mod hub;
+// MQTT forwarding through a real Mosquitto (ignored unless --include-ignored).
+mod mqtt;

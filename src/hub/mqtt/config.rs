@@ -14,7 +14,7 @@ use crate::push::config::parse_duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttSection {
-    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`; empty or absent: off.
     pub url: Option<String>,
     /// MQTT client id (default `picket-hub-<hostname>`); fixed, so the
     /// broker keeps the hub's session while it is away.
@@ -70,10 +70,11 @@ pub fn resolve(
 ) -> Result<Option<MqttInput>, (String, String, bool)> {
     let empty = MqttSection::default();
     let s = sec.unwrap_or(&empty);
-    let url = flag_url.or(s.url.as_deref());
-    if url.is_none() && sec.is_none() {
+    // No URL, or an empty one (as configs/*.toml ship it): off.
+    let Some(url) = flag_url.or(s.url.as_deref()).filter(|u| !u.is_empty()) else {
         return Ok(None);
-    }
+    };
+    let url = Some(url);
     let err = |(k, m): (&str, String)| (k.to_string(), m, k == "url" && flag_url.is_some());
     if !cfg!(feature = "mqtt") {
         return Err(err((

@@ -15,7 +15,7 @@ use crate::push::config::parse_duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttSection {
-    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`; empty or absent: off.
     pub url: Option<String>,
     /// MQTT client id (default `picket-<hostname>`).
     pub client_id: Option<String>,
@@ -73,7 +73,7 @@ pub struct MqttOutput {
 pub const DEFAULT_MAX_PACKET: usize = 128 * 1024;
 
 /// Resolves the section, with `--mqtt-url` replacing its URL. `Ok(None)`:
-/// no MQTT output. `Err` is (key relative to `push.mqtt`, message, from
+/// no MQTT output (no URL, or `url = ""`). `Err` is (key relative to `push.mqtt`, message, from
 /// the flag).
 pub fn resolve(
     sec: Option<&MqttSection>,
@@ -81,10 +81,11 @@ pub fn resolve(
 ) -> Result<Option<MqttOutput>, (String, String, bool)> {
     let empty = MqttSection::default();
     let s = sec.unwrap_or(&empty);
-    let url = flag_url.or(s.url.as_deref());
-    if url.is_none() && sec.is_none() {
+    // No URL, or an empty one (as configs/*.toml ship it): off.
+    let Some(url) = flag_url.or(s.url.as_deref()).filter(|u| !u.is_empty()) else {
         return Ok(None);
-    }
+    };
+    let url = Some(url);
     let from_flag = |k: &str| k == "url" && flag_url.is_some();
     let err = |(k, m): (&str, String)| (k.to_string(), m, from_flag(k));
     if !cfg!(feature = "mqtt") {
@@ -184,7 +185,6 @@ mod tests {
             ("url = \"mqtt://a\"\npassword = \"p\"", "username"),
             ("url = \"mqtt://a\"\nkeep_alive = \"soon\"", "keep_alive"),
             ("url = \"mqtt://a\"\nca_file = \"/x.pem\"", "ca_file"),
-            ("format = \"text\"", "url"),
         ] {
             let sec: MqttSection = toml::from_str(toml_src).unwrap();
             let e = resolve(Some(&sec), None).unwrap_err();
