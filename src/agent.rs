@@ -54,7 +54,7 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
         );
     }
     let server = Arc::new(server(cfg));
-    if !cfg.push.remote_write.is_empty() {
+    if cfg.push.enabled() {
         crate::push::start(&cfg.push, server.clone())?;
     }
     serve::serve(listener, server)

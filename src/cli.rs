@@ -89,6 +89,9 @@ pub struct Args {
     /// collection interval for push (default 15s)
     #[argh(option)]
     pub push_interval: Option<String>,
+    /// publish to this MQTT broker (mqtt://host[:port] or mqtts://), through the buffer
+    #[argh(option)]
+    pub mqtt_url: Option<String>,
     /// directory of the push buffer (default /var/lib/picket/buffer)
     #[argh(option)]
     pub buffer_path: Option<PathBuf>,
@@ -280,6 +283,7 @@ impl Args {
                 urls: self.push_url.clone(),
                 interval: self.push_interval.clone(),
                 buffer_path: self.buffer_path.clone(),
+                mqtt_url: self.mqtt_url.clone(),
             },
             haproxy: crate::collect::haproxy::Flags {
                 scrape_uri: self.haproxy_scrape_uri.clone(),

@@ -21,6 +21,7 @@ pub mod clock;
 
 pub mod batch;
 pub mod buffer;
+pub mod mqtt;
 pub mod push;
 
 pub mod collect;

@@ -13,7 +13,7 @@ fn hub_bin() -> &'static str {
     env!("CARGO_BIN_EXE_picket-hub")
 }
 
-pub(crate) fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
+pub fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(hub_bin())
         .arg(format!("--web.listen-address={addr}"))
@@ -31,7 +31,7 @@ pub(crate) fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     p
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -66,7 +66,7 @@ fn body(series: &[Series<'_>]) -> Vec<u8> {
     compress(&prost::Message::encode_to_vec(&req))
 }
 
-pub(crate) fn post(addr: &str, body: &[u8]) -> Response {
+pub fn post(addr: &str, body: &[u8]) -> Response {
     let mut req = format!(
         "POST /api/v1/write HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -77,7 +77,7 @@ pub(crate) fn post(addr: &str, body: &[u8]) -> Response {
 }
 
 /// (timestamp ms, value text) of every stored sample of `selector`.
-fn export(addr: &str, selector: &str) -> Vec<(String, Vec<(i64, String)>)> {
+pub fn export(addr: &str, selector: &str) -> Vec<(String, Vec<(i64, String)>)> {
     let q = selector
         .replace('{', "%7B")
         .replace('}', "%7D")

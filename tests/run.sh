@@ -27,6 +27,9 @@ want prometheus-node-exporter prometheus-node-exporter
 want haproxy haproxy
 want prometheus-haproxy-exporter prometheus-haproxy-exporter
 want prometheus-postgres-exporter prometheus-postgres-exporter
+[ -x /usr/sbin/mosquitto ] || want mosquitto mosquitto
+want mosquitto_sub mosquitto-clients
+want mosquitto_pub mosquitto-clients
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||

@@ -32,3 +32,5 @@ mod relay;
 mod hub;
 // PromQL answers against a real Prometheus over the same data.
 mod promql_diff;
+// MQTT forwarding through a real Mosquitto (ignored unless --include-ignored).
+mod mqtt;

@@ -41,6 +41,9 @@ struct Args {
     /// most series one selector may match (default 100000)
     #[argh(option)]
     query_max_series: Option<String>,
+    /// subscribe to this MQTT broker (mqtt://host[:port] or mqtts://) for agents' metrics and status
+    #[argh(option)]
+    mqtt_url: Option<String>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         query_max_samples: args.query_max_samples.clone(),
         query_lookback_delta: args.query_lookback_delta.clone(),
         query_max_series: args.query_max_series.clone(),
+        mqtt_url: args.mqtt_url.clone(),
     };
     if let Some(Command::CheckConfig(c)) = &args.command {
         return match config::load(Some(&c.file), &flags) {

@@ -84,7 +84,8 @@ fn escape_help(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-fn escape_label_value(s: &str, out: &mut Vec<u8>) {
+/// Writes a label value with the exposition format's escapes (`\\`, `\"`, `\n`).
+pub fn escape_label_value(s: &str, out: &mut Vec<u8>) {
     if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         out.extend_from_slice(s.as_bytes());
         return;

@@ -39,6 +39,9 @@ pub struct HubFile {
     /// `[[scrape_configs]]`: Prometheus's scrape_configs, in TOML.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfigToml>,
+    /// `[mqtt]`: the MQTT input.
+    #[serde(default)]
+    pub mqtt: Option<super::mqtt::config::MqttSection>,
 }
 
 /// `[query]`: limits of `/api/v1/query` and `/api/v1/query_range`
@@ -147,6 +150,8 @@ pub struct Flags {
     pub query_lookback_delta: Option<String>,
     /// `--query.max-series` (ours; Prometheus has no such flag)
     pub query_max_series: Option<String>,
+    /// `--mqtt-url`: subscribe to this broker (replaces `mqtt.url`).
+    pub mqtt_url: Option<String>,
 }
 
 /// The checked settings.
@@ -170,6 +175,8 @@ pub struct HubConfig {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// The query limits (`[query]`; read at start, not on reload).
     pub query: promql::Options,
+    /// The MQTT input, if any (read at start, not on reload).
+    pub mqtt: Option<super::mqtt::config::MqttInput>,
 }
 
 /// Reads and checks a config file (and the flags over it).
@@ -435,12 +442,16 @@ fn resolve(
                 }
             },
         )?;
+    let mqtt = super::mqtt::config::resolve(f.mqtt.as_ref(), flags.mqtt_url.as_deref()).map_err(
+        |(k, m, from_flag)| at(&format!("mqtt.{k}"), from_flag.then_some("--mqtt-url"), m),
+    )?;
     if let Some(dir) = path.and_then(Path::parent) {
         for c in &mut scrape_configs {
             c.set_directory(dir);
         }
     }
     Ok(HubConfig {
+        mqtt,
         listen_address: listen,
         store: store::Options {
             dir: PathBuf::from(dir),

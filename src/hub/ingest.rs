@@ -42,7 +42,20 @@ pub fn decode(body: &[u8]) -> Result<Rows, String> {
             "decompressed body of {len} bytes is larger than the {MAX_DECODED} accepted"
         ));
     }
-    let req = remote_write::decode(body)?;
+    check(remote_write::decode(body)?)
+}
+
+/// Decodes and checks an uncompressed `WriteRequest` protobuf (as MQTT
+/// carries it); Err says what is wrong.
+pub fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
+    let req = <remote_write::WriteRequest as prost::Message>::decode(pb)
+        .map_err(|e| format!("protobuf: {e}"))?;
+    check(req)
+}
+
+/// The checks every decoded request passes: valid, unique label names, a
+/// valid `__name__`.
+fn check(req: remote_write::WriteRequest) -> Result<Rows, String> {
     let mut rows = Vec::new();
     for (i, ts) in req.timeseries.into_iter().enumerate() {
         let mut labels = Labels::new();

@@ -1,7 +1,7 @@
 //! picket-hub: the aggregator's data flow, in module order:
 //!
 //! ```text
-//! ingest (remote_write receiver, scrape) → store (SQLite chunks) → api (Prometheus HTTP API)
+//! ingest (remote_write receiver, scrape, MQTT) → store (SQLite chunks) → api (Prometheus HTTP API)
 //! ```
 //!
 //! `src/bin/picket-hub.rs` only parses arguments and maps errors to exit
@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod config;
 pub mod ingest;
 pub mod json;
+pub mod mqtt;
 pub mod promql;
 pub mod query_api;
 pub mod scrape;

@@ -1,5 +1,5 @@
 //! Wires the hub together: the store, its commit and checkpoint threads,
-//! the scrape manager, and the HTTP server (remote_write in, Prometheus
+//! the scrape manager, the MQTT subscriber, and the HTTP server (remote_write in, Prometheus
 //! API out, the hub's own `/metrics`). Blocking store calls run on smol's
 //! blocking pool, never on the executor. SIGHUP reloads the config file
 //! (scrape jobs and receiver credentials) as Prometheus does; SIGTERM and
@@ -35,6 +35,8 @@ pub struct Hub {
     pub cfg: HubConfig,
     /// remote_write counters.
     pub ingest: ingest::Counters,
+    /// MQTT input counters.
+    pub mqtt: Arc<super::mqtt::Counters>,
     /// The scrapers.
     pub scrape: Manager,
     /// Accepted `Authorization` values of the receiver (reloadable).
@@ -114,6 +116,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         auth: Mutex::new(cfg.auth.clone()),
         cfg,
         ingest: ingest::Counters::default(),
+        mqtt: Arc::new(super::mqtt::Counters::default()),
         scrape,
         reloads: Reloads {
             last_ok: AtomicBool::new(true),
@@ -122,6 +125,16 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         },
         started: Instant::now(),
     });
+    #[cfg(feature = "mqtt")]
+    if let Some(m) = hub.cfg.mqtt.clone() {
+        log::info!(
+            "subscribing to {} on {:?} and {:?}",
+            m.broker.url,
+            m.topics,
+            m.status_topics
+        );
+        super::mqtt::start(m, hub.store.clone(), hub.mqtt.clone())?;
+    }
     // SAFETY: the handlers only store to atomics.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);

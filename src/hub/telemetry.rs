@@ -1,5 +1,6 @@
 //! The hub's own metrics on its `/metrics`: what it ingested and refused,
-//! its store's size and maintenance, its scrape targets and config reloads.
+//! its store's size and maintenance, its scrape targets, its MQTT input
+//! and config reloads.
 //! Kept apart from the server because it changes with what is counted,
 //! not with how requests are routed.
 
@@ -168,6 +169,40 @@ pub fn metrics(hub: &Hub) -> String {
             g,
             Labels::from_pairs([("health", health)]),
             targets.iter().filter(|t| t.health == health).count() as f64,
+        ));
+    }
+    if hub.cfg.mqtt.is_some() {
+        let m = &hub.mqtt;
+        for (name, help, v) in [
+            (
+                "picket_hub_mqtt_received_messages_total",
+                "MQTT messages taken (metrics stored, status read).",
+                &m.received,
+            ),
+            (
+                "picket_hub_mqtt_received_samples_total",
+                "Samples stored from MQTT metrics messages.",
+                &m.samples,
+            ),
+            (
+                "picket_hub_mqtt_rejected_messages_total",
+                "MQTT messages refused (payload or status not understood) and dropped.",
+                &m.rejected,
+            ),
+            (
+                "picket_hub_mqtt_reconnects_total",
+                "Broker connections lost or failed.",
+                &m.reconnects,
+            ),
+        ] {
+            s.push(Sample::new(name, help, c, none(), ld(v)));
+        }
+        s.push(Sample::new(
+            "picket_hub_mqtt_connected",
+            "1 while the broker connection is up.",
+            g,
+            none(),
+            f64::from(u8::from(m.connected.load(Ordering::Relaxed))),
         ));
     }
     let mut out = Vec::new();

@@ -25,6 +25,8 @@ pub struct PushSection {
     pub wait_for_clock_sync: Option<bool>,
     /// `[[push.remote_write]]`.
     pub remote_write: Vec<RemoteWriteSection>,
+    /// `[push.mqtt]`.
+    pub mqtt: Option<super::mqtt::config::MqttSection>,
 }
 
 /// `[push.buffer]`.
@@ -129,6 +131,15 @@ pub struct PushConfig {
     pub wait_for_clock_sync: bool,
     /// Receivers.
     pub remote_write: Vec<RemoteWrite>,
+    /// The MQTT output, if any.
+    pub mqtt: Option<super::mqtt::config::MqttOutput>,
+}
+
+impl PushConfig {
+    /// Whether anything is pushed (remote_write or MQTT).
+    pub fn enabled(&self) -> bool {
+        !self.remote_write.is_empty() || self.mqtt.is_some()
+    }
 }
 
 /// Default collection interval for push.
@@ -145,6 +156,9 @@ pub struct PushFlags {
     pub interval: Option<String>,
     /// `--buffer-path`.
     pub buffer_path: Option<PathBuf>,
+    /// `--mqtt-url`; replaces the file's `push.mqtt.url` (or adds an MQTT
+    /// output with the defaults).
+    pub mqtt_url: Option<String>,
 }
 
 /// A problem with a key: (dotted key or flag, message, from a flag).
@@ -203,7 +217,17 @@ pub fn resolve(sec: &PushSection, flags: &PushFlags) -> Result<PushConfig, KeyEr
             remote_write.push(resolve_rw(&rw).map_err(|(_, m)| flag("--push-url", m))?);
         }
     }
+    let mqtt = super::mqtt::config::resolve(sec.mqtt.as_ref(), flags.mqtt_url.as_deref()).map_err(
+        |(k, m, from_flag)| {
+            if from_flag {
+                flag("--mqtt-url", m)
+            } else {
+                file(&format!("push.mqtt.{k}"), m)
+            }
+        },
+    )?;
     Ok(PushConfig {
+        mqtt,
         interval,
         buffer_path: flags
             .buffer_path

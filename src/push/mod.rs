@@ -6,6 +6,8 @@
 //!   every `interval`,                 send fresh ─► receiver
 //!   stamped at collection             │ fails ─► buffer (SQLite file per URL)
 //!   (held while the clock is unset)   └ backlog drained oldest first
+//!                     └──Arc<Batch>──► MQTT queue thread ([`mqtt`]): buffer
+//!                                      first, publish, delete on PUBACK
 //! ```
 //!
 //! Collection runs on its own schedule, independent of scrapes; each one
@@ -24,6 +26,7 @@
 
 pub mod client;
 pub mod config;
+pub mod mqtt;
 pub mod queue;
 pub mod telemetry;
 
@@ -66,6 +69,20 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
         log::info!(
             "pushing to {} every {:?} (buffer {})",
             rw.url,
+            cfg.interval,
+            path.display()
+        );
+    }
+    #[cfg(feature = "mqtt")]
+    if let Some(m) = &cfg.mqtt {
+        let path = cfg.buffer_path.join(buffer::file_name(&m.broker.url));
+        let (buf, _aside) =
+            Buffer::open(&path, cfg.buffer.clone()).map_err(|e| io::Error::other(e.to_string()))?;
+        senders.push((mqtt::start(m, buf)?, Vec::new()));
+        log::info!(
+            "publishing to {} on {} every {:?} (buffer {})",
+            m.broker.url,
+            m.topic,
             cfg.interval,
             path.display()
         );

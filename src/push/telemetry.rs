@@ -1,6 +1,7 @@
 //! What the push side reports about itself on `/metrics` (and in its own
 //! pushes): per receiver, requests by status code, delivery time, buffer
-//! contents and samples dropped by reason.
+//! contents and samples dropped by reason. The MQTT output's own series
+//! are in `push/mqtt/telemetry.rs`; the buffer series are shared.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -105,51 +106,71 @@ impl QueueTelemetry {
             &[("url", url)],
             i.last_success_ms.map_or(0.0, |t| t as f64 / 1000.0),
         );
-        let b = &i.buffer;
-        for (name, help, v) in [
-            (
-                "picket_buffer_batches",
-                "Batches waiting in the buffer.",
-                b.batches,
-            ),
-            (
-                "picket_buffer_samples",
-                "Samples waiting in the buffer.",
-                b.samples,
-            ),
-            (
-                "picket_buffer_bytes",
-                "Bytes of the buffer file in use.",
-                b.bytes,
-            ),
-        ] {
-            out.gauge(name, help, &[("url", url)], v as f64);
-        }
-        out.gauge(
-            "picket_buffer_oldest_sample_age_seconds",
-            "Age of the oldest buffered batch (0 when empty).",
-            &[("url", url)],
-            b.oldest_ms
-                .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+        emit_buffer(
+            out,
+            url,
+            &i.buffer,
+            &i.dropped_buffer,
+            &i.dropped_extra,
+            now_ms,
         );
-        let d = &i.dropped_buffer;
-        let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
-        reasons.insert("max_bytes", d.max_bytes);
-        reasons.insert("max_age", d.max_age);
-        reasons.insert("corrupt", d.corrupt);
-        reasons.insert("rejected", 0);
-        reasons.insert("buffer_error", 0);
-        for (r, n) in &i.dropped_extra {
-            *reasons.entry(r).or_default() += n;
-        }
-        for (r, n) in reasons {
-            out.counter(
-                "picket_buffer_dropped_samples_total",
-                "Samples dropped instead of delivered, by reason.",
-                &[("reason", r), ("url", url)],
-                n as f64,
-            );
-        }
+    }
+}
+
+/// Writes one buffer's `picket_buffer_*` series for output `url` (a
+/// remote_write receiver or an MQTT broker): contents, oldest sample age
+/// and samples dropped by reason (`extra`: drops the buffer does not count
+/// itself).
+pub fn emit_buffer(
+    out: &mut Out<'_>,
+    url: &str,
+    b: &Stats,
+    d: &Dropped,
+    extra: &BTreeMap<&'static str, u64>,
+    now_ms: i64,
+) {
+    for (name, help, v) in [
+        (
+            "picket_buffer_batches",
+            "Batches waiting in the buffer.",
+            b.batches,
+        ),
+        (
+            "picket_buffer_samples",
+            "Samples waiting in the buffer.",
+            b.samples,
+        ),
+        (
+            "picket_buffer_bytes",
+            "Bytes of the buffer file in use.",
+            b.bytes,
+        ),
+    ] {
+        out.gauge(name, help, &[("url", url)], v as f64);
+    }
+    out.gauge(
+        "picket_buffer_oldest_sample_age_seconds",
+        "Age of the oldest buffered batch (0 when empty).",
+        &[("url", url)],
+        b.oldest_ms
+            .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+    );
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    reasons.insert("max_bytes", d.max_bytes);
+    reasons.insert("max_age", d.max_age);
+    reasons.insert("corrupt", d.corrupt);
+    reasons.insert("rejected", 0);
+    reasons.insert("buffer_error", 0);
+    for (r, n) in extra {
+        *reasons.entry(r).or_default() += n;
+    }
+    for (r, n) in reasons {
+        out.counter(
+            "picket_buffer_dropped_samples_total",
+            "Samples dropped instead of delivered, by reason.",
+            &[("reason", r), ("url", url)],
+            n as f64,
+        );
     }
 }
 
@@ -168,4 +189,6 @@ pub fn collect(out: &mut Out<'_>) {
     for t in all {
         t.emit(out, now_ms);
     }
+    #[cfg(feature = "mqtt")]
+    super::mqtt::telemetry::collect(out, now_ms);
 }

@@ -1,0 +1,179 @@
+//! The subscriber thread: drives the rumqttc connection, subscribes on
+//! every CONNACK, stores metrics messages and tracks status messages.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
+
+use super::config::MqttInput;
+use super::{payload, status, Agents, Counters};
+use crate::hub::store::{now_ms, Store};
+use crate::metric::Labels;
+use crate::mqtt::matches;
+
+/// Starts the subscriber thread.
+pub fn start(cfg: MqttInput, store: Arc<Store>, counters: Arc<Counters>) -> Result<(), String> {
+    let mut o = crate::mqtt::options(&cfg.broker)?;
+    o.set_clean_session(cfg.clean_session);
+    let (client, mut conn) = Client::new(o, 64);
+    std::thread::Builder::new()
+        .name("picket-hub-mqtt".into())
+        .spawn(move || {
+            let mut s = Subscriber {
+                cfg,
+                store,
+                counters,
+                agents: Agents::default(),
+                last_up: Instant::now(),
+                backoff: Duration::from_millis(500),
+                down_since: None,
+            };
+            loop {
+                match conn.recv_timeout(Duration::from_millis(500)) {
+                    Ok(Ok(ev)) => s.event(ev, &client),
+                    Ok(Err(e)) => {
+                        s.lost(&e.to_string());
+                        std::thread::sleep(s.backoff);
+                        s.backoff = (s.backoff * 2).min(Duration::from_secs(30));
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                s.tick();
+            }
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?;
+    Ok(())
+}
+
+struct Subscriber {
+    cfg: MqttInput,
+    store: Arc<Store>,
+    counters: Arc<Counters>,
+    agents: Agents,
+    last_up: Instant,
+    backoff: Duration,
+    down_since: Option<Instant>,
+}
+
+impl Subscriber {
+    fn event(&mut self, ev: Event, client: &Client) {
+        match ev {
+            Event::Incoming(Packet::ConnAck(c)) => {
+                match self.down_since.take() {
+                    Some(t) => log::info!(
+                        "mqtt {}: connected again after {:.0?}",
+                        self.cfg.broker.url,
+                        t.elapsed()
+                    ),
+                    None => log::info!(
+                        "mqtt {}: connected (session present: {})",
+                        self.cfg.broker.url,
+                        c.session_present
+                    ),
+                }
+                self.counters.connected.store(true, Ordering::Relaxed);
+                self.backoff = Duration::from_millis(500);
+                let filters = self.cfg.topics.iter().chain(&self.cfg.status_topics);
+                for f in filters {
+                    if let Err(e) = client.try_subscribe(f.clone(), QoS::AtLeastOnce) {
+                        log::error!("mqtt {}: subscribe {f}: {e}", self.cfg.broker.url);
+                    }
+                }
+            }
+            Event::Incoming(Packet::SubAck(a))
+                if a.return_codes.contains(&SubscribeReasonCode::Failure) =>
+            {
+                log::error!(
+                    "mqtt {}: the broker refused a subscription (ACL?): {:?}",
+                    self.cfg.broker.url,
+                    a.return_codes
+                );
+            }
+            Event::Incoming(Packet::Publish(p)) => self.message(&p.topic, &p.payload),
+            _ => {}
+        }
+    }
+
+    fn message(&mut self, topic: &str, body: &[u8]) {
+        let now = now_ms();
+        if let Some(caps) = self.cfg.topics.iter().find_map(|f| matches(f, topic)) {
+            match payload::decode(body, now) {
+                Ok(mut rows) => {
+                    if let Some(inst) = caps.first() {
+                        for (l, _) in &mut rows {
+                            if l.get("instance").is_none() {
+                                l.set("instance", inst.to_string());
+                            }
+                        }
+                    }
+                    let a = self.store.append_series(rows);
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .samples
+                        .fetch_add(a.samples, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    log::debug!("mqtt: message on {topic} refused: {e}");
+                }
+            }
+            return;
+        }
+        if let Some(caps) = self
+            .cfg
+            .status_topics
+            .iter()
+            .find_map(|f| matches(f, topic))
+        {
+            let inst = caps.first().copied().unwrap_or(topic).to_string();
+            match status(body) {
+                Some(Some(up)) => {
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    self.agents.0.insert(inst.clone(), up);
+                    self.write_up(&inst, up, now);
+                }
+                Some(None) => {
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    self.agents.0.remove(&inst);
+                }
+                None => {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    log::debug!("mqtt: status on {topic} is neither online nor offline");
+                }
+            }
+        }
+    }
+
+    fn write_up(&self, instance: &str, up: bool, now: i64) {
+        let l = Labels::from_pairs([("__name__", "up"), ("instance", instance), ("job", "mqtt")]);
+        self.store.append([(l, now, if up { 1.0 } else { 0.0 })]);
+    }
+
+    /// Writes `up` for every known agent each `status_interval` while
+    /// connected.
+    fn tick(&mut self) {
+        if self.down_since.is_some() || self.last_up.elapsed() < self.cfg.status_interval {
+            return;
+        }
+        self.last_up = Instant::now();
+        let now = now_ms();
+        for (inst, &up) in &self.agents.0 {
+            self.write_up(inst, up, now);
+        }
+    }
+
+    fn lost(&mut self, why: &str) {
+        self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.counters.connected.store(false, Ordering::Relaxed);
+        if self.down_since.is_none() {
+            log::warn!(
+                "mqtt {}: broker connection lost ({why}); reconnecting",
+                self.cfg.broker.url
+            );
+            self.down_since = Some(Instant::now());
+        }
+    }
+}
