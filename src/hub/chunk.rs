@@ -822,10 +822,9 @@ impl RcEnc {
     fn direct(&mut self, v: u64, n: u32) {
         for i in (0..n).rev() {
             self.range >>= 1;
-            if v >> i & 1 == 1 {
-                self.low += u64::from(self.range);
-            }
-            while self.range < TOP {
+            // Branch-free (see RcDec::direct).
+            self.low += u64::from(self.range) & (v >> i & 1).wrapping_neg();
+            if self.range < TOP {
                 self.range <<= 8;
                 self.shift_low();
             }
@@ -922,16 +921,17 @@ impl<'a> RcDec<'a> {
         bit
     }
 
+    /// `n` bits at probability 1/2, top first. Branch-free per bit: the
+    /// bits of a float's mantissa are as good as random, so a branch on
+    /// each would be mispredicted half the time.
     fn direct(&mut self, n: u32) -> u64 {
         let mut v = 0u64;
         for _ in 0..n {
             self.range >>= 1;
-            let bit = self.code >= self.range;
-            if bit {
-                self.code -= self.range;
-            }
+            let bit = u32::from(self.code >= self.range);
+            self.code -= self.range & bit.wrapping_neg();
             v = v << 1 | u64::from(bit);
-            while self.range < TOP {
+            if self.range < TOP {
                 self.range <<= 8;
                 self.code = self.code << 8 | self.byte();
             }
