@@ -6,8 +6,9 @@
 //! topics counted and dropped; `mqtts://` through a TLS listener with a
 //! throwaway CA made by the `openssl` tool (the right CA file connects,
 //! the webpki roots or another CA are refused, logged and counted, never a
-//! panic). All `#[ignore]`d: tests/run.sh installs mosquitto,
-//! mosquitto-clients and openssl and runs them.
+//! panic). A bad `ca_file` is a hub config error. The broker tests are
+//! `#[ignore]`d: tests/run.sh installs mosquitto, mosquitto-clients and
+//! openssl and runs them.
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
@@ -737,6 +738,40 @@ fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
             log.contains(&url) && log.contains("UnknownIssuer"),
             "{who}'s log does not say the certificate's issuer is unknown: {log}"
         );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// picket-hub: an `[mqtt] ca_file` that is missing or holds no PEM
+/// certificate is a config error (exit 2) naming file, line and key, as
+/// the agent's (tests/configs/invalid/mqtt-ca-file-*.toml). Needs no
+/// broker.
+#[test]
+fn hub_bad_ca_file_is_a_config_error_naming_file_line_and_key() {
+    let dir = temp_dir("mqtts-hub-cfg");
+    let f = dir.join("hub.toml");
+    for (ca, want) in [
+        (
+            "/nonexistent/picket-ca.pem",
+            "hub.toml:3: mqtt.ca_file: cannot read /nonexistent/picket-ca.pem: ",
+        ),
+        (
+            "/dev/null",
+            "hub.toml:3: mqtt.ca_file: /dev/null: no PEM certificate in it",
+        ),
+    ] {
+        std::fs::write(
+            &f,
+            format!("[mqtt]\nurl = \"mqtts://127.0.0.1:8883\"\nca_file = \"{ca}\"\n"),
+        )
+        .expect("hub.toml");
+        let out = Command::new(env!("CARGO_BIN_EXE_picket-hub"))
+            .args(["check-config", &show(&f)])
+            .output()
+            .expect("picket-hub");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{ca}: {err}");
+        assert!(err.contains(want), "{ca}: expected {want:?} in {err:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
