@@ -739,6 +739,11 @@ fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
             "{who}'s log does not say the certificate's issuer is unknown: {log}"
         );
     }
+    // Never connected: a failure, not a lost connection.
+    assert!(
+        hub_log.contains("broker connection failed"),
+        "hub: {hub_log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
