@@ -8,7 +8,7 @@
 //! drives a private current-thread tokio runtime while it is iterated, so
 //! it always runs on a thread of its own, never on the smol executor.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::push::config::parse_duration;
@@ -76,8 +76,9 @@ pub fn resolve(
         return Err(("ca_file", "only used with an mqtts:// URL".into()));
     }
     if let Some(f) = k.ca_file {
-        std::fs::metadata(f)
-            .map_err(|e| ("ca_file", format!("cannot read {}: {e}", f.display())))?;
+        // Loaded now, so a missing or broken file is a config error (file,
+        // line, key) rather than a connection that fails forever.
+        ca_roots(f).map_err(|m| ("ca_file", m))?;
     }
     let password = match (k.password, k.password_file) {
         (Some(_), Some(_)) => {
@@ -122,6 +123,40 @@ pub fn resolve(
         keep_alive,
         max_packet_size,
     })
+}
+
+/// The CA certificates of PEM file `f` as a rustls root store; `Err`
+/// names the file and what is wrong with it.
+#[cfg(feature = "tls")]
+pub fn ca_roots(f: &Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::{self, PemObject};
+    use rustls::pki_types::CertificateDer;
+
+    let at = |e: &dyn std::fmt::Display| format!("{}: {e}", f.display());
+    let certs = CertificateDer::pem_file_iter(f).map_err(|e| match e {
+        pem::Error::Io(e) => format!("cannot read {}: {e}", f.display()),
+        e => at(&e),
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        let c = c.map_err(|e| at(&format_args!("not PEM: {e}")))?;
+        roots
+            .add(c)
+            .map_err(|e| at(&format_args!("unusable certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(at(&"no PEM certificate in it"));
+    }
+    Ok(roots)
+}
+
+/// Without `tls` no `mqtts://` URL is accepted, so no CA file is read;
+/// only checked to exist.
+#[cfg(not(feature = "tls"))]
+pub fn ca_roots(f: &Path) -> Result<(), String> {
+    std::fs::metadata(f)
+        .map(drop)
+        .map_err(|e| format!("cannot read {}: {e}", f.display()))
 }
 
 /// `mqtt://host[:port]` or `mqtts://host[:port]` (an optional trailing
@@ -266,28 +301,18 @@ mod tls {
 
     use std::sync::Arc;
 
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-
-    use super::Broker;
+    use super::{ca_roots, Broker};
 
     /// A TLS transport trusting `b.ca_file`, or the webpki roots.
     pub fn transport(b: &Broker) -> Result<rumqttc::Transport, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        match &b.ca_file {
-            Some(f) => {
-                let certs = CertificateDer::pem_file_iter(f)
-                    .map_err(|e| format!("{}: {e}", f.display()))?;
-                for c in certs {
-                    let c = c.map_err(|e| format!("{}: {e}", f.display()))?;
-                    roots.add(c).map_err(|e| format!("{}: {e}", f.display()))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!("{}: no PEM certificate in it", f.display()));
-                }
+        let roots = match &b.ca_file {
+            Some(f) => ca_roots(f)?,
+            None => {
+                let mut r = rustls::RootCertStore::empty();
+                r.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                r
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -335,6 +360,62 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A CA file that is missing or not PEM certificates is a config
+    /// error of `ca_file` naming the file.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn bad_ca_files_are_config_errors() {
+        let dir = std::env::temp_dir().join(format!("picket-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(&str, &[u8], &str); 5] = [
+            ("empty.pem", b"", "no PEM certificate in it"),
+            (
+                "key.pem",
+                b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                "no PEM certificate",
+            ),
+            (
+                "b64.pem",
+                b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                "not PEM",
+            ),
+            (
+                "open.pem",
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+                "not PEM",
+            ),
+            (
+                "der.pem",
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "unusable certificate",
+            ),
+        ];
+        for (name, body, want) in cases {
+            let f = dir.join(name);
+            std::fs::write(&f, body).unwrap();
+            let e = resolve(
+                &BrokerKeys {
+                    url: Some("mqtts://127.0.0.1"),
+                    ca_file: Some(&f),
+                    ..BrokerKeys::default()
+                },
+                "c".into(),
+                4096,
+            )
+            .unwrap_err();
+            assert_eq!(e.0, "ca_file", "{name}: {e:?}");
+            assert!(e.1.starts_with(&f.display().to_string()), "{name}: {e:?}");
+            assert!(e.1.contains(want), "{name}: {e:?}");
+        }
+        let missing = dir.join("missing.pem");
+        let e = ca_roots(&missing).unwrap_err();
+        assert!(
+            e.starts_with("cannot read ") && e.contains("missing.pem"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! auth; the text payload as `mosquitto_sub` shows it; the retained status
 //! flipping to `offline` when the agent dies; a broker outage and a
 //! `kill -9` of the agent during it losing nothing; garbage on the hub's
-//! topics counted and dropped. All `#[ignore]`d: tests/run.sh installs
-//! mosquitto and mosquitto-clients and runs them.
+//! topics counted and dropped; `mqtts://` through a TLS listener with a
+//! throwaway CA made by the `openssl` tool (the right CA file connects,
+//! the webpki roots or another CA are refused, logged and counted, never a
+//! panic). A bad `ca_file` is a hub config error. The broker tests are
+//! `#[ignore]`d: tests/run.sh installs mosquitto, mosquitto-clients and
+//! openssl and runs them.
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
@@ -19,6 +23,17 @@ use crate::util::*;
 /// restart keeps the hub's session); with `auth`, anonymous clients are
 /// refused and `user` / `pass` is the one account.
 fn start_mosquitto(dir: &Path, port: u16, auth: Option<(&str, &str)>) -> Proc {
+    start_mosquitto_with(dir, port, auth, "")
+}
+
+/// [`start_mosquitto`] with `listener_extra` lines after the `listener`
+/// line (its TLS settings).
+fn start_mosquitto_with(
+    dir: &Path,
+    port: u16,
+    auth: Option<(&str, &str)>,
+    listener_extra: &str,
+) -> Proc {
     // Debian installs the broker in /usr/sbin, off a normal user's PATH.
     let bin = if have("mosquitto") {
         "mosquitto"
@@ -30,7 +45,7 @@ fn start_mosquitto(dir: &Path, port: u16, auth: Option<(&str, &str)>) -> Proc {
         "mosquitto is not installed: run tests/run.sh, which installs the test peers"
     );
     let mut conf = format!(
-        "listener {port} 127.0.0.1\npersistence true\npersistence_location {}/\nuser root\n",
+        "listener {port} 127.0.0.1\n{listener_extra}persistence true\npersistence_location {}/\nuser root\n",
         dir.display()
     );
     match auth {
@@ -403,4 +418,365 @@ fn garbage_on_the_hub_topics_is_counted_and_dropped() {
         query(&hub.addr, "ok_metric").is_none(),
         "part of a bad message was stored"
     );
+}
+
+/// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    require("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A throwaway CA in `dir` (`<name>.pem`, `<name>.key`), P-256, one day.
+/// The config file is our own, so the system's openssl.cnf does not matter.
+fn make_ca(dir: &Path, name: &str) {
+    let cnf = format!("{name}.cnf");
+    std::fs::write(
+        dir.join(&cnf),
+        format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = picket test {name}\n\
+             [v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
+             subjectKeyIdentifier = hash\n"
+        ),
+    )
+    .expect("ca cnf");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-config",
+            &cnf,
+            "-extensions",
+            "v3_ca",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+/// `server.pem` / `server.key` in `dir`, signed by CA `ca`, for
+/// 127.0.0.1 and localhost (rustls checks subjectAltName only, never the
+/// CN).
+fn make_server_cert(dir: &Path, ca: &str) {
+    std::fs::write(
+        dir.join("server.cnf"),
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n\
+         [srv]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+         extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost\n\
+         authorityKeyIdentifier = keyid\n",
+    )
+    .expect("server cnf");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-config",
+            "server.cnf",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            "2",
+            "-days",
+            "1",
+            "-extfile",
+            "server.cnf",
+            "-extensions",
+            "srv",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Kills `p` (kill -9) and returns what it wrote on its piped stderr.
+fn kill_and_read_stderr(p: &mut Proc) -> String {
+    use std::io::Read;
+    let err = p.child.stderr.take();
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let mut s = String::new();
+    if let Some(mut e) = err {
+        let _ = e.read_to_string(&mut s);
+    }
+    s
+}
+
+/// picket-hub with `--config.file=cfg`, its stderr kept in `log` (start_hub
+/// discards it).
+fn start_hub_logged(dir: &Path, cfg: &Path, log: &Path) -> Proc {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_picket-hub"))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--config.file={}", cfg.display()))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("hub log"))
+        .spawn()
+        .expect("spawn picket-hub");
+    let p = Proc { child, addr };
+    wait_http(&p.addr, "/-/ready", Duration::from_secs(10));
+    p
+}
+
+#[test]
+#[ignore]
+fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
+    let dir = temp_dir("mqtts");
+    make_ca(&dir, "ca");
+    make_ca(&dir, "other-ca");
+    make_server_cert(&dir, "ca");
+    // The server certificate names 127.0.0.1 and localhost in its SAN and
+    // chains to our CA (openssl's own check, before rustls's).
+    let san = openssl(
+        &dir,
+        &[
+            "x509",
+            "-in",
+            "server.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(
+        san.contains("IP Address:127.0.0.1") && san.contains("DNS:localhost"),
+        "{san}"
+    );
+    let verify = openssl(&dir, &["verify", "-CAfile", "ca.pem", "server.pem"]);
+    assert!(verify.contains("server.pem: OK"), "{verify}");
+
+    let port = free_port();
+    let tls = format!(
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+        dir.display()
+    );
+    let _broker = start_mosquitto_with(&dir, port, None, &tls);
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let ca = dir.join("ca.pem");
+
+    // The hub with the right CA, and one trusting another CA.
+    let hub_dir = dir.join("hub");
+    let bad_hub_dir = dir.join("bad-hub");
+    for d in [&hub_dir, &bad_hub_dir] {
+        std::fs::create_dir_all(d).expect("hub dir");
+    }
+    let hub_cfg = dir.join("hub.toml");
+    std::fs::write(
+        &hub_cfg,
+        format!(
+            "[mqtt]\nurl = \"{url}\"\nca_file = \"{}\"\nstatus_interval = \"1s\"\n",
+            ca.display()
+        ),
+    )
+    .expect("hub.toml");
+    let bad_hub_cfg = dir.join("bad-hub.toml");
+    std::fs::write(
+        &bad_hub_cfg,
+        format!(
+            "[mqtt]\nurl = \"{url}\"\nca_file = \"{}\"\n",
+            dir.join("other-ca.pem").display()
+        ),
+    )
+    .expect("bad-hub.toml");
+    let hub = start_hub_logged(&hub_dir, &hub_cfg, &dir.join("hub.log"));
+    let mut bad_hub = start_hub_logged(&bad_hub_dir, &bad_hub_cfg, &dir.join("bad-hub.log"));
+
+    // The agent with the right CA, and one with the webpki roots (no
+    // ca_file), each on its own topic.
+    let agent_cfg = |name: &str, ca_line: &str| {
+        let f = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &f,
+            format!(
+                "[push.mqtt]\nurl = \"{url}\"\n{ca_line}topic = \"picket/{name}/metrics\"\nstatus_topic = \"picket/{name}/status\"\nmax_backoff = \"1s\"\n"
+            ),
+        )
+        .expect("agent toml");
+        f
+    };
+    let good_cfg = agent_cfg("tlsboard", &format!("ca_file = \"{}\"\n", ca.display()));
+    let bad_cfg = agent_cfg("badca", "");
+    let agent_args = |cfg: &Path, buf: &str| {
+        vec![
+            "--collector.disable-defaults".to_string(),
+            "--collector.loadavg".to_string(),
+            "--push-interval=200ms".to_string(),
+            format!("--buffer-path={}", dir.join(buf).display()),
+            format!("--config.file={}", cfg.display()),
+        ]
+    };
+    let a = agent_args(&good_cfg, "buf");
+    let agent = start_picket(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = agent_args(&bad_cfg, "bad-buf");
+    let mut bad_agent = start_picket(&b.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Right CA: agent → Mosquitto → hub over TLS.
+    wait_until(Duration::from_secs(15), "node_load1 on the hub", || {
+        query(&hub.addr, r#"node_load1{instance="tlsboard"}"#).is_some()
+    });
+    wait_until(Duration::from_secs(15), "up 1 on the hub", || {
+        query(&hub.addr, r#"up{instance="tlsboard",job="mqtt"}"#).as_deref() == Some("1")
+    });
+    let acked = format!("picket_mqtt_acked_samples_total{{url=\"{url}\"}}");
+    wait_until(Duration::from_secs(10), "acks counted", || {
+        metric(&agent.addr, &acked).unwrap_or(0.0) > 0.0
+    });
+    assert_eq!(
+        metric(
+            &agent.addr,
+            &format!("picket_mqtt_connected{{url=\"{url}\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&hub.addr, "picket_hub_mqtt_connected"), Some(1.0));
+    // mosquitto_sub over TLS with the same CA reads the text payload.
+    let text = sub_one(port, "picket/tlsboard/metrics", &["--cafile", &show(&ca)]);
+    assert!(text.contains("node_load1 "), "{text:?}");
+    // The listener speaks TLS only: without it, nothing.
+    assert_eq!(sub_one(port, "picket/tlsboard/metrics", &[]), "");
+
+    // Wrong CA: several attempts, each refused; counted, logged, no panic.
+    let reconnects = format!("picket_mqtt_reconnects_total{{url=\"{url}\"}}");
+    wait_until(Duration::from_secs(15), "bad agent retried", || {
+        metric(&bad_agent.addr, &reconnects).unwrap_or(0.0) >= 3.0
+    });
+    wait_until(Duration::from_secs(15), "bad hub retried", || {
+        metric(&bad_hub.addr, "picket_hub_mqtt_reconnects_total").unwrap_or(0.0) >= 2.0
+    });
+    assert_eq!(
+        metric(
+            &bad_agent.addr,
+            &format!("picket_mqtt_connected{{url=\"{url}\"}}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&bad_agent.addr, &acked),
+        Some(0.0),
+        "nothing acknowledged through an untrusted broker"
+    );
+    // Its samples wait in its buffer instead.
+    assert!(
+        metric(
+            &bad_agent.addr,
+            &format!("picket_buffer_batches{{url=\"{url}\"}}")
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    );
+    assert_eq!(
+        metric(&bad_hub.addr, "picket_hub_mqtt_connected"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&bad_hub.addr, "picket_hub_mqtt_received_messages_total"),
+        Some(0.0)
+    );
+    assert!(
+        query(&bad_hub.addr, r#"node_load1{instance="tlsboard"}"#).is_none(),
+        "the hub with the wrong CA stored something"
+    );
+    assert!(
+        stamps(&hub.addr, "badca").is_empty(),
+        "the agent with the wrong CA got samples through"
+    );
+    // Both still running (no panic), then their logs name the cause.
+    assert!(bad_agent.child.try_wait().expect("try_wait").is_none());
+    assert!(bad_hub.child.try_wait().expect("try_wait").is_none());
+    let agent_log = kill_and_read_stderr(&mut bad_agent);
+    bad_hub.child.kill().expect("kill");
+    let _ = bad_hub.child.wait();
+    let hub_log = std::fs::read_to_string(dir.join("bad-hub.log")).expect("hub log");
+    for (who, log) in [("agent", &agent_log), ("hub", &hub_log)] {
+        assert!(!log.contains("panicked"), "{who}: {log}");
+        assert!(
+            log.contains(&url) && log.contains("UnknownIssuer"),
+            "{who}'s log does not say the certificate's issuer is unknown: {log}"
+        );
+    }
+    // Never connected: a failure, not a lost connection.
+    assert!(
+        hub_log.contains("broker connection failed"),
+        "hub: {hub_log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// picket-hub: an `[mqtt] ca_file` that is missing or holds no PEM
+/// certificate is a config error (exit 2) naming file, line and key, as
+/// the agent's (tests/configs/invalid/mqtt-ca-file-*.toml). Needs no
+/// broker.
+#[test]
+fn hub_bad_ca_file_is_a_config_error_naming_file_line_and_key() {
+    let dir = temp_dir("mqtts-hub-cfg");
+    let f = dir.join("hub.toml");
+    for (ca, want) in [
+        (
+            "/nonexistent/picket-ca.pem",
+            "hub.toml:3: mqtt.ca_file: cannot read /nonexistent/picket-ca.pem: ",
+        ),
+        (
+            "/dev/null",
+            "hub.toml:3: mqtt.ca_file: /dev/null: no PEM certificate in it",
+        ),
+    ] {
+        std::fs::write(
+            &f,
+            format!("[mqtt]\nurl = \"mqtts://127.0.0.1:8883\"\nca_file = \"{ca}\"\n"),
+        )
+        .expect("hub.toml");
+        let out = Command::new(env!("CARGO_BIN_EXE_picket-hub"))
+            .args(["check-config", &show(&f)])
+            .output()
+            .expect("picket-hub");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{ca}: {err}");
+        assert!(err.contains(want), "{ca}: expected {want:?} in {err:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,8 @@
 # Peers: promtool and prometheus (package prometheus), node_exporter
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
-# (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime). ARM
+# (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime),
+# Mosquitto (mosquitto, mosquitto-clients), openssl (the mqtts test's CA). ARM
 # tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
 # cargo-zigbuild (crates.io) are installed by cross/build.sh. Caches reused
 # between runs: ~/.cache/zig, target/ and target/cross.
@@ -30,6 +31,8 @@ want prometheus-postgres-exporter prometheus-postgres-exporter
 [ -x /usr/sbin/mosquitto ] || want mosquitto mosquitto
 want mosquitto_sub mosquitto-clients
 want mosquitto_pub mosquitto-clients
+# openssl: the mqtts:// test makes a throwaway CA and server certificate.
+want openssl openssl
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||

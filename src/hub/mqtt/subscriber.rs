@@ -167,10 +167,12 @@ impl Subscriber {
 
     fn lost(&mut self, why: &str) {
         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        self.counters.connected.store(false, Ordering::Relaxed);
+        let was_up = self.counters.connected.swap(false, Ordering::Relaxed);
         if self.down_since.is_none() {
+            // Never connected (wrong CA, refused login): not a "loss".
+            let what = if was_up { "lost" } else { "failed" };
             log::warn!(
-                "mqtt {}: broker connection lost ({why}); reconnecting",
+                "mqtt {}: broker connection {what} ({why}); reconnecting",
                 self.cfg.broker.url
             );
             self.down_since = Some(Instant::now());
