@@ -57,6 +57,9 @@ pub struct QuerySection {
     pub lookback_delta: Option<String>,
     /// Most series one selector may match ([`DEFAULT_MAX_SERIES`]).
     pub max_series: Option<u64>,
+    /// Decoded samples kept for later queries
+    /// ([`store::DEFAULT_CACHE_SAMPLES`]; 0 turns the cache off).
+    pub cache_samples: Option<u64>,
 }
 
 /// Default of `query.max_series`. Prometheus has no such limit; here it
@@ -458,6 +461,12 @@ fn resolve(
             retention,
             retention_bytes,
             sync_full,
+            cache_samples: f
+                .query
+                .cache_samples
+                .map_or(store::DEFAULT_CACHE_SAMPLES, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
         },
         commit_interval,
         max_body_bytes,

@@ -38,6 +38,7 @@
 //! for a checkpoint's writes, and see sealing samples in memory until
 //! their chunk rows are committed.
 
+pub mod cache;
 pub mod matcher;
 pub mod wal;
 
@@ -81,7 +82,12 @@ pub struct Options {
     pub retention_bytes: u64,
     /// `synchronous = FULL` rather than NORMAL.
     pub sync_full: bool,
+    /// Decoded samples kept for later queries ([`cache`]; 16 bytes each).
+    pub cache_samples: usize,
 }
+
+/// Default of [`Options::cache_samples`]: one million samples, 16 MiB.
+pub const DEFAULT_CACHE_SAMPLES: usize = 1_000_000;
 
 impl Default for Options {
     fn default() -> Options {
@@ -90,6 +96,7 @@ impl Default for Options {
             retention: Duration::from_secs(15 * 24 * 3600),
             retention_bytes: 0,
             sync_full: false,
+            cache_samples: DEFAULT_CACHE_SAMPLES,
         }
     }
 }
@@ -221,6 +228,8 @@ pub struct Store {
     state: Mutex<State>,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Decoded chunks for later queries.
+    cache: Mutex<cache::ChunkCache>,
     opts: Options,
     path: PathBuf,
     /// Counters for `/metrics`.
@@ -355,6 +364,7 @@ impl Store {
             state: Mutex::new(state),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            cache: Mutex::new(cache::ChunkCache::new(opts.cache_samples)),
             opts,
             path,
             stats: Stats::default(),
@@ -975,23 +985,33 @@ impl Store {
                 })
                 .collect()
         };
-        let db = lock(&self.reader);
-        let mut q = db.prepare_cached(
-            // A chunk spans at most a day: `start` bounds the key range.
-            "SELECT start, data FROM chunks WHERE series_id = ?1 AND start >= ?4 AND start <= ?3 AND max_t >= ?2 AND min_t <= ?3 ORDER BY start",
-        )?;
-        let first_start = mint.saturating_sub(DAY_MS);
-        let mut out = Vec::with_capacity(found.len());
-        let mut read = found.iter().map(|f| f.2.len()).sum::<usize>();
-        for (id, labels, mem) in found {
-            let blobs: Vec<(i64, Vec<u8>)> = q
-                .query_map(params![id, mint, maxt, first_start], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
+        // The chunks' bytes first, under the reader's lock; decoding after
+        // it, so concurrent queries (Grafana sends six at a time) decode in
+        // parallel.
+        let fetched = {
+            let db = lock(&self.reader);
+            let mut q = db.prepare_cached(
+                // A chunk spans at most a day: `start` bounds the key range.
+                "SELECT start, data FROM chunks WHERE series_id = ?1 AND start >= ?4 AND start <= ?3 AND max_t >= ?2 AND min_t <= ?3 ORDER BY start",
+            )?;
+            let first_start = mint.saturating_sub(DAY_MS);
+            let mut fetched = Vec::with_capacity(found.len());
+            for (id, labels, mem) in found {
+                let blobs: Vec<(i64, Vec<u8>)> = q
+                    .query_map(params![id, mint, maxt, first_start], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                fetched.push((id, labels, mem, blobs));
+            }
+            fetched
+        };
+        let mut out = Vec::with_capacity(fetched.len());
+        let mut read = fetched.iter().map(|f| f.2.len()).sum::<usize>();
+        for (id, labels, mem, blobs) in fetched {
             let mut samples: Vec<(i64, f64)> = Vec::new();
             for (start, b) in blobs {
-                match chunk::decode(&b) {
+                match cache::decode(&self.cache, id, start, &b) {
                     Ok(s) => {
                         let lo = s.partition_point(|p| p.0 < mint);
                         let hi = s.partition_point(|p| p.0 <= maxt);
