@@ -9,11 +9,11 @@ use picket::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteR
 
 use crate::util::*;
 
-fn hub_bin() -> &'static str {
+pub(crate) fn hub_bin() -> &'static str {
     env!("CARGO_BIN_EXE_picket-hub")
 }
 
-fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
+pub(crate) fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(hub_bin())
         .arg(format!("--web.listen-address={addr}"))

@@ -6,7 +6,8 @@
 # files (cross/build.sh --test) and their .deb packages, checked in a temp
 # root (cross/deb.sh).
 #
-# Peers: promtool and prometheus (package prometheus), node_exporter
+# Peers: promtool and prometheus (package prometheus), Alertmanager 0.25
+# and amtool (prometheus-alertmanager), node_exporter
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
 # (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime). ARM
@@ -23,6 +24,8 @@ need=()
 want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 want promtool prometheus
 want prometheus prometheus
+want prometheus-alertmanager prometheus-alertmanager
+want amtool prometheus-alertmanager
 want prometheus-node-exporter prometheus-node-exporter
 want haproxy haproxy
 want prometheus-haproxy-exporter prometheus-haproxy-exporter

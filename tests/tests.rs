@@ -30,3 +30,5 @@ mod postgres;
 mod relay;
 // picket-hub: remote_write in, the read API out.
 mod hub;
+// picket-hub alerting: rule files, evaluation, Alertmanager, direct notifications.
+mod alerting;

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod json;
 pub mod promql;
 pub mod query_api;
+pub mod rules;
 pub mod scrape;
 pub mod server;
 pub mod store;
