@@ -1,8 +1,10 @@
 //! Wires the hub together: the store, its commit and checkpoint threads,
 //! the scrape manager, and the HTTP server (remote_write in, Prometheus
-//! API out, the hub's own `/metrics`). Blocking store calls run on smol's
+//! API out, the hub's own `/metrics`), and the rule engine with its
+//! notifier on their own threads. Blocking store calls run on smol's
 //! blocking pool, never on the executor. SIGHUP reloads the config file
-//! (scrape jobs and receiver credentials) as Prometheus does; SIGTERM and
+//! (scrape jobs, receiver credentials, rule files and alerting) as
+//! Prometheus does; SIGTERM and
 //! SIGINT commit what is pending before exit.
 
 use std::io;
@@ -19,6 +21,7 @@ use super::config::{self, Flags, HubConfig};
 use super::ingest;
 use super::json;
 use super::query_api;
+use super::rules;
 use super::scrape::{self, Manager};
 use super::store::{now_ms, Store, MAX_BACKLOG};
 use super::telemetry;
@@ -43,6 +46,8 @@ pub struct Hub {
     pub reloads: Reloads,
     /// When the hub started.
     pub started: Instant,
+    /// The rule engine.
+    pub rules: Arc<rules::manager::Manager>,
 }
 
 /// The outcome of config reloads (Prometheus's
@@ -108,6 +113,13 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         store.path().display(),
         cfg.scrape_configs.len()
     );
+    let groups = rules::load(&cfg)?;
+    log::info!(
+        "{} rule group(s), {} rule(s)",
+        groups.len(),
+        groups.iter().map(|g| g.rules.len()).sum::<usize>()
+    );
+    let rule_manager = rules::manager::Manager::start(&cfg, groups, store.clone())?;
     let scrape = Manager::start(cfg.scrape_configs.clone(), store.clone());
     let hub = Arc::new(Hub {
         store,
@@ -121,6 +133,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
             failures: AtomicU64::new(0),
         },
         started: Instant::now(),
+        rules: rule_manager,
     });
     // SAFETY: the handlers only store to atomics.
     unsafe {
@@ -151,6 +164,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     }
     log::info!("stopping: committing pending samples");
     hub.scrape.stop();
+    hub.rules.stop();
     hub.store
         .commit()
         .map_err(|e| format!("final commit failed: {e}"))?;
@@ -167,6 +181,17 @@ fn reload(hub: &Hub, source: &Source) {
             log::error!("reload failed, keeping the running config: {e}");
         }
         Ok(new) => {
+            let groups = match rules::load(&new) {
+                Ok(g) => g,
+                Err(e) => {
+                    hub.reloads.last_ok.store(false, Ordering::Relaxed);
+                    hub.reloads.failures.fetch_add(1, Ordering::Relaxed);
+                    log::error!("reload failed, keeping the running config and rules:\n{e}");
+                    return;
+                }
+            };
+            let n_groups = groups.len();
+            hub.rules.reload(&new, groups, &hub.store);
             if new.listen_address != hub.cfg.listen_address
                 || new.store != hub.cfg.store
                 || new.commit_interval != hub.cfg.commit_interval
@@ -181,7 +206,7 @@ fn reload(hub: &Hub, source: &Source) {
             hub.reloads
                 .last_success_ms
                 .store(now_ms().max(0) as u64, Ordering::Relaxed);
-            log::info!("config reloaded: {jobs} scrape job(s)");
+            log::info!("config reloaded: {jobs} scrape job(s), {n_groups} rule group(s)");
         }
     }
 }
@@ -330,8 +355,8 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/format_query" => query_api::format_query(p),
         "/api/v1/metadata" => query_api::metadata(),
         "/api/v1/query_exemplars" => query_api::query_exemplars(),
-        "/api/v1/rules" => query_api::rules(),
-        "/api/v1/alerts" => query_api::alerts(),
+        "/api/v1/rules" => hub.rules.with_groups(|g| rules::api::rules(g, p)),
+        "/api/v1/alerts" => hub.rules.with_groups(rules::api::alerts),
         "/api/v1/status/config" => query_api::status_config(),
         "/api/v1/status/flags" => query_api::status_flags(&hub.cfg.query),
         "/api/v1/status/runtimeinfo" => query_api::runtimeinfo(&query_api::RuntimeInfo {

@@ -145,6 +145,16 @@ pub fn e(v: f64, prec: Option<usize>) -> String {
     fmt_e(v.is_sign_negative() && v != 0.0, &digits, dp, p)
 }
 
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.5e-07`.
+pub fn e_shortest(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s.to_string();
+    }
+    let (digits, dp) = decimal(v, None);
+    let frac = digits.len().saturating_sub(1);
+    fmt_e(v.is_sign_negative() && v != 0.0, &digits, dp, frac)
+}
+
 /// Prometheus's `humanize`: SI prefixes, 4 significant digits.
 pub fn humanize(mut v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -405,6 +415,9 @@ mod tests {
         assert_eq!(float(-2.5), "-2.5");
         assert_eq!(float(0.0), "0");
         assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(e_shortest(1.0), "1e+00");
+        assert_eq!(e_shortest(0.0), "0e+00");
+        assert_eq!(e_shortest(-1234.5), "-1.2345e+03");
     }
 
     #[test]

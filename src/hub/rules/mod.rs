@@ -1,14 +1,21 @@
 //! Alerting and recording rules, as Prometheus runs them: rule files in
 //! Prometheus's format ([`file`]), their templates ([`template`], with
 //! Go's number formatting in [`gofmt`]), the `[alerting]` config
-//! ([`config`]).
+//! ([`config`]); each alerting rule's state machine ([`alert`]), group
+//! evaluation ([`group`]), the thread that runs groups ([`manager`]),
+//! sending to Alertmanager ([`notifier`]) and the API ([`api`]).
 //!
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
 
+pub mod alert;
+pub mod api;
 pub mod config;
 pub mod file;
 pub mod gofmt;
+pub mod group;
+pub mod manager;
+pub mod notifier;
 pub mod template;
 
 use crate::hub::config::HubConfig;
