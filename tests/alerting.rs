@@ -2,8 +2,13 @@
 //! evaluated against live scrapes, alerts delivered to a real
 //! Alertmanager 0.25 and to the hub's own receivers.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::hub::hub_bin;
 use crate::util::*;
@@ -123,4 +128,276 @@ fn shipped_rule_files_pass_promtool_and_check_rules_and_broken_ones_fail_both() 
         "{out}"
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A webhook receiver that records every request body and answers with
+/// the status it is told to (a fake: what no real part does on command).
+pub(crate) struct Recorder {
+    pub addr: String,
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The status to answer with (200: record the body).
+    pub status: Arc<AtomicU16>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let (b, st) = (bodies.clone(), status.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                // Headers, then Content-Length bytes of body.
+                let body = loop {
+                    let Ok(n) = c.read(&mut chunk) else {
+                        break None;
+                    };
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break Some(buf[end + 4..end + 4 + len].to_vec());
+                    }
+                };
+                let code = st.load(Ordering::SeqCst);
+                if let Some(body) = body {
+                    if code == 200 {
+                        if let Ok(v) = serde_json::from_slice(&body) {
+                            b.lock().expect("lock").push(v);
+                        }
+                    }
+                }
+                let _ = c.write_all(
+                    format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+            }
+        });
+        Recorder {
+            addr,
+            bodies,
+            status,
+        }
+    }
+
+    /// Answer with `code` from now on (non-200 bodies are not recorded).
+    pub fn answer(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
+    }
+
+    pub fn all(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+/// Starts a real Alertmanager (no clustering) with `config` on a free port.
+fn start_alertmanager(dir: &Path, config: &str) -> Proc {
+    require("prometheus-alertmanager");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(&cfg, config).expect("write am config");
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn alertmanager");
+    let p = Proc { child, addr };
+    wait_http(&p.addr, "/-/ready", Duration::from_secs(30));
+    p
+}
+
+/// Starts picket on a given address (to bring a "failed" target back).
+fn start_picket_at(addr: &str) -> Proc {
+    let child = Command::new(picket_bin())
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn picket");
+    let p = Proc {
+        child,
+        addr: addr.to_string(),
+    };
+    wait_http(addr, "/healthz", Duration::from_secs(10));
+    p
+}
+
+fn json_get(addr: &str, path: &str) -> serde_json::Value {
+    let r = get(addr, path).expect("get");
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    serde_json::from_slice(&r.body).expect("json")
+}
+
+/// Polls `f` every 100 ms until it gives `Some`, or panics after `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The hub's alerts named `name`: (state, activeAt) pairs.
+fn hub_alerts(hub: &str, name: &str) -> Vec<(String, String)> {
+    let v = json_get(hub, "/api/v1/alerts");
+    v["data"]["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == name)
+        .map(|a| {
+            (
+                a["state"].as_str().unwrap_or("").to_string(),
+                a["activeAt"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A scraped agent stops: up == 0 → pending → firing after `for` → a
+/// real Alertmanager 0.25 lists it (and notifies its webhook) → the agent
+/// comes back → the resolved alert reaches Alertmanager, which sends the
+/// resolved notification.
+#[test]
+#[ignore = "needs prometheus-alertmanager (tests/run.sh installs it)"]
+fn agent_down_fires_through_a_real_alertmanager_and_resolves() {
+    let dir = temp_dir("alert-am");
+    let hook = Recorder::start();
+    hook.answer(200);
+    let am = start_alertmanager(
+        &dir,
+        &format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{}/hook\n        send_resolved: true\n",
+            hook.addr
+        ),
+    );
+    let agent = start_picket(&[]);
+    let agent_addr = agent.addr.clone();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: liveness\n    interval: 1s\n    rules:\n      - alert: TargetDown\n        expr: up{job=\"board\"} == 0\n        for: 3s\n        labels:\n          severity: critical\n        annotations:\n          summary: \"{{ $labels.instance }} of {{ $labels.job }} is down ({{ $value }})\"\n      - record: job:up:sum\n        expr: sum by (job) (up)\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[global]\nscrape_interval = \"1s\"\nevaluation_interval = \"1s\"\nexternal_labels = {{ site = \"lab\" }}\n[alerting]\nresend_delay = \"1s\"\n[[alerting.alertmanagers]]\n[[alerting.alertmanagers.static_configs]]\ntargets = [\"{}\"]\n[[scrape_configs]]\njob_name = \"board\"\n[[scrape_configs.static_configs]]\ntargets = [\"{agent_addr}\"]\n",
+            am.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    // The recording rule writes while the target is up.
+    wait_for("job:up:sum", Duration::from_secs(20), || {
+        let v = json_get(&hub.addr, "/api/v1/query?query=job:up:sum");
+        (v["data"]["result"][0]["value"][1] == "1").then_some(())
+    });
+    assert!(hub_alerts(&hub.addr, "TargetDown").is_empty());
+    let rules = json_get(&hub.addr, "/api/v1/rules");
+    let g = &rules["data"]["groups"][0];
+    assert_eq!(g["name"], "liveness");
+    assert_eq!(g["interval"], 1.0);
+    assert_eq!(g["rules"][0]["type"], "alerting");
+    assert_eq!(g["rules"][0]["duration"], 3.0);
+    assert_eq!(g["rules"][0]["health"], "ok");
+    assert_eq!(g["rules"][1]["type"], "recording");
+
+    drop(agent);
+    let down = Instant::now();
+    let (_, active_at) = wait_for("pending", Duration::from_secs(15), || {
+        hub_alerts(&hub.addr, "TargetDown")
+            .into_iter()
+            .find(|(s, _)| s == "pending")
+    });
+    let pending_seen = Instant::now();
+    wait_for("firing", Duration::from_secs(15), || {
+        hub_alerts(&hub.addr, "TargetDown")
+            .into_iter()
+            .find(|(s, a)| s == "firing" && *a == active_at)
+    });
+    let firing_seen = Instant::now();
+    // `for: 3s` at a 1 s interval: firing 3 s after pending, within an interval.
+    let held = firing_seen - pending_seen;
+    assert!(
+        held >= Duration::from_millis(1900) && held <= Duration::from_millis(4500),
+        "pending → firing took {held:?}"
+    );
+    // ALERTS as Prometheus writes it.
+    let v = json_get(
+        &hub.addr,
+        "/api/v1/query?query=ALERTS%7Balertname%3D%22TargetDown%22%7D",
+    );
+    assert_eq!(v["data"]["result"][0]["metric"]["alertstate"], "firing");
+    assert_eq!(v["data"]["result"][0]["metric"]["severity"], "critical");
+    // Alertmanager has it, with the rendered annotation and external labels.
+    let am_alert = wait_for("the alert in Alertmanager", Duration::from_secs(15), || {
+        let v = json_get(&am.addr, "/api/v2/alerts");
+        v.as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "TargetDown")
+            .cloned()
+    });
+    assert_eq!(am_alert["status"]["state"], "active");
+    assert_eq!(am_alert["labels"]["instance"], agent_addr.as_str());
+    assert_eq!(am_alert["labels"]["site"], "lab");
+    assert_eq!(
+        am_alert["annotations"]["summary"],
+        format!("{agent_addr} of board is down (0)").as_str()
+    );
+    assert!(am_alert["generatorURL"]
+        .as_str()
+        .is_some_and(|u| u.contains("/graph?g0.expr=up%7Bjob%3D%22board%22%7D+%3D%3D+0")));
+    wait_for("the firing notification", Duration::from_secs(15), || {
+        hook.all().into_iter().find(|b| b["status"] == "firing")
+    });
+    eprintln!("down → firing in AM: {:?}", down.elapsed());
+
+    // The agent comes back: resolved, and Alertmanager learns it.
+    let _agent = start_picket_at(&agent_addr);
+    let resolved = wait_for("the resolved notification", Duration::from_secs(20), || {
+        hook.all().into_iter().find(|b| b["status"] == "resolved")
+    });
+    assert_eq!(resolved["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert!(hub_alerts(&hub.addr, "TargetDown").is_empty());
+    wait_for(
+        "Alertmanager to drop the alert",
+        Duration::from_secs(10),
+        || {
+            let v = json_get(&am.addr, "/api/v2/alerts");
+            v.as_array()?
+                .iter()
+                .all(|a| a["labels"]["alertname"] != "TargetDown")
+                .then_some(())
+        },
+    );
+    let m = get(&hub.addr, "/metrics").expect("metrics").text();
+    assert!(
+        m.contains("prometheus_notifications_sent_total{alertmanager="),
+        "{m}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
