@@ -401,3 +401,189 @@ fn agent_down_fires_through_a_real_alertmanager_and_resolves() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pushes `probe{instance=i} v` for each (i, v) at the current time.
+fn push_probe(hub: &str, values: &[(&str, f64)]) {
+    let now = crate::hub::now_ms();
+    let labels: Vec<[(&str, &str); 2]> = values
+        .iter()
+        .map(|(i, _)| [("__name__", "probe"), ("instance", *i)])
+        .collect();
+    let points: Vec<[(i64, f64); 1]> = values.iter().map(|(_, v)| [(now, *v)]).collect();
+    let series: Vec<crate::hub::Series<'_>> = labels
+        .iter()
+        .zip(&points)
+        .map(|(l, p)| (&l[..], &p[..]))
+        .collect();
+    let r = crate::hub::post(hub, &crate::hub::body(&series));
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+fn instances(body: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = body["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["labels"]["instance"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Instances of the firing alerts of a notification.
+fn firing(body: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = body["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["status"] == "firing")
+                .map(|x| x["labels"]["instance"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn send_json(addr: &str, method: &str, path: &str, body: &str) -> Response {
+    raw(
+        addr,
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .expect("request")
+}
+
+/// Direct mode: the hub's own routing tree groups alerts into webhook
+/// notifications with Alertmanager's v4 payload, repeats an unchanged
+/// group after repeat_interval, leaves silenced alerts out, sends the
+/// resolution, and keeps a notification that failed across a restart
+/// until the receiver takes it.
+#[test]
+fn direct_webhook_groups_repeats_silences_resolves_and_retries_across_restart() {
+    let dir = temp_dir("alert-direct");
+    let hook = Recorder::start();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: probes\n    interval: 1s\n    rules:\n      - alert: Probe\n        expr: probe > 0\n        labels:\n          severity: warning\n        annotations:\n          summary: \"{{ $labels.instance }} is {{ $value }}\"\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[web]\nexternal_url = \"http://hub.test:9090\"\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"hook\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"4s\"\n[[notify.receivers]]\nname = \"hook\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    push_probe(&hub.addr, &[("a", 1.0), ("b", 2.0)]);
+    let first = wait_for("the first notification", Duration::from_secs(15), || {
+        hook.all()
+            .into_iter()
+            .find(|b| b["status"] == "firing" && instances(b) == ["a", "b"])
+    });
+    let first_at = Instant::now();
+    // Alertmanager's webhook payload, version 4.
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["receiver"], "hook");
+    assert_eq!(first["groupKey"], "{}:{alertname=\"Probe\"}");
+    assert_eq!(
+        first["groupLabels"],
+        serde_json::json!({"alertname": "Probe"})
+    );
+    assert_eq!(
+        first["commonLabels"],
+        serde_json::json!({"alertname": "Probe", "severity": "warning"})
+    );
+    assert_eq!(first["externalURL"], "http://hub.test:9090");
+    assert_eq!(first["truncatedAlerts"], 0);
+    let a = &first["alerts"][0];
+    assert_eq!(a["status"], "firing");
+    assert_eq!(a["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(a["annotations"]["summary"], "a is 1");
+    assert_eq!(a["fingerprint"].as_str().map(str::len), Some(16));
+    assert!(a["generatorURL"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("http://hub.test:9090/graph?g0.expr=probe+%3E+0")));
+    // Unchanged: repeated after repeat_interval (4 s), not before.
+    let n = hook.all().len();
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(hook.all().len(), n, "repeated before repeat_interval");
+    wait_for("the repeat", Duration::from_secs(8), || {
+        (hook.all().len() > n).then_some(())
+    });
+    let repeat_after = first_at.elapsed();
+    assert!(
+        repeat_after >= Duration::from_millis(3500),
+        "{repeat_after:?}"
+    );
+
+    // A silence on instance "a": the next notification leaves it out.
+    let r = send_json(
+        &hub.addr,
+        "POST",
+        "/api/v2/silences",
+        r#"{"matchers":[{"name":"instance","value":"a","isRegex":false,"isEqual":true}],"startsAt":"2000-01-01T00:00:00Z","endsAt":"2100-01-01T00:00:00Z","createdBy":"test","comment":"maintenance"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["silenceID"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let list = json_get(&hub.addr, "/api/v2/silences");
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"]["state"], "active");
+    let bad = send_json(&hub.addr, "POST", "/api/v2/silences", r#"{"matchers":[]}"#);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    push_probe(&hub.addr, &[("c", 3.0)]);
+    wait_for(
+        "a notification without the silenced alert",
+        Duration::from_secs(10),
+        || hook.all().into_iter().find(|b| instances(b) == ["b", "c"]),
+    );
+
+    // The condition clears: the resolution is sent.
+    push_probe(&hub.addr, &[("a", 0.0), ("b", 0.0), ("c", 0.0)]);
+    let resolved = wait_for("the resolved notification", Duration::from_secs(10), || {
+        hook.all().into_iter().find(|b| b["status"] == "resolved")
+    });
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    let r = send_json(&hub.addr, "DELETE", &format!("/api/v2/silence/{id}"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        json_get(&hub.addr, "/api/v2/silences")[0]["status"]["state"],
+        "expired"
+    );
+
+    // The receiver fails: the notification stays in the outbox, is
+    // retried and counted, survives a kill -9, and arrives afterwards.
+    hook.answer(500);
+    push_probe(&hub.addr, &[("d", 4.0)]);
+    wait_for("a failed delivery", Duration::from_secs(15), || {
+        let m = get(&hub.addr, "/metrics").ok()?.text();
+        (m.contains("picket_hub_notifications_outbox 1")
+            && !m.contains("picket_hub_notifications_failed_total 0"))
+        .then_some(())
+    });
+    drop(hub); // SIGKILL
+    hook.answer(200);
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    // The kept notification is delivered: the outbox empties (its only
+    // way out besides a day of failures) and the receiver has it.
+    wait_for("the kept notification", Duration::from_secs(20), || {
+        let m = get(&hub.addr, "/metrics").ok()?.text();
+        let delivered = m.contains("picket_hub_notifications_outbox 0")
+            && !m.contains("picket_hub_notifications_delivered_total 0");
+        (delivered && hook.all().iter().any(|b| firing(b) == ["d"])).then_some(())
+    });
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,7 +31,7 @@ pub(crate) fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
     p
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -39,9 +39,9 @@ fn now_ms() -> i64 {
 }
 
 /// One series to send: its labels and samples.
-type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+pub(crate) type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
-fn body(series: &[Series<'_>]) -> Vec<u8> {
+pub(crate) fn body(series: &[Series<'_>]) -> Vec<u8> {
     let req = WriteRequest {
         timeseries: series
             .iter()
@@ -66,7 +66,7 @@ fn body(series: &[Series<'_>]) -> Vec<u8> {
     compress(&prost::Message::encode_to_vec(&req))
 }
 
-fn post(addr: &str, body: &[u8]) -> Response {
+pub(crate) fn post(addr: &str, body: &[u8]) -> Response {
     let mut req = format!(
         "POST /api/v1/write HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::promql;
 use super::rules::config::{Alerting, AlertingToml};
+use super::rules::route::{Notify, NotifyToml};
 use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
 use crate::config::{locate, read_toml, ConfigError};
@@ -48,6 +49,10 @@ pub struct HubFile {
     /// `[alerting]`: Alertmanagers and the rule engine's timing.
     #[serde(default)]
     pub alerting: AlertingToml,
+    /// `[notify]`: direct notifications (routing tree, receivers,
+    /// inhibition) for sites without Alertmanager.
+    #[serde(default)]
+    pub notify: NotifyToml,
 }
 
 /// `[query]`: limits of `/api/v1/query` and `/api/v1/query_range`
@@ -191,6 +196,8 @@ pub struct HubConfig {
     pub external_url: String,
     /// `[alerting]`.
     pub alerting: Alerting,
+    /// `[notify]`, if it configures anything.
+    pub notify: Option<Notify>,
 }
 
 /// Reads and checks a config file (and the flags over it).
@@ -488,6 +495,12 @@ fn resolve(
             key: Some(key),
             msg,
         })?;
+    let notify = super::rules::route::resolve(&f.notify).map_err(|(key, msg)| ConfigError {
+        file: path.map(Path::to_path_buf),
+        line: locate(src, &key).or_else(|| nth_table_line(src, &key)),
+        key: Some(key),
+        msg,
+    })?;
     let base = path.and_then(Path::parent);
     let mut rule_files: Vec<PathBuf> = f
         .rule_files
@@ -518,6 +531,7 @@ fn resolve(
         external_labels,
         external_url,
         alerting,
+        notify,
     })
 }
 

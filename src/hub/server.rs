@@ -333,6 +333,11 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
         p if p.starts_with("/api/v1/") => {
             (405, JSON, json::error("bad_data", "method not allowed"))
         }
+        p if p.starts_with("/api/v2/silence") => {
+            let h = hub.clone();
+            let (status, body) = smol::unblock(move || silences(&h, &req)).await;
+            (status, JSON, body)
+        }
         "/" => (
             200,
             TEXT,
@@ -372,6 +377,35 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
             Some(name) => api::label_values(store, name, p),
             None => (404, json::error("not_found", "unknown API endpoint")),
         },
+    }
+}
+
+/// Alertmanager's silence API (direct notifications): `GET`/`POST
+/// /api/v2/silences`, `GET`/`DELETE /api/v2/silence/{id}` (also under
+/// `/api/v2/silences/{id}`).
+fn silences(hub: &Hub, req: &Request) -> Answer {
+    let d = &hub.rules.dispatch;
+    let id = req
+        .path
+        .strip_prefix("/api/v2/silences/")
+        .or_else(|| req.path.strip_prefix("/api/v2/silence/"))
+        .filter(|id| !id.is_empty());
+    match (req.method.as_str(), id) {
+        ("GET" | "HEAD", None) if req.path == "/api/v2/silences" => {
+            let q = req.query_pairs();
+            let filters: Vec<&str> = q
+                .iter()
+                .filter(|(k, _)| k == "filter")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            d.silences().list(&filters)
+        }
+        ("POST", None) if req.path == "/api/v2/silences" => {
+            d.with_db(|db| d.silences().post(db, &req.body))
+        }
+        ("GET" | "HEAD", Some(id)) => d.silences().get(id),
+        ("DELETE", Some(id)) => d.with_db(|db| d.silences().delete(db, id)),
+        _ => (405, "\"method not allowed\"".into()),
     }
 }
 

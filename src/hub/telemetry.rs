@@ -219,6 +219,28 @@ fn rule_metrics(hub: &Hub, s: &mut Vec<Sample>) {
         Labels::new(),
         r.notifier.queue_len() as f64,
     ));
+    let d = r.dispatch.stats();
+    s.push(Sample::new(
+        "picket_hub_notifications_delivered_total",
+        "Direct notifications (webhooks) delivered.",
+        c,
+        Labels::new(),
+        ld(&d.sent),
+    ));
+    s.push(Sample::new(
+        "picket_hub_notifications_failed_total",
+        "Direct notification attempts that failed (each is retried).",
+        c,
+        Labels::new(),
+        ld(&d.failed),
+    ));
+    s.push(Sample::new(
+        "picket_hub_notifications_outbox",
+        "Direct notifications waiting for delivery (kept across restarts).",
+        g,
+        Labels::new(),
+        r.dispatch.outbox_len() as f64,
+    ));
     for (url, st) in r.notifier.stats() {
         let l = || Labels::from_pairs([("alertmanager", url.clone())]);
         s.push(Sample::new(

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::config::Alerting;
+use super::dispatch::Dispatcher;
 use super::file::Group;
 use super::group::{Ctx, GroupState, Health};
 use super::notifier::Notifier;
@@ -43,6 +44,8 @@ pub struct Manager {
     settings: Mutex<Settings>,
     /// The Alertmanager sender.
     pub notifier: Notifier,
+    /// Direct notifications (`[notify]`) and silences.
+    pub dispatch: Dispatcher,
     /// Counters.
     pub stats: RuleStats,
     stop: AtomicBool,
@@ -74,8 +77,11 @@ impl Manager {
             cfg.alerting.alertmanagers.clone(),
             cfg.external_labels.clone(),
         )?;
+        let dispatch =
+            Dispatcher::start(&cfg.store.dir, cfg.notify.clone(), cfg.external_url.clone())?;
         let now = now_ms();
         let m = Arc::new(Manager {
+            dispatch,
             groups: Mutex::new(
                 groups
                     .into_iter()
@@ -137,6 +143,7 @@ impl Manager {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.notifier.stop();
+        self.dispatch.stop();
     }
 }
 
@@ -179,6 +186,7 @@ fn run(m: &Manager, store: &Store) {
                     );
                 }
                 m.notifier.send(&out);
+                m.dispatch.send(&out, &s.external_labels);
                 g.advance(now_ms());
                 next = next.min(g.next_ms);
             }

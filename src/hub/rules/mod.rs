@@ -3,7 +3,9 @@
 //! Go's number formatting in [`gofmt`]), the `[alerting]` config
 //! ([`config`]); each alerting rule's state machine ([`alert`]), group
 //! evaluation ([`group`]), the thread that runs groups ([`manager`]),
-//! sending to Alertmanager ([`notifier`]) and the API ([`api`]).
+//! sending to Alertmanager ([`notifier`]) and the API ([`api`]); direct
+//! notifications without Alertmanager: routing ([`route`]), grouping and
+//! webhook delivery ([`dispatch`]), silences ([`silence`]).
 //!
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
@@ -11,11 +13,14 @@
 pub mod alert;
 pub mod api;
 pub mod config;
+pub mod dispatch;
 pub mod file;
 pub mod gofmt;
 pub mod group;
 pub mod manager;
 pub mod notifier;
+pub mod route;
+pub mod silence;
 pub mod template;
 
 use crate::hub::config::HubConfig;
