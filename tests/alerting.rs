@@ -587,3 +587,59 @@ fn direct_webhook_groups_repeats_silences_resolves_and_retries_across_restart() 
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The hub's alert `name`'s activeAt in ms, if it is in state `state`.
+fn active_at_ms(hub: &str, name: &str, state: &str) -> Option<i64> {
+    hub_alerts(hub, name)
+        .into_iter()
+        .find(|(s, _)| s == state)
+        .and_then(|(_, at)| picket::hub::api::parse_time(&at))
+}
+
+/// A `for` clock is not reset by a restart: the pending time before a
+/// kill -9 counts, as Prometheus restores it from ALERTS_FOR_STATE.
+#[test]
+fn for_clock_survives_a_restart() {
+    let dir = temp_dir("alert-restore");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: probes\n    interval: 1s\n    rules:\n      - alert: Probe\n        expr: probe > 0\n        for: 20s\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        "rule_files = [\"rules.yml\"]\n[storage]\ncommit_interval = \"200ms\"\n[alerting]\nfor_grace_period = \"2s\"\n",
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    push_probe(&hub.addr, &[("a", 1.0)]);
+    let t0 = wait_for("pending", Duration::from_secs(10), || {
+        active_at_ms(&hub.addr, "Probe", "pending")
+    });
+    // Pending for about 12 s, then killed.
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(active_at_ms(&hub.addr, "Probe", "pending").is_some());
+    drop(hub); // SIGKILL
+    let down_ms = crate::hub::now_ms();
+    std::thread::sleep(Duration::from_secs(1));
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let restarted = Instant::now();
+    // Restored: activeAt is the old one shifted by the downtime (a few
+    // seconds), so before the kill, not at the restart.
+    wait_for("the restored activeAt", Duration::from_secs(10), || {
+        let at = active_at_ms(&hub.addr, "Probe", "pending")?;
+        (at < down_ms - 4_000).then_some(())
+    });
+    wait_for("firing", Duration::from_secs(25), || {
+        active_at_ms(&hub.addr, "Probe", "firing")
+    });
+    let took = restarted.elapsed();
+    // About 8 s of `for` were left; without the restore it would be 20 s.
+    assert!(
+        took < Duration::from_secs(16),
+        "fired {took:?} after the restart (t0 {t0})"
+    );
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
