@@ -643,3 +643,111 @@ fn for_clock_survives_a_restart() {
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `alertstate` of `ALERTS{alertname=name}` at each second of
+/// [start, end] on a Prometheus API (`-` when absent).
+fn alert_states(addr: &str, name: &str, start: f64, end: f64) -> Vec<(i64, String)> {
+    let q = format!("ALERTS%7Balertname%3D%22{name}%22%7D");
+    let v = json_get(
+        addr,
+        &format!("/api/v1/query_range?query={q}&start={start:.3}&end={end:.3}&step=1"),
+    );
+    let mut by_t: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
+    let mut t = start.round() as i64;
+    while t as f64 <= end {
+        by_t.insert(t, "-".into());
+        t += 1;
+    }
+    for s in v["data"]["result"].as_array().expect("matrix") {
+        let state = s["metric"]["alertstate"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        for p in s["values"].as_array().expect("values") {
+            let t = p[0].as_f64().unwrap_or(0.0).round() as i64;
+            by_t.insert(t, state.clone());
+        }
+    }
+    by_t.into_iter().collect()
+}
+
+/// Times at which the state changes: (second, new state).
+fn transitions(states: &[(i64, String)]) -> Vec<(i64, String)> {
+    states
+        .windows(2)
+        .filter(|w| w[0].1 != w[1].1)
+        .map(|w| (w[1].0, w[1].1.clone()))
+        .collect()
+}
+
+/// The same rule file on a real Prometheus 2.42 and on picket-hub: the
+/// alerts go pending, fire and resolve at the same evaluation steps
+/// (within one interval: each schedules its group at its own offset),
+/// and the templates render the same annotations.
+#[test]
+#[ignore = "needs prometheus (tests/run.sh installs it)"]
+fn same_rules_fire_at_the_same_steps_on_prometheus_and_the_hub() {
+    require("prometheus");
+    let dir = temp_dir("alert-diff");
+    let rules = "groups:\n  - name: diff\n    interval: 1s\n    rules:\n      - alert: Tick\n        expr: vector(time() % 20) >= 10\n        for: 3s\n        labels:\n          severity: info\n      - alert: Templates\n        expr: vector(123456789) > 0\n        labels:\n          sev: '{{ if gt $value 1000.0 }}big{{ else }}small{{ end }}'\n        annotations:\n          v: '{{ $value }} {{ $value | humanize }} {{ $value | printf \"%.2f\" }}'\n          l: '{{ $labels }} {{ 90061 | humanizeDuration }} {{ 0.1234 | humanizePercentage }}'\n          e: '{{ $externalLabels.site }} {{ humanize1024 2048 }} {{ 1e21 | humanize }} {{ 0.000012345 }}'\n";
+    std::fs::write(dir.join("rules.yml"), rules).expect("rules");
+    let prom_dir = dir.join("prom");
+    std::fs::create_dir_all(&prom_dir).expect("dir");
+    std::fs::write(
+        prom_dir.join("prometheus.yml"),
+        format!(
+            "global:\n  evaluation_interval: 1s\n  external_labels:\n    site: lab\nrule_files:\n  - {}\n",
+            dir.join("rules.yml").display()
+        ),
+    )
+    .expect("prometheus.yml");
+    std::fs::write(
+        dir.join("hub.toml"),
+        "rule_files = [\"rules.yml\"]\n[global]\nexternal_labels = { site = \"lab\" }\n",
+    )
+    .expect("hub.toml");
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let prom = start_prometheus(&prom_dir, &prom_addr, &[]);
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let start = crate::hub::now_ms() as f64 / 1000.0 + 4.0;
+    // Two 20 s cycles of Tick.
+    std::thread::sleep(Duration::from_secs(46));
+    let end = crate::hub::now_ms() as f64 / 1000.0 - 1.0;
+    let p = transitions(&alert_states(&prom.addr, "Tick", start, end));
+    let h = transitions(&alert_states(&hub.addr, "Tick", start, end));
+    assert!(p.len() >= 4, "Prometheus: {p:?}");
+    assert_eq!(
+        p.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        h.iter().map(|x| &x.1).collect::<Vec<_>>(),
+        "Prometheus {p:?}\nhub {h:?}"
+    );
+    for (a, b) in p.iter().zip(&h) {
+        assert!((a.0 - b.0).abs() <= 1, "Prometheus {p:?}\nhub {h:?}");
+    }
+    // Templates: the same labels and annotations, byte for byte.
+    let pick = |addr: &str| {
+        let v = json_get(addr, "/api/v1/alerts");
+        v["data"]["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "Templates")
+            .map(|a| {
+                (
+                    a["labels"].clone(),
+                    a["annotations"].clone(),
+                    a["value"].clone(),
+                )
+            })
+            .expect("Templates alert")
+    };
+    let (pl, pa, pv) = pick(&prom.addr);
+    let (hl, ha, hv) = pick(&hub.addr);
+    assert_eq!(hl, pl);
+    assert_eq!(ha, pa);
+    assert_eq!(hv, pv);
+    drop(hub);
+    drop(prom);
+    let _ = std::fs::remove_dir_all(&dir);
+}
