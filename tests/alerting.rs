@@ -751,3 +751,95 @@ fn same_rules_fire_at_the_same_steps_on_prometheus_and_the_hub() {
     drop(prom);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Python that has aiosmtpd (Debian's python3-aiosmtpd is under
+/// /usr/bin/python3, which a pyenv python3 on PATH may hide).
+fn smtp_python() -> &'static str {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return py;
+        }
+    }
+    panic!("aiosmtpd is not installed: run tests/run.sh (it installs python3-aiosmtpd)");
+}
+
+/// Direct mode, email: a real SMTP server (aiosmtpd) receives the
+/// notification with Alertmanager's default subject, the envelope and the
+/// rendered annotations; then the resolution (send_resolved = true).
+#[test]
+#[ignore = "needs python3-aiosmtpd (tests/run.sh installs it)"]
+fn direct_email_reaches_an_smtp_server() {
+    let py = smtp_python();
+    let dir = temp_dir("alert-email");
+    let mails = dir.join("mails");
+    std::fs::create_dir_all(&mails).expect("dir");
+    let port = free_port();
+    let sink = Command::new(py)
+        .arg(fixture("alerting/smtp_sink.py"))
+        .arg(port.to_string())
+        .arg(&mails)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn smtp sink");
+    let mut sink = Proc {
+        child: sink,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let mut line = String::new();
+    if let Some(out) = sink.child.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    }
+    assert_eq!(line.trim(), "ready");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: mail\n    interval: 1s\n    rules:\n      - alert: MailMe\n        expr: probe > 0\n        labels:\n          severity: critical\n        annotations:\n          summary: \"{{ $labels.instance }} probe at {{ $value | humanizePercentage }}\"\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"mail\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n[[notify.receivers]]\nname = \"mail\"\n[[notify.receivers.email_configs]]\nto = \"ops@example.org\"\nfrom = \"hub@example.org\"\nsmarthost = \"{}\"\nrequire_tls = false\nsend_resolved = true\n",
+            sink.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    push_probe(&hub.addr, &[("pi4", 0.5)]);
+    let read = |n: usize| -> Option<String> {
+        let mut files: Vec<_> = std::fs::read_dir(&mails)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        std::fs::read_to_string(files.get(n)?).ok()
+    };
+    let first = wait_for("the firing mail", Duration::from_secs(15), || read(0));
+    assert!(
+        first.contains("X-Envelope-From: hub@example.org"),
+        "{first}"
+    );
+    assert!(first.contains("X-Envelope-To: ops@example.org"), "{first}");
+    assert!(
+        first.contains("Subject: [FIRING:1] MailMe (pi4 critical)"),
+        "{first}"
+    );
+    assert!(first.contains("summary: pi4 probe at 50%"), "{first}");
+    push_probe(&hub.addr, &[("pi4", 0.0)]);
+    let resolved = wait_for("the resolved mail", Duration::from_secs(15), || {
+        (1..10)
+            .filter_map(read)
+            .find(|m| m.contains("Subject: [RESOLVED] MailMe"))
+    });
+    assert!(resolved.contains("[RESOLVED] since"), "{resolved}");
+    drop(hub);
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}

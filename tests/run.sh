@@ -7,7 +7,8 @@
 # root (cross/deb.sh).
 #
 # Peers: promtool and prometheus (package prometheus), Alertmanager 0.25
-# and amtool (prometheus-alertmanager), node_exporter
+# and amtool (prometheus-alertmanager), aiosmtpd (python3-aiosmtpd),
+# node_exporter
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
 # (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime). ARM
@@ -26,6 +27,8 @@ want promtool prometheus
 want prometheus prometheus
 want prometheus-alertmanager prometheus-alertmanager
 want amtool prometheus-alertmanager
+# The email test's SMTP sink (aiosmtpd; Debian's is under /usr/bin/python3).
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 want prometheus-node-exporter prometheus-node-exporter
 want haproxy haproxy
 want prometheus-haproxy-exporter prometheus-haproxy-exporter

@@ -302,7 +302,7 @@ fn flush_due(inner: &Inner) {
                 .filter(|(_, a)| a.resolved(now))
                 .map(|(k, _)| *k)
                 .collect();
-            let send_resolved = receiver.webhooks.iter().any(|w| w.send_resolved);
+            let send_resolved = receiver.send_resolved();
             let needs = match &g.last {
                 None => !fire.is_empty(),
                 Some((lf, lr, at)) => {
@@ -328,6 +328,18 @@ fn flush_due(inner: &Inner) {
                     }
                     let body = payload(g, &receiver.name, &list, w.max_alerts, now, &ext_url);
                     bodies.push((w.url.clone(), body));
+                }
+                for (i, e) in receiver.emails.iter().enumerate() {
+                    let list: Vec<&(u64, Held)> = alerts
+                        .iter()
+                        .filter(|(_, a)| e.send_resolved || !a.resolved(now))
+                        .collect();
+                    if list.is_empty() {
+                        continue;
+                    }
+                    let mail = mail(g, &list, now, &ext_url);
+                    let body = serde_json::to_string(&mail).unwrap_or_default();
+                    bodies.push((format!("{EMAIL}{}#{i}", receiver.name), body));
                 }
                 g.last = Some((fire, res, now));
             }
@@ -368,6 +380,61 @@ fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
     a.cmp(b)
 }
 
+/// Outbox targets of email receivers: `email:<receiver>#<index>`.
+const EMAIL: &str = "email:";
+
+/// The mail of a flush.
+fn mail(g: &AggGroup, alerts: &[&(u64, Held)], now: i64, ext_url: &str) -> super::email::Mail {
+    let status = if alerts.iter().any(|(_, a)| !a.resolved(now)) {
+        "firing"
+    } else {
+        "resolved"
+    };
+    let starts: Vec<String> = alerts
+        .iter()
+        .map(|(_, a)| {
+            let mut s = String::new();
+            json::rfc3339(&mut s, a.starts_at);
+            s
+        })
+        .collect();
+    let lines: Vec<super::email::Line<'_>> = alerts
+        .iter()
+        .zip(&starts)
+        .map(|((_, a), s)| {
+            (
+                if a.resolved(now) {
+                    "resolved"
+                } else {
+                    "firing"
+                },
+                &a.labels,
+                &a.annotations,
+                s.as_str(),
+            )
+        })
+        .collect();
+    let common = common_labels(alerts.iter().map(|(_, a)| &a.labels));
+    super::email::render(status, &g.group_labels, &common, &lines, ext_url)
+}
+
+/// The labels all of `sets` share.
+fn common_labels<'a>(mut sets: impl Iterator<Item = &'a Labels>) -> Labels {
+    let Some(first) = sets.next() else {
+        return Labels::new();
+    };
+    let mut c = first.clone();
+    for l in sets {
+        let keep: Vec<(String, String)> = c
+            .iter()
+            .filter(|(k, v)| l.get(k) == Some(*v))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c = Labels::from_pairs(keep);
+    }
+    c
+}
+
 /// Alertmanager's webhook payload, version 4.
 fn payload(
     g: &AggGroup,
@@ -379,20 +446,7 @@ fn payload(
 ) -> String {
     let firing = alerts.iter().any(|(_, a)| !a.resolved(now));
     let common = |f: &dyn Fn(&Held) -> &Labels| -> Labels {
-        let mut it = alerts.iter().map(|(_, a)| f(a));
-        let Some(first) = it.next() else {
-            return Labels::new();
-        };
-        let mut c = first.clone();
-        for l in it {
-            let keep: Vec<(String, String)> = c
-                .iter()
-                .filter(|(k, v)| l.get(k) == Some(*v))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            c = Labels::from_pairs(keep);
-        }
-        c
+        common_labels(alerts.iter().map(|(_, a)| f(a)))
     };
     let shown = if max > 0 {
         alerts.len().min(max)
@@ -478,14 +532,19 @@ fn deliver_due(inner: &Inner) {
         .build()
         .into();
     for (id, url, body, attempts, created) in due {
-        let res = agent
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(body.as_bytes());
-        let err = match res {
-            Ok(r) if r.status().is_success() => None,
-            Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-            Err(e) => Some(e.to_string()),
+        let err = match url.strip_prefix(EMAIL) {
+            Some(target) => send_mail(inner, target, &body),
+            None => {
+                match agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body.as_bytes())
+                {
+                    Ok(r) if r.status().is_success() => None,
+                    Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+                    Err(e) => Some(e.to_string()),
+                }
+            }
         };
         let db = lock(&inner.db);
         match err {
@@ -512,6 +571,24 @@ fn deliver_due(inner: &Inner) {
             }
         }
     }
+}
+
+/// Sends an outbox mail to `<receiver>#<index>` of the current config;
+/// the error, if any.
+fn send_mail(inner: &Inner, target: &str, body: &str) -> Option<String> {
+    let cfg = lock(&inner.cfg).clone();
+    let email = target.rsplit_once('#').and_then(|(name, i)| {
+        let r = cfg.as_ref()?.receivers.iter().find(|r| r.name == name)?;
+        r.emails.get(i.parse::<usize>().ok()?).cloned()
+    });
+    let Some(email) = email else {
+        return Some(format!("receiver {target} is no longer configured"));
+    };
+    let mail: super::email::Mail = match serde_json::from_str(body) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("unreadable outbox mail: {e}")),
+    };
+    super::email::send(&email, &mail).err()
 }
 
 #[cfg(test)]

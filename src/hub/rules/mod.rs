@@ -5,7 +5,8 @@
 //! evaluation ([`group`]), the thread that runs groups ([`manager`]),
 //! sending to Alertmanager ([`notifier`]) and the API ([`api`]); direct
 //! notifications without Alertmanager: routing ([`route`]), grouping and
-//! webhook delivery ([`dispatch`]), silences ([`silence`]).
+//! webhook delivery ([`dispatch`]), email ([`email`]), silences
+//! ([`silence`]).
 //!
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
@@ -14,6 +15,7 @@ pub mod alert;
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod email;
 pub mod file;
 pub mod gofmt;
 pub mod group;

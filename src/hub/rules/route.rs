@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::hub::store::matcher::{Matcher, Op};
+use super::email::Email;
+use crate::hub::store::{Matcher, Op};
 use crate::metric::Labels;
 use crate::push::config::parse_duration;
 
@@ -56,6 +57,42 @@ pub struct ReceiverToml {
     pub name: String,
     /// Webhooks (Alertmanager's payload version 4).
     pub webhook_configs: Vec<WebhookToml>,
+    /// Email over SMTP.
+    pub email_configs: Vec<EmailToml>,
+}
+
+/// An email receiver as written (Alertmanager's keys).
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailToml {
+    /// Recipients, comma separated.
+    pub to: String,
+    /// Sender address.
+    pub from: String,
+    /// `host:port` of the SMTP server (port 465: implicit TLS).
+    pub smarthost: String,
+    /// EHLO name ("localhost").
+    pub hello: Option<String>,
+    /// AUTH user.
+    pub auth_username: Option<String>,
+    /// AUTH password.
+    pub auth_password: Option<String>,
+    /// File holding the AUTH password (read at load).
+    pub auth_password_file: Option<std::path::PathBuf>,
+    /// Insist on STARTTLS (default true).
+    pub require_tls: Option<bool>,
+    /// Notify resolved alerts (default false, as Alertmanager).
+    pub send_resolved: Option<bool>,
+}
+
+impl std::fmt::Debug for EmailToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailToml")
+            .field("to", &self.to)
+            .field("smarthost", &self.smarthost)
+            .field("auth_username", &self.auth_username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A webhook as written.
@@ -120,6 +157,15 @@ pub struct Receiver {
     pub name: String,
     /// Webhooks.
     pub webhooks: Vec<Webhook>,
+    /// Email.
+    pub emails: Vec<Email>,
+}
+
+impl Receiver {
+    /// Whether any integration wants resolved notifications.
+    pub fn send_resolved(&self) -> bool {
+        self.webhooks.iter().any(|w| w.send_resolved) || self.emails.iter().any(|e| e.send_resolved)
+    }
 }
 
 /// A checked inhibition rule.
@@ -224,9 +270,58 @@ pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
                 max_alerts: w.max_alerts,
             });
         }
+        let mut emails = Vec::new();
+        for (j, e) in r.email_configs.iter().enumerate() {
+            let k = |f: &str| format!("{key}.email_configs[{j}].{f}");
+            for (f, v) in [
+                ("to", &e.to),
+                ("from", &e.from),
+                ("smarthost", &e.smarthost),
+            ] {
+                if v.trim().is_empty() {
+                    return Err((k(f), "must be set".into()));
+                }
+            }
+            let port = e.smarthost.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(_))) {
+                return Err((
+                    k("smarthost"),
+                    format!("{:?} is not host:port", e.smarthost),
+                ));
+            }
+            let password = match (&e.auth_password, &e.auth_password_file) {
+                (Some(_), Some(_)) => {
+                    return Err((
+                        k("auth_password"),
+                        "give auth_password or auth_password_file, not both".into(),
+                    ))
+                }
+                (Some(p), None) => Some(p.clone()),
+                (None, Some(f)) => Some(
+                    std::fs::read_to_string(f)
+                        .map_err(|err| {
+                            (k("auth_password_file"), format!("{}: {err}", f.display()))
+                        })?
+                        .trim()
+                        .to_string(),
+                ),
+                (None, None) => None,
+            };
+            emails.push(Email {
+                to: e.to.clone(),
+                from: e.from.clone(),
+                smarthost: e.smarthost.clone(),
+                hello: e.hello.clone().unwrap_or_else(|| "localhost".into()),
+                auth_username: e.auth_username.clone().filter(|u| !u.is_empty()),
+                auth_password: password,
+                require_tls: e.require_tls.unwrap_or(true),
+                send_resolved: e.send_resolved.unwrap_or(false),
+            });
+        }
         receivers.push(Receiver {
             name: r.name.clone(),
             webhooks,
+            emails,
         });
     }
     if !root.matchers.is_empty() {
