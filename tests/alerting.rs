@@ -843,3 +843,125 @@ fn direct_email_reaches_an_smtp_server() {
     drop(sink);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn amtool(hub: &str, args: &[&str]) -> (Option<i32>, String) {
+    run(Command::new("amtool")
+        .arg(format!("--alertmanager.url=http://{hub}"))
+        .args(args))
+}
+
+/// amtool (Alertmanager 0.25's CLI) adds, lists and expires silences on
+/// the hub's Alertmanager-shaped silence API; they survive a restart.
+#[test]
+#[ignore = "needs amtool (tests/run.sh installs prometheus-alertmanager)"]
+fn amtool_manages_the_hubs_silences() {
+    require("amtool");
+    let dir = temp_dir("alert-amtool");
+    std::fs::write(
+        dir.join("hub.toml"),
+        "[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\n",
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let (code, out) = amtool(
+        &hub.addr,
+        &[
+            "silence",
+            "add",
+            "alertname=Foo",
+            "instance=~pi.*",
+            "-c",
+            "maintenance",
+            "-d",
+            "1h",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 36, "{out}");
+    let (code, out) = amtool(&hub.addr, &["silence", "query", "-o", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v[0]["id"], id.as_str());
+    assert_eq!(v[0]["status"]["state"], "active");
+    assert_eq!(v[0]["comment"], "maintenance");
+    assert_eq!(v[0]["matchers"][1]["isRegex"], true);
+    // Kept across a restart.
+    drop(hub);
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let (code, out) = amtool(&hub.addr, &["silence", "query", "alertname=Foo"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&id), "{out}");
+    let (code, out) = amtool(&hub.addr, &["silence", "expire", &id]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = amtool(&hub.addr, &["silence", "query"]);
+    assert!(!out.contains(&id), "still active: {out}");
+    let (_, out) = amtool(&hub.addr, &["silence", "query", "--expired"]);
+    assert!(out.contains(&id), "{out}");
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGHUP re-reads rule files with the config: a new rule appears in
+/// /api/v1/rules; a broken rule file is refused (reload marked failed)
+/// and the running rules carry on.
+#[test]
+fn sighup_reloads_rule_files_and_keeps_them_on_a_bad_one() {
+    let dir = temp_dir("alert-reload");
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - record: one:up\n        expr: vector(1)\n",
+    )
+    .expect("rules");
+    std::fs::write(dir.join("hub.toml"), "rule_files = [\"rules.yml\"]\n").expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let names = |addr: &str| -> Vec<String> {
+        let v = json_get(addr, "/api/v1/rules");
+        v["data"]["groups"][0]["rules"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|x| x["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&hub.addr), ["one:up"]);
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &hub.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -HUP");
+    };
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - record: one:up\n        expr: vector(1)\n      - alert: Always\n        expr: vector(1) > 0\n",
+    )
+    .expect("rules");
+    hup();
+    wait_for("the new rule", Duration::from_secs(10), || {
+        (names(&hub.addr) == ["one:up", "Always"]).then_some(())
+    });
+    wait_for("the new alert", Duration::from_secs(10), || {
+        hub_alerts(&hub.addr, "Always").first().cloned()
+    });
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: Bad\n        expr: up ==\n",
+    )
+    .expect("rules");
+    hup();
+    wait_for("the failed reload", Duration::from_secs(10), || {
+        let m = get(&hub.addr, "/metrics").ok()?.text();
+        m.contains("prometheus_config_last_reload_successful 0")
+            .then_some(())
+    });
+    assert_eq!(names(&hub.addr), ["one:up", "Always"]);
+    assert_eq!(hub_alerts(&hub.addr, "Always").len(), 1);
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
