@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::SmtpTransportBuilder;
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +117,7 @@ pub fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
         .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
             cfg.hello.clone(),
         ));
-    b = b.tls(tls_mode(host, port, cfg.require_tls)?);
+    b = with_tls(b, host, port, cfg.require_tls)?;
     if let Some(u) = &cfg.auth_username {
         b = b.credentials(Credentials::new(
             u.clone(),
@@ -126,34 +127,39 @@ pub fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
     b.build().send(&msg).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// TLS as Alertmanager does it: implicit on port 465, STARTTLS required
+/// when `require_tls`, else plain.
 #[cfg(feature = "tls")]
-fn tls_mode(
+fn with_tls(
+    b: SmtpTransportBuilder,
     host: &str,
     port: u16,
     require: bool,
-) -> Result<lettre::transport::smtp::client::Tls, String> {
+) -> Result<SmtpTransportBuilder, String> {
     use lettre::transport::smtp::client::{Tls, TlsParameters};
     if port == 465 || require {
         let p = TlsParameters::new(host.to_string()).map_err(|e| e.to_string())?;
-        return Ok(if port == 465 {
+        return Ok(b.tls(if port == 465 {
             Tls::Wrapper(p)
         } else {
             Tls::Required(p)
-        });
+        }));
     }
-    Ok(Tls::None)
+    Ok(b)
 }
 
+/// Without the `tls` feature only plain SMTP is possible.
 #[cfg(not(feature = "tls"))]
-fn tls_mode(
+fn with_tls(
+    b: SmtpTransportBuilder,
     _: &str,
     port: u16,
     require: bool,
-) -> Result<lettre::transport::smtp::client::Tls, String> {
+) -> Result<SmtpTransportBuilder, String> {
     if port == 465 || require {
         return Err("TLS needs picket-hub built with the `tls` feature; set require_tls = false for plain SMTP".into());
     }
-    Ok(lettre::transport::smtp::client::Tls::None)
+    Ok(b)
 }
 
 #[cfg(test)]
