@@ -9,7 +9,7 @@ use picket::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteR
 
 use crate::util::*;
 
-fn hub_bin() -> &'static str {
+pub(crate) fn hub_bin() -> &'static str {
     env!("CARGO_BIN_EXE_picket-hub")
 }
 
@@ -39,9 +39,9 @@ pub fn now_ms() -> i64 {
 }
 
 /// One series to send: its labels and samples.
-type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+pub(crate) type Series<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
-fn body(series: &[Series<'_>]) -> Vec<u8> {
+pub(crate) fn body(series: &[Series<'_>]) -> Vec<u8> {
     let req = WriteRequest {
         timeseries: series
             .iter()

@@ -6,7 +6,9 @@
 # files (cross/build.sh --test) and their .deb packages, checked in a temp
 # root (cross/deb.sh).
 #
-# Peers: promtool and prometheus (package prometheus), node_exporter
+# Peers: promtool and prometheus (package prometheus), Alertmanager 0.25
+# and amtool (prometheus-alertmanager), aiosmtpd (python3-aiosmtpd),
+# node_exporter
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
 # (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime),
@@ -24,6 +26,10 @@ need=()
 want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 want promtool prometheus
 want prometheus prometheus
+want prometheus-alertmanager prometheus-alertmanager
+want amtool prometheus-alertmanager
+# The email test's SMTP sink (aiosmtpd; Debian's is under /usr/bin/python3).
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 want prometheus-node-exporter prometheus-node-exporter
 want haproxy haproxy
 want prometheus-haproxy-exporter prometheus-haproxy-exporter

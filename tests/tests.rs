@@ -34,3 +34,5 @@ mod hub;
 mod promql_diff;
 // MQTT forwarding through a real Mosquitto (ignored unless --include-ignored).
 mod mqtt;
+// picket-hub alerting: rule files, evaluation, Alertmanager, direct notifications.
+mod alerting;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use picket::hub::config::{self, Flags};
+use picket::hub::rules;
 use picket::hub::server;
 use picket::{cli, logger};
 
@@ -44,6 +45,12 @@ struct Args {
     /// subscribe to this MQTT broker (mqtt://host[:port] or mqtts://) for agents' metrics and status
     #[argh(option)]
     mqtt_url: Option<String>,
+    /// a rule file to load (repeatable; added to rule_files)
+    #[argh(option)]
+    rule_file: Vec<PathBuf>,
+    /// the URL the hub is reached at, for alerts (default http://<hostname>:<port>)
+    #[argh(option)]
+    web_external_url: Option<String>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -58,6 +65,16 @@ struct Args {
 #[argh(subcommand)]
 enum Command {
     CheckConfig(CheckConfig),
+    CheckRules(CheckRules),
+}
+
+/// check rule files as `promtool check rules` does and exit (0 valid, 2 invalid)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check-rules")]
+struct CheckRules {
+    /// the files
+    #[argh(positional)]
+    files: Vec<PathBuf>,
 }
 
 /// check a config file and exit (0 valid, 2 invalid)
@@ -102,13 +119,25 @@ fn main() -> ExitCode {
         query_lookback_delta: args.query_lookback_delta.clone(),
         query_max_series: args.query_max_series.clone(),
         mqtt_url: args.mqtt_url.clone(),
+        rule_files: args.rule_file.clone(),
+        external_url: args.web_external_url.clone(),
     };
+    if let Some(Command::CheckRules(c)) = &args.command {
+        return check_rules(&c.files);
+    }
     if let Some(Command::CheckConfig(c)) = &args.command {
         return match config::load(Some(&c.file), &flags) {
-            Ok(_) => {
-                println!("{}: valid", c.file.display());
-                ExitCode::SUCCESS
-            }
+            Ok(cfg) => match rules::load(&cfg) {
+                Ok(groups) => {
+                    let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                    println!("{}: valid ({n} rules)", c.file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("picket-hub: rule file error:\n{e}");
+                    ExitCode::from(2)
+                }
+            },
             Err(e) => {
                 eprintln!("picket-hub: config error: {e}");
                 ExitCode::from(2)
@@ -122,6 +151,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = rules::load(&cfg) {
+        eprintln!("picket-hub: rule file error:\n{e}");
+        return ExitCode::from(2);
+    }
     let source = server::Source {
         file: args.config_file.clone(),
         flags,
@@ -132,5 +165,37 @@ fn main() -> ExitCode {
             eprintln!("picket-hub: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `check-rules FILE...`: promtool's report per file; every error names
+/// file, line, group, rule and reason.
+fn check_rules(files: &[PathBuf]) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("picket-hub: check-rules: give at least one rule file");
+        return ExitCode::from(2);
+    }
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match rules::file::load(f, std::time::Duration::from_secs(60)) {
+            Ok(groups) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found\n");
+            }
+            Err(errs) => {
+                failed = true;
+                eprintln!("  FAILED:");
+                for e in errs {
+                    eprintln!("{e}");
+                }
+                eprintln!();
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -11,16 +11,23 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::promql;
+use super::rules::config::{Alerting, AlertingToml};
+use super::rules::route::{Notify, NotifyToml};
 use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
 use crate::config::{locate, read_toml, ConfigError};
 use crate::http::base64;
+use crate::metric::{valid_label_name, Labels};
 use crate::push::config::parse_duration;
 
 /// The file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubFile {
+    /// Rule file patterns (Prometheus's `rule_files`), relative to this
+    /// file; a `*` in the last component matches any run of characters.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
     /// `[global]`
     #[serde(default)]
     pub global: GlobalSection,
@@ -42,6 +49,13 @@ pub struct HubFile {
     /// `[mqtt]`: the MQTT input.
     #[serde(default)]
     pub mqtt: Option<super::mqtt::config::MqttSection>,
+    /// `[alerting]`: Alertmanagers and the rule engine's timing.
+    #[serde(default)]
+    pub alerting: AlertingToml,
+    /// `[notify]`: direct notifications (routing tree, receivers,
+    /// inhibition) for sites without Alertmanager.
+    #[serde(default)]
+    pub notify: NotifyToml,
 }
 
 /// `[query]`: limits of `/api/v1/query` and `/api/v1/query_range`
@@ -85,6 +99,11 @@ pub struct GlobalSection {
     pub scrape_interval: Option<String>,
     /// Default scrape timeout (10s).
     pub scrape_timeout: Option<String>,
+    /// Default rule group interval (1m).
+    pub evaluation_interval: Option<String>,
+    /// Labels added to every alert sent (Prometheus's `external_labels`).
+    #[serde(default)]
+    pub external_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `[web]`
@@ -93,6 +112,9 @@ pub struct GlobalSection {
 pub struct WebSection {
     /// Listen address (":9090").
     pub listen_address: Option<String>,
+    /// The URL the hub is reached at, for alerts' generatorURL and
+    /// `$externalURL` (default `http://<hostname>:<port>`).
+    pub external_url: Option<String>,
 }
 
 /// `[storage]`
@@ -155,6 +177,10 @@ pub struct Flags {
     pub query_max_series: Option<String>,
     /// `--mqtt-url`: subscribe to this broker (replaces `mqtt.url`).
     pub mqtt_url: Option<String>,
+    /// `--rule-file` (repeatable): rule files added to `rule_files`.
+    pub rule_files: Vec<PathBuf>,
+    /// `--web.external-url`
+    pub external_url: Option<String>,
 }
 
 /// The checked settings.
@@ -180,6 +206,19 @@ pub struct HubConfig {
     pub query: promql::Options,
     /// The MQTT input, if any (read at start, not on reload).
     pub mqtt: Option<super::mqtt::config::MqttInput>,
+    /// Rule file patterns: the file's `rule_files` (made relative to the
+    /// config file) and then `--rule-file`s.
+    pub rule_files: Vec<PathBuf>,
+    /// Default rule group interval.
+    pub evaluation_interval: Duration,
+    /// `external_labels`.
+    pub external_labels: Labels,
+    /// The hub's external URL.
+    pub external_url: String,
+    /// `[alerting]`.
+    pub alerting: Alerting,
+    /// `[notify]`, if it configures anything.
+    pub notify: Option<Notify>,
 }
 
 /// Reads and checks a config file (and the flags over it).
@@ -453,6 +492,68 @@ fn resolve(
             c.set_directory(dir);
         }
     }
+    let evaluation_interval = dur(
+        f.global
+            .evaluation_interval
+            .clone()
+            .map(|v| (v, None, "global.evaluation_interval".to_string())),
+        Duration::from_secs(60),
+    )?;
+    if evaluation_interval.is_zero() {
+        return Err(at(
+            "global.evaluation_interval",
+            None,
+            "must be more than 0".into(),
+        ));
+    }
+    let mut external_labels = Labels::new();
+    for (k, v) in &f.global.external_labels {
+        if !valid_label_name(k) || k.starts_with("__") {
+            return Err(at(
+                "global.external_labels",
+                None,
+                format!("{k:?} is not a valid label name"),
+            ));
+        }
+        external_labels.set(k.clone(), v.clone());
+    }
+    let external_url = match flags.external_url.clone().or(f.web.external_url.clone()) {
+        Some(u) => {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                let fl = flags.external_url.as_ref().map(|_| "--web.external-url");
+                return Err(at(
+                    "web.external_url",
+                    fl,
+                    format!("{u:?} is not an http(s) URL"),
+                ));
+            }
+            u.trim_end_matches('/').to_string()
+        }
+        None => default_external_url(&listen),
+    };
+    let alerting =
+        super::rules::config::resolve(&f.alerting).map_err(|(key, msg)| ConfigError {
+            file: path.map(Path::to_path_buf),
+            line: locate(src, &key).or_else(|| nth_table_line(src, &key)),
+            key: Some(key),
+            msg,
+        })?;
+    let notify = super::rules::route::resolve(&f.notify).map_err(|(key, msg)| ConfigError {
+        file: path.map(Path::to_path_buf),
+        line: locate(src, &key).or_else(|| nth_table_line(src, &key)),
+        key: Some(key),
+        msg,
+    })?;
+    let base = path.and_then(Path::parent);
+    let mut rule_files: Vec<PathBuf> = f
+        .rule_files
+        .iter()
+        .map(|p| match base {
+            Some(b) if Path::new(p).is_relative() => b.join(p),
+            _ => PathBuf::from(p),
+        })
+        .collect();
+    rule_files.extend(flags.rule_files.iter().cloned());
     Ok(HubConfig {
         mqtt,
         listen_address: listen,
@@ -475,7 +576,24 @@ fn resolve(
         scrape_timeout,
         scrape_configs,
         query,
+        rule_files,
+        evaluation_interval,
+        external_labels,
+        external_url,
+        alerting,
+        notify,
     })
+}
+
+/// Prometheus's default external URL: `http://<hostname>:<port>`.
+fn default_external_url(listen: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let port = listen.rsplit_once(':').map_or("9090", |(_, p)| p);
+    format!("http://{host}:{port}")
 }
 
 /// The line of the `[[table]]` header that `key` (`scrape_configs[2].x.y`)

@@ -15,6 +15,7 @@ pub mod json;
 pub mod mqtt;
 pub mod promql;
 pub mod query_api;
+pub mod rules;
 pub mod scrape;
 pub mod server;
 pub mod store;

@@ -228,16 +228,6 @@ pub fn query_exemplars() -> Answer {
     (200, json::success("[]"))
 }
 
-/// `GET /api/v1/rules`: no rule groups yet.
-pub fn rules() -> Answer {
-    (200, json::success("{\"groups\":[]}"))
-}
-
-/// `GET /api/v1/alerts`: no alerts yet.
-pub fn alerts() -> Answer {
-    (200, json::success("{\"alerts\":[]}"))
-}
-
 /// `GET /api/v1/status/config`: the hub's config is TOML, not Prometheus
 /// YAML, so an empty document.
 pub fn status_config() -> Answer {
@@ -598,8 +588,15 @@ mod tests {
     #[test]
     fn side_endpoints_and_durations() {
         assert_eq!(metadata().1, r#"{"status":"success","data":{}}"#);
-        assert_eq!(rules().1, r#"{"status":"success","data":{"groups":[]}}"#);
-        assert_eq!(alerts().1, r#"{"status":"success","data":{"alerts":[]}}"#);
+        let none = Params(Vec::new());
+        assert_eq!(
+            crate::hub::rules::api::rules(&[], &none).1,
+            r#"{"status":"success","data":{"groups":[]}}"#
+        );
+        assert_eq!(
+            crate::hub::rules::api::alerts(&[]).1,
+            r#"{"status":"success","data":{"alerts":[]}}"#
+        );
         assert_eq!(query_exemplars().1, r#"{"status":"success","data":[]}"#);
         let v = ok(status_flags(&Options::default()));
         assert_eq!(v["data"]["query.timeout"], "2m");

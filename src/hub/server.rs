@@ -1,8 +1,10 @@
 //! Wires the hub together: the store, its commit and checkpoint threads,
-//! the scrape manager, the MQTT subscriber, and the HTTP server (remote_write in, Prometheus
-//! API out, the hub's own `/metrics`). Blocking store calls run on smol's
+//! the scrape manager, the MQTT subscriber, the HTTP server (remote_write
+//! in, Prometheus API out, the hub's own `/metrics`), and the rule engine
+//! with its notifier on their own threads. Blocking store calls run on smol's
 //! blocking pool, never on the executor. SIGHUP reloads the config file
-//! (scrape jobs and receiver credentials) as Prometheus does; SIGTERM and
+//! (scrape jobs, receiver credentials, rule files and alerting) as
+//! Prometheus does; SIGTERM and
 //! SIGINT commit what is pending before exit.
 
 use std::io;
@@ -19,6 +21,7 @@ use super::config::{self, Flags, HubConfig};
 use super::ingest;
 use super::json;
 use super::query_api;
+use super::rules;
 use super::scrape::{self, Manager};
 use super::store::{now_ms, Store, MAX_BACKLOG};
 use super::telemetry;
@@ -45,6 +48,8 @@ pub struct Hub {
     pub reloads: Reloads,
     /// When the hub started.
     pub started: Instant,
+    /// The rule engine.
+    pub rules: Arc<rules::manager::Manager>,
 }
 
 /// The outcome of config reloads (Prometheus's
@@ -110,6 +115,13 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         store.path().display(),
         cfg.scrape_configs.len()
     );
+    let groups = rules::load(&cfg)?;
+    log::info!(
+        "{} rule group(s), {} rule(s)",
+        groups.len(),
+        groups.iter().map(|g| g.rules.len()).sum::<usize>()
+    );
+    let rule_manager = rules::manager::Manager::start(&cfg, groups, store.clone())?;
     let scrape = Manager::start(cfg.scrape_configs.clone(), store.clone());
     let hub = Arc::new(Hub {
         store,
@@ -124,6 +136,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
             failures: AtomicU64::new(0),
         },
         started: Instant::now(),
+        rules: rule_manager,
     });
     #[cfg(feature = "mqtt")]
     if let Some(m) = hub.cfg.mqtt.clone() {
@@ -164,6 +177,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     }
     log::info!("stopping: committing pending samples");
     hub.scrape.stop();
+    hub.rules.stop();
     hub.store
         .commit()
         .map_err(|e| format!("final commit failed: {e}"))?;
@@ -180,6 +194,17 @@ fn reload(hub: &Hub, source: &Source) {
             log::error!("reload failed, keeping the running config: {e}");
         }
         Ok(new) => {
+            let groups = match rules::load(&new) {
+                Ok(g) => g,
+                Err(e) => {
+                    hub.reloads.last_ok.store(false, Ordering::Relaxed);
+                    hub.reloads.failures.fetch_add(1, Ordering::Relaxed);
+                    log::error!("reload failed, keeping the running config and rules:\n{e}");
+                    return;
+                }
+            };
+            let n_groups = groups.len();
+            hub.rules.reload(&new, groups, &hub.store);
             if new.listen_address != hub.cfg.listen_address
                 || new.store != hub.cfg.store
                 || new.commit_interval != hub.cfg.commit_interval
@@ -194,7 +219,7 @@ fn reload(hub: &Hub, source: &Source) {
             hub.reloads
                 .last_success_ms
                 .store(now_ms().max(0) as u64, Ordering::Relaxed);
-            log::info!("config reloaded: {jobs} scrape job(s)");
+            log::info!("config reloaded: {jobs} scrape job(s), {n_groups} rule group(s)");
         }
     }
 }
@@ -321,6 +346,11 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
         p if p.starts_with("/api/v1/") => {
             (405, JSON, json::error("bad_data", "method not allowed"))
         }
+        p if p.starts_with("/api/v2/silence") => {
+            let h = hub.clone();
+            let (status, body) = smol::unblock(move || silences(&h, &req)).await;
+            (status, JSON, body)
+        }
         "/" => (
             200,
             TEXT,
@@ -343,8 +373,8 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/format_query" => query_api::format_query(p),
         "/api/v1/metadata" => query_api::metadata(),
         "/api/v1/query_exemplars" => query_api::query_exemplars(),
-        "/api/v1/rules" => query_api::rules(),
-        "/api/v1/alerts" => query_api::alerts(),
+        "/api/v1/rules" => hub.rules.with_groups(|g| rules::api::rules(g, p)),
+        "/api/v1/alerts" => hub.rules.with_groups(rules::api::alerts),
         "/api/v1/status/config" => query_api::status_config(),
         "/api/v1/status/flags" => query_api::status_flags(&hub.cfg.query),
         "/api/v1/status/runtimeinfo" => query_api::runtimeinfo(&query_api::RuntimeInfo {
@@ -360,6 +390,35 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
             Some(name) => api::label_values(store, name, p),
             None => (404, json::error("not_found", "unknown API endpoint")),
         },
+    }
+}
+
+/// Alertmanager's silence API (direct notifications): `GET`/`POST
+/// /api/v2/silences`, `GET`/`DELETE /api/v2/silence/{id}` (also under
+/// `/api/v2/silences/{id}`).
+fn silences(hub: &Hub, req: &Request) -> Answer {
+    let d = &hub.rules.dispatch;
+    let id = req
+        .path
+        .strip_prefix("/api/v2/silences/")
+        .or_else(|| req.path.strip_prefix("/api/v2/silence/"))
+        .filter(|id| !id.is_empty());
+    match (req.method.as_str(), id) {
+        ("GET" | "HEAD", None) if req.path == "/api/v2/silences" => {
+            let q = req.query_pairs();
+            let filters: Vec<&str> = q
+                .iter()
+                .filter(|(k, _)| k == "filter")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            d.silences().list(&filters)
+        }
+        ("POST", None) if req.path == "/api/v2/silences" => {
+            d.with_db(|db| d.silences().post(db, &req.body))
+        }
+        ("GET" | "HEAD", Some(id)) => d.silences().get(id),
+        ("DELETE", Some(id)) => d.with_db(|db| d.silences().delete(db, id)),
+        _ => (405, "\"method not allowed\"".into()),
     }
 }
 

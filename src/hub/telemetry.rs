@@ -205,7 +205,92 @@ pub fn metrics(hub: &Hub) -> String {
             f64::from(u8::from(m.connected.load(Ordering::Relaxed))),
         ));
     }
+    rule_metrics(hub, &mut s);
     let mut out = Vec::new();
     crate::encode::text::encode(&mut s, &mut out);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The rule engine's and the notifier's counters, under Prometheus's names
+/// (so its dashboards and alerts on them work against the hub).
+fn rule_metrics(hub: &Hub, s: &mut Vec<Sample>) {
+    let c = MetricType::Counter;
+    let g = MetricType::Gauge;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let r = &hub.rules;
+    s.push(Sample::new(
+        "prometheus_rule_evaluations_total",
+        "The total number of rule evaluations.",
+        c,
+        Labels::new(),
+        ld(&r.stats.evaluations),
+    ));
+    s.push(Sample::new(
+        "prometheus_rule_evaluation_failures_total",
+        "The total number of rule evaluation failures.",
+        c,
+        Labels::new(),
+        ld(&r.stats.failures),
+    ));
+    let missed: u64 = r.with_groups(|gs| gs.iter().map(|g| g.missed).sum());
+    s.push(Sample::new(
+        "prometheus_rule_group_iterations_missed_total",
+        "The total number of rule group evaluations missed due to slow rule group evaluation.",
+        c,
+        Labels::new(),
+        missed as f64,
+    ));
+    s.push(Sample::new(
+        "prometheus_notifications_dropped_total",
+        "Total number of alerts dropped due to errors when sending to Alertmanager.",
+        c,
+        Labels::new(),
+        r.notifier.dropped() as f64,
+    ));
+    s.push(Sample::new(
+        "prometheus_notifications_queue_length",
+        "The number of alert notifications in the queue.",
+        g,
+        Labels::new(),
+        r.notifier.queue_len() as f64,
+    ));
+    let d = r.dispatch.stats();
+    s.push(Sample::new(
+        "picket_hub_notifications_delivered_total",
+        "Direct notifications (webhooks) delivered.",
+        c,
+        Labels::new(),
+        ld(&d.sent),
+    ));
+    s.push(Sample::new(
+        "picket_hub_notifications_failed_total",
+        "Direct notification attempts that failed (each is retried).",
+        c,
+        Labels::new(),
+        ld(&d.failed),
+    ));
+    s.push(Sample::new(
+        "picket_hub_notifications_outbox",
+        "Direct notifications waiting for delivery (kept across restarts).",
+        g,
+        Labels::new(),
+        r.dispatch.outbox_len() as f64,
+    ));
+    for (url, st) in r.notifier.stats() {
+        let l = || Labels::from_pairs([("alertmanager", url.clone())]);
+        s.push(Sample::new(
+            "prometheus_notifications_sent_total",
+            "Total number of alerts sent.",
+            c,
+            l(),
+            ld(&st.sent),
+        ));
+        s.push(Sample::new(
+            "prometheus_notifications_errors_total",
+            "Total number of errors sending alert notifications.",
+            c,
+            l(),
+            ld(&st.errors),
+        ));
+    }
 }

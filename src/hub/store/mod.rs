@@ -127,6 +127,15 @@ pub enum SelectError {
     Store(StoreError),
 }
 
+impl fmt::Display for SelectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SelectError::Limit(what) => write!(f, "too many {what}"),
+            SelectError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for SelectError {
     fn from(e: rusqlite::Error) -> SelectError {
         SelectError::Store(e.into())

@@ -1,0 +1,197 @@
+//! The email receiver of direct notifications: Alertmanager's
+//! `email_configs` (to, from, smarthost, hello, auth, require_tls) sent
+//! with lettre over SMTP, STARTTLS (`require_tls`, Alertmanager's default)
+//! or implicit TLS (port 465). The subject is Alertmanager's default
+//! (`[FIRING:2] HostDown (node)`), the body a plain-text list of the
+//! alerts. Sending blocks, so it runs on the dispatcher's thread.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::SmtpTransportBuilder;
+use lettre::{Message, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+
+use crate::metric::Labels;
+
+/// One `email_configs` entry, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Email {
+    /// Recipients (comma separated, as in Alertmanager).
+    pub to: String,
+    /// Sender.
+    pub from: String,
+    /// `host:port` of the SMTP server.
+    pub smarthost: String,
+    /// EHLO name ("localhost" in Alertmanager).
+    pub hello: String,
+    /// AUTH user (none: no AUTH).
+    pub auth_username: Option<String>,
+    /// AUTH password.
+    pub auth_password: Option<String>,
+    /// Insist on STARTTLS (Alertmanager's default: true). Port 465 always
+    /// uses implicit TLS.
+    pub require_tls: bool,
+    /// Notify resolved alerts (Alertmanager's email default: false).
+    pub send_resolved: bool,
+}
+
+/// A rendered mail, as the outbox keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Mail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+}
+
+/// One alert for the mail body: status, labels, annotations, start.
+pub type Line<'a> = (&'a str, &'a Labels, &'a Labels, &'a str);
+
+/// Alertmanager's default subject and a plain-text body.
+pub fn render(
+    status: &str,
+    group: &Labels,
+    common: &Labels,
+    alerts: &[Line<'_>],
+    external_url: &str,
+) -> Mail {
+    let firing = alerts.iter().filter(|a| a.0 == "firing").count();
+    let mut subject = format!("[{}", status.to_uppercase());
+    if status == "firing" {
+        subject.push_str(&format!(":{firing}"));
+    }
+    subject.push(']');
+    let gv: Vec<&str> = group.iter().map(|(_, v)| v).collect();
+    if !gv.is_empty() {
+        subject.push(' ');
+        subject.push_str(&gv.join(" "));
+    }
+    let extra: Vec<&str> = common
+        .iter()
+        .filter(|(k, _)| group.get(k).is_none())
+        .map(|(_, v)| v)
+        .collect();
+    if !extra.is_empty() {
+        subject.push_str(&format!(" ({})", extra.join(" ")));
+    }
+    let mut text = String::new();
+    for (state, labels, annotations, starts) in alerts {
+        text.push_str(&format!("[{}] since {starts}\n", state.to_uppercase()));
+        for (k, v) in annotations.iter() {
+            text.push_str(&format!("  {k}: {v}\n"));
+        }
+        text.push_str("  labels:");
+        for (k, v) in labels.iter() {
+            text.push_str(&format!(" {k}={v}"));
+        }
+        text.push_str("\n\n");
+    }
+    text.push_str(&format!("Sent by picket-hub ({external_url})\n"));
+    Mail { subject, text }
+}
+
+/// Sends one mail.
+pub fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
+    let mut msg = Message::builder()
+        .from(
+            cfg.from
+                .parse()
+                .map_err(|e| format!("from {:?}: {e}", cfg.from))?,
+        )
+        .subject(mail.subject.clone())
+        .header(ContentType::TEXT_PLAIN);
+    for to in cfg.to.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        msg = msg.to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?);
+    }
+    let msg = msg.body(mail.text.clone()).map_err(|e| e.to_string())?;
+    let (host, port) = cfg
+        .smarthost
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("smarthost {:?} is not host:port", cfg.smarthost))?;
+    let mut b = SmtpTransport::builder_dangerous(host)
+        .port(port)
+        .timeout(Some(Duration::from_secs(30)))
+        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+            cfg.hello.clone(),
+        ));
+    b = with_tls(b, host, port, cfg.require_tls)?;
+    if let Some(u) = &cfg.auth_username {
+        b = b.credentials(Credentials::new(
+            u.clone(),
+            cfg.auth_password.clone().unwrap_or_default(),
+        ));
+    }
+    b.build().send(&msg).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// TLS as Alertmanager does it: implicit on port 465, STARTTLS required
+/// when `require_tls`, else plain.
+#[cfg(feature = "tls")]
+fn with_tls(
+    b: SmtpTransportBuilder,
+    host: &str,
+    port: u16,
+    require: bool,
+) -> Result<SmtpTransportBuilder, String> {
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    if port == 465 || require {
+        let p = TlsParameters::new(host.to_string()).map_err(|e| e.to_string())?;
+        return Ok(b.tls(if port == 465 {
+            Tls::Wrapper(p)
+        } else {
+            Tls::Required(p)
+        }));
+    }
+    Ok(b)
+}
+
+/// Without the `tls` feature only plain SMTP is possible.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    b: SmtpTransportBuilder,
+    _: &str,
+    port: u16,
+    require: bool,
+) -> Result<SmtpTransportBuilder, String> {
+    if port == 465 || require {
+        return Err("TLS needs picket-hub built with the `tls` feature; set require_tls = false for plain SMTP".into());
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_as_alertmanagers_default() {
+        let g = Labels::from_pairs([("alertname", "HostDown")]);
+        let c = Labels::from_pairs([("alertname", "HostDown"), ("job", "node")]);
+        let l = Labels::from_pairs([
+            ("alertname", "HostDown"),
+            ("instance", "pi4"),
+            ("job", "node"),
+        ]);
+        let a = Labels::from_pairs([("summary", "pi4 down")]);
+        let m = render(
+            "firing",
+            &g,
+            &c,
+            &[("firing", &l, &a, "2026-11-21T10:00:00Z")],
+            "http://hub",
+        );
+        assert_eq!(m.subject, "[FIRING:1] HostDown (node)");
+        assert!(m.text.contains("summary: pi4 down"), "{}", m.text);
+        let m = render(
+            "resolved",
+            &g,
+            &g,
+            &[("resolved", &l, &a, "x")],
+            "http://hub",
+        );
+        assert_eq!(m.subject, "[RESOLVED] HostDown");
+    }
+}

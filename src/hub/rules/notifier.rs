@@ -1,0 +1,220 @@
+//! Sends alerts to Alertmanagers as Prometheus's notifier does
+//! (notifier/notifier.go): `POST <am>/api/v2/alerts` with a JSON array of
+//! at most 256 alerts, external labels added where the alert lacks them,
+//! a queue of 10 000 that drops the oldest when full. Sending happens on
+//! its own thread (ureq blocks); the rule engine only enqueues. A failed
+//! POST is logged and counted, not retried: the rule engine's resend
+//! cadence sends every firing and resolved alert again, as in Prometheus.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::group::Outgoing;
+use crate::hub::json;
+use crate::metric::Labels;
+
+/// Alerts per POST (`--alertmanager.notification-batch-size`).
+pub const BATCH: usize = 256;
+/// Queue capacity (`--alertmanager.notification-queue-capacity`).
+pub const QUEUE: usize = 10_000;
+
+/// Per-Alertmanager counters (Prometheus's `prometheus_notifications_*`).
+#[derive(Debug, Default)]
+pub struct AmStats {
+    /// Alerts sent (in successful and failed POSTs).
+    pub sent: AtomicU64,
+    /// Alerts in failed POSTs.
+    pub errors: AtomicU64,
+}
+
+/// The notifier: a queue and the thread that drains it.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queue: Mutex<VecDeque<String>>,
+    wake: Condvar,
+    targets: Mutex<Vec<(String, Duration)>>,
+    external_labels: Mutex<Labels>,
+    stats: Mutex<BTreeMap<String, Arc<AmStats>>>,
+    dropped: AtomicU64,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Notifier {
+    /// Starts the sending thread.
+    pub fn start(
+        targets: Vec<(String, Duration)>,
+        external_labels: Labels,
+    ) -> Result<Notifier, String> {
+        let n = Notifier {
+            inner: Arc::new(Inner {
+                queue: Mutex::new(VecDeque::new()),
+                wake: Condvar::new(),
+                targets: Mutex::new(Vec::new()),
+                external_labels: Mutex::new(Labels::new()),
+                stats: Mutex::new(BTreeMap::new()),
+                dropped: AtomicU64::new(0),
+                stop: AtomicBool::new(false),
+            }),
+        };
+        n.configure(targets, external_labels);
+        let inner = n.inner.clone();
+        std::thread::Builder::new()
+            .name("picket-hub-notify".into())
+            .spawn(move || run(&inner))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        Ok(n)
+    }
+
+    /// Sets the Alertmanagers and external labels (start and reload).
+    pub fn configure(&self, targets: Vec<(String, Duration)>, external_labels: Labels) {
+        {
+            let mut st = lock(&self.inner.stats);
+            st.retain(|k, _| targets.iter().any(|(u, _)| u == k));
+            for (u, _) in &targets {
+                st.entry(u.clone()).or_default();
+            }
+        }
+        *lock(&self.inner.targets) = targets;
+        *lock(&self.inner.external_labels) = external_labels;
+    }
+
+    /// Queues alerts (no-op without Alertmanagers).
+    pub fn send(&self, alerts: &[Outgoing]) {
+        if alerts.is_empty() || lock(&self.inner.targets).is_empty() {
+            return;
+        }
+        let ext = lock(&self.inner.external_labels).clone();
+        let mut q = lock(&self.inner.queue);
+        for a in alerts {
+            q.push_back(alert_json(a, &ext));
+        }
+        while q.len() > QUEUE {
+            q.pop_front();
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(q);
+        self.inner.wake.notify_one();
+    }
+
+    /// Alerts dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Alerts waiting to be sent.
+    pub fn queue_len(&self) -> usize {
+        lock(&self.inner.queue).len()
+    }
+
+    /// Counters per Alertmanager URL.
+    pub fn stats(&self) -> Vec<(String, Arc<AmStats>)> {
+        lock(&self.inner.stats)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Stops the thread after the current batch.
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_all();
+    }
+}
+
+/// One alert as Alertmanager's API v2 takes it.
+fn alert_json(o: &Outgoing, ext: &Labels) -> String {
+    let a = &o.alert;
+    let mut labels = a.labels.clone();
+    for (k, v) in ext.iter() {
+        if labels.get(k).is_none() {
+            labels.set(k.to_string(), v);
+        }
+    }
+    let ends = if a.resolved_at != 0 {
+        a.resolved_at
+    } else {
+        a.valid_until
+    };
+    let mut s = String::from("{\"labels\":");
+    json::labels(&mut s, &labels);
+    s.push_str(",\"annotations\":");
+    json::labels(&mut s, &a.annotations);
+    s.push_str(",\"startsAt\":\"");
+    json::rfc3339(&mut s, a.fired_at);
+    s.push_str("\",\"endsAt\":\"");
+    json::rfc3339(&mut s, ends);
+    s.push_str("\",\"generatorURL\":");
+    json::string(&mut s, &o.generator_url);
+    s.push('}');
+    s
+}
+
+fn run(inner: &Inner) {
+    let mut agents: BTreeMap<u64, ureq::Agent> = BTreeMap::new();
+    loop {
+        let batch: Vec<String> = {
+            let mut q = lock(&inner.queue);
+            while q.is_empty() && !inner.stop.load(Ordering::SeqCst) {
+                q = inner
+                    .wake
+                    .wait_timeout(q, Duration::from_secs(1))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            if q.is_empty() {
+                return;
+            }
+            let n = q.len().min(BATCH);
+            q.drain(..n).collect()
+        };
+        let body = format!("[{}]", batch.join(","));
+        let targets = lock(&inner.targets).clone();
+        for (url, timeout) in targets {
+            let agent = agents.entry(timeout.as_millis() as u64).or_insert_with(|| {
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(timeout))
+                    .http_status_as_error(false)
+                    .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .into()
+            });
+            let stats = lock(&inner.stats).get(&url).cloned();
+            let n = batch.len() as u64;
+            let res = agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(body.as_bytes());
+            let err = match res {
+                Ok(r) if r.status().is_success() => None,
+                Ok(mut r) => {
+                    let mut text = r.body_mut().read_to_string().unwrap_or_default();
+                    text.truncate(512);
+                    Some(format!("HTTP {}: {}", r.status().as_u16(), text.trim()))
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(s) = stats {
+                s.sent.fetch_add(n, Ordering::Relaxed);
+                if err.is_some() {
+                    s.errors.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+            if let Some(e) = err {
+                log::error!("sending {n} alert(s) to {url} failed: {e}");
+            } else {
+                log::debug!("sent {n} alert(s) to {url}");
+            }
+        }
+    }
+}
