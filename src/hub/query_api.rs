@@ -193,11 +193,26 @@ pub fn result(v: &Value) -> String {
                 out.push_str("{\"metric\":");
                 json::labels(&mut out, &s.labels);
                 out.push_str(",\"values\":[");
+                // Most series hold a value for many steps (constant gauges,
+                // counters between scrapes, every step of an instant
+                // selector within a scrape interval): format each distinct
+                // value once.
+                let mut last: Option<u64> = None;
+                let mut text = String::new();
                 for (j, &(t, x)) in s.points.iter().enumerate() {
                     if j > 0 {
                         out.push(',');
                     }
-                    point(&mut out, t, x);
+                    if last != Some(x.to_bits()) {
+                        text.clear();
+                        json::value(&mut text, x);
+                        last = Some(x.to_bits());
+                    }
+                    out.push('[');
+                    json::timestamp(&mut out, t);
+                    out.push(',');
+                    out.push_str(&text);
+                    out.push(']');
                 }
                 out.push_str("]}");
             }
