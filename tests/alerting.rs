@@ -965,3 +965,165 @@ fn sighup_reloads_rule_files_and_keeps_them_on_a_bad_one() {
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `mosquitto_sub` with a persistent session (`-c`, QoS 1) on `filter`:
+/// the broker keeps what is published for it while it is away. Its lines
+/// (`topic payload`) are collected in `lines`.
+struct Sub {
+    _proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sub {
+    fn start(port: u16, id: &str, filter: &str) -> Sub {
+        require("mosquitto_sub");
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-q", "1", "-c", "-i", id, "-v", "-t", filter])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto_sub");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let l = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    l.lock().expect("lock").push(line);
+                }
+            });
+        }
+        Sub {
+            _proc: Proc {
+                child,
+                addr: String::new(),
+            },
+            lines,
+        }
+    }
+
+    /// Waits until the subscription is in place: a message published on
+    /// `topic` (under the filter) comes through.
+    fn ready(&self, port: u16, topic: &str) {
+        wait_for(
+            "mosquitto_sub to subscribe",
+            Duration::from_secs(10),
+            || {
+                let _ = Command::new("mosquitto_pub")
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                    .args(["-q", "1", "-t", topic, "-m", "ready"])
+                    .status();
+                std::thread::sleep(Duration::from_millis(200));
+                self.lines
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .any(|l| l == &format!("{topic} ready"))
+                    .then_some(())
+            },
+        );
+    }
+
+    /// The notifications received on `topic`, as JSON.
+    fn notifications(&self, topic: &str) -> Vec<serde_json::Value> {
+        let prefix = format!("{topic} ");
+        self.lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|p| serde_json::from_str(p).ok())
+            .collect()
+    }
+}
+
+/// Direct mode, MQTT: an alert fires → a real Mosquitto delivers the
+/// notification on the receiver's default topic `picket/alerts/<receiver>`
+/// as exactly the JSON the webhook receiver of the same receiver gets
+/// (Alertmanager's v4 payload). Then the broker is down: the next
+/// notification fails, is logged and counted, stays in the outbox, and
+/// is delivered once the broker is back (the subscriber's persistent
+/// session gets it: nothing lost).
+#[test]
+#[ignore = "needs mosquitto and mosquitto-clients (tests/run.sh installs them)"]
+fn direct_mqtt_publishes_the_webhook_payload_and_survives_a_broker_outage() {
+    use crate::mqtt::{metric, start_hub_logged, start_mosquitto, stop};
+    let dir = temp_dir("alert-mqtt");
+    let port = free_port();
+    let hook = Recorder::start();
+    let mut broker = start_mosquitto(&dir, port, None);
+    let topic = "picket/alerts/ops";
+    let sub = Sub::start(port, "picket-test-alerts", "picket/alerts/#");
+    sub.ready(port, "picket/alerts/ready");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: probes\n    interval: 1s\n    rules:\n      - alert: Probe\n        expr: probe > 0\n        labels:\n          severity: warning\n        annotations:\n          summary: \"{{ $labels.instance }} is {{ $value }}\"\n",
+    )
+    .expect("rules");
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rule_files = [\"rules.yml\"]\n[web]\nexternal_url = \"http://hub.test:9090\"\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n[[notify.receivers]]\nname = \"ops\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n[[notify.receivers.mqtt_configs]]\nurl = \"mqtt://127.0.0.1:{port}\"\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let log = dir.join("hub.log");
+    let hub = start_hub_logged(&dir, &cfg, &log);
+    push_probe(&hub.addr, &[("a", 1.0)]);
+    let first = wait_for("the MQTT notification", Duration::from_secs(15), || {
+        sub.notifications(topic).into_iter().next()
+    });
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["receiver"], "ops");
+    assert_eq!(first["status"], "firing");
+    assert_eq!(firing(&first), ["a"]);
+    assert_eq!(first["groupKey"], "{}:{alertname=\"Probe\"}");
+    assert_eq!(first["alerts"][0]["annotations"]["summary"], "a is 1");
+    // The same notification as the webhook's, field for field.
+    let hooked = wait_for("the webhook notification", Duration::from_secs(10), || {
+        hook.all().into_iter().next()
+    });
+    assert_eq!(first, hooked);
+    wait_for("the outbox to empty", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    let failed_before =
+        metric(&hub.addr, "picket_hub_notifications_failed_total ").expect("failed counter");
+    assert_eq!(failed_before, 0.0);
+
+    // The broker goes away (the subscriber's session stays in its
+    // persistence file); a new alert joins the group.
+    drop(sub);
+    stop(&mut broker);
+    push_probe(&hub.addr, &[("a", 1.0), ("b", 2.0)]);
+    wait_for("a failed MQTT delivery", Duration::from_secs(15), || {
+        let failed = metric(&hub.addr, "picket_hub_notifications_failed_total ")?;
+        let outbox = metric(&hub.addr, "picket_hub_notifications_outbox ")?;
+        (failed > 0.0 && outbox >= 1.0).then_some(())
+    });
+    let text = std::fs::read_to_string(&log).expect("hub log");
+    assert!(
+        text.contains("notification to mqtt:ops#0 failed")
+            && text.contains(&format!("mqtt://127.0.0.1:{port} topic {topic}")),
+        "{text}"
+    );
+    // Back: the kept notification is published and the outbox empties.
+    let _broker = start_mosquitto(&dir, port, None);
+    let sub = Sub::start(port, "picket-test-alerts", "picket/alerts/#");
+    let second = wait_for("the kept notification", Duration::from_secs(30), || {
+        sub.notifications(topic)
+            .into_iter()
+            .find(|n| firing(n) == ["a", "b"])
+    });
+    assert_eq!(second["status"], "firing");
+    wait_for("the outbox to empty again", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    drop(hub);
+    drop(sub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
