@@ -1127,3 +1127,179 @@ fn direct_mqtt_publishes_the_webhook_payload_and_survives_a_broker_outage() {
     drop(sub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts tests/fixtures/alerting/smtp_sink.py on `host:port`, writing
+/// mails to `mails`, with `extra` arguments (TLS, AUTH); waits for it.
+fn start_smtp_sink(mails: &Path, host: &str, port: u16, extra: &[&str]) -> Proc {
+    let py = smtp_python();
+    std::fs::create_dir_all(mails).expect("dir");
+    let child = Command::new(py)
+        .arg(fixture("alerting/smtp_sink.py"))
+        .arg(port.to_string())
+        .arg(mails)
+        .args(["--host", host])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn smtp sink");
+    let mut sink = Proc {
+        child,
+        addr: format!("{host}:{port}"),
+    };
+    let mut line = String::new();
+    if let Some(out) = sink.child.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    }
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "smtp sink on {host}:{port} did not start"
+    );
+    sink
+}
+
+/// The mails the sink wrote to `dir`, in order.
+fn mails_in(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect()
+}
+
+/// Direct mode, email with TLS and AUTH against a real SMTP server
+/// (aiosmtpd) holding a certificate of a throwaway CA that the hub trusts
+/// through `tls_config.ca_file`:
+/// * STARTTLS (required) with AUTH PLAIN, first with a wrong password:
+///   every attempt is refused by the server (over TLS), logged, counted
+///   and retried, the notification stays in the outbox and the hub keeps
+///   running; the password file is fixed and SIGHUP reloads it: the kept
+///   mail goes out, authenticated, over TLS.
+/// * implicit TLS on port 465 (Alertmanager's rule: port 465 is TLS from
+///   the first byte) with AUTH LOGIN, delivered at once.
+#[test]
+#[ignore = "needs python3-aiosmtpd and openssl (tests/run.sh installs them); binds port 465 (root)"]
+fn direct_email_over_starttls_and_implicit_tls_with_auth() {
+    use crate::mqtt::{make_ca, make_server_cert, metric, start_hub_logged};
+    let dir = temp_dir("alert-email-tls");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let (cert, key) = (show(&dir.join("server.pem")), show(&dir.join("server.key")));
+    let starttls_mails = dir.join("starttls");
+    let implicit_mails = dir.join("implicit");
+    let port = free_port();
+    let _starttls = start_smtp_sink(
+        &starttls_mails,
+        "127.0.0.1",
+        port,
+        &[
+            "--starttls",
+            &cert,
+            &key,
+            "--auth",
+            "hub",
+            "right pass",
+            "--mechanism",
+            "PLAIN",
+        ],
+    );
+    assert!(
+        TcpListener::bind("127.0.0.1:465").is_ok(),
+        "port 465 is taken or needs root: the implicit TLS part needs it free"
+    );
+    let _implicit = start_smtp_sink(
+        &implicit_mails,
+        "127.0.0.1",
+        465,
+        &[
+            "--implicit-tls",
+            &cert,
+            &key,
+            "--auth",
+            "hub",
+            "right pass",
+            "--mechanism",
+            "LOGIN",
+        ],
+    );
+    let pass = dir.join("smtp.pass");
+    std::fs::write(&pass, "wrong pass\n").expect("pass");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: mail\n    interval: 1s\n    rules:\n      - alert: MailMe\n        expr: probe > 0\n        labels:\n          severity: critical\n",
+    )
+    .expect("rules");
+    let cfg = dir.join("hub.toml");
+    let ca = show(&dir.join("ca.pem"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"mail\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n[[notify.receivers]]\nname = \"mail\"\n\
+             [[notify.receivers.email_configs]]\nto = \"ops@example.org\"\nfrom = \"hub@example.org\"\nsmarthost = \"127.0.0.1:{port}\"\nauth_username = \"hub\"\nauth_password_file = \"{}\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"{ca}\"\n\
+             [[notify.receivers.email_configs]]\nto = \"oncall@example.org\"\nfrom = \"hub@example.org\"\nsmarthost = \"127.0.0.1:465\"\nauth_username = \"hub\"\nauth_password = \"right pass\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"{ca}\"\n",
+            show(&pass)
+        ),
+    )
+    .expect("config");
+    let log = dir.join("hub.log");
+    let hub = start_hub_logged(&dir, &cfg, &log);
+    push_probe(&hub.addr, &[("pi4", 1.0)]);
+
+    // Implicit TLS, AUTH LOGIN: delivered.
+    let m = wait_for(
+        "the mail over implicit TLS",
+        Duration::from_secs(15),
+        || mails_in(&implicit_mails).into_iter().next(),
+    );
+    assert!(m.contains("X-Sink-Auth: hub LOGIN"), "{m}");
+    assert!(m.contains("X-Sink-TLS: yes"), "{m}");
+    assert!(m.contains("X-Envelope-To: oncall@example.org"), "{m}");
+    assert!(m.contains("Subject: [FIRING:1] MailMe"), "{m}");
+
+    // STARTTLS with the wrong password: refused over TLS, counted, logged,
+    // retried; nothing delivered, the hub still serving.
+    let auth_log = starttls_mails.join("auth.log");
+    wait_for("two refused AUTH attempts", Duration::from_secs(20), || {
+        let a = std::fs::read_to_string(&auth_log).ok()?;
+        (a.lines().filter(|l| *l == "PLAIN hub refused tls").count() >= 2).then_some(())
+    });
+    let failed = metric(&hub.addr, "picket_hub_notifications_failed_total ").expect("failed");
+    assert!(failed >= 2.0, "{failed}");
+    assert!(metric(&hub.addr, "picket_hub_notifications_outbox ").is_some_and(|n| n >= 1.0));
+    assert!(mails_in(&starttls_mails).is_empty());
+    let text = std::fs::read_to_string(&log).expect("hub log");
+    assert!(
+        text.contains("notification to email:mail#0 failed") && text.contains("535"),
+        "{text}"
+    );
+    assert_eq!(get(&hub.addr, "/-/ready").map(|r| r.status).ok(), Some(200));
+
+    // The right password and a reload: the kept mail goes out.
+    std::fs::write(&pass, "right pass\n").expect("pass");
+    let ok = Command::new("kill")
+        .args(["-HUP", &hub.pid().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP");
+    let m = wait_for("the mail over STARTTLS", Duration::from_secs(30), || {
+        mails_in(&starttls_mails).into_iter().next()
+    });
+    assert!(m.contains("X-Sink-Auth: hub PLAIN"), "{m}");
+    assert!(m.contains("X-Sink-TLS: yes"), "{m}");
+    assert!(m.contains("X-Envelope-To: ops@example.org"), "{m}");
+    wait_for("the outbox to empty", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    // The reload kept the group: no second mail over implicit TLS.
+    assert_eq!(mails_in(&implicit_mails).len(), 1);
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -158,11 +158,41 @@ impl Dispatcher {
         Ok(Dispatcher { inner })
     }
 
-    /// New routing tree and receivers (SIGHUP); groups restart.
+    /// New routing tree and receivers (SIGHUP). A group whose route (same
+    /// key) still sends to a receiver of the same name is kept with what
+    /// it notified, so a reload re-notifies nothing unchanged; the others
+    /// start again. Notifications in the outbox go to the new settings of
+    /// their receiver.
     pub fn configure(&self, cfg: Option<Notify>, external_url: String) {
-        *lock(&self.inner.cfg) = cfg;
+        let mut old = lock(&self.inner.cfg);
+        let mut groups = lock(&self.inner.groups);
+        groups.retain(|_, g| {
+            let name = old
+                .as_ref()
+                .and_then(|c| c.receivers.get(g.receiver))
+                .map(|r| r.name.as_str());
+            let new = cfg.as_ref().and_then(|c| {
+                let r = c.route.find(&g.route_key)?;
+                Some((r, c.receivers.get(r.receiver)?))
+            });
+            match (name, new) {
+                // Same receiver, and group_by unchanged.
+                (Some(n), Some((r, recv)))
+                    if recv.name == n
+                        && g.alerts
+                            .values()
+                            .all(|a| r.group_labels(&a.labels) == g.group_labels) =>
+                {
+                    g.receiver = r.receiver;
+                    g.group_interval = r.group_interval.as_millis() as i64;
+                    g.repeat_interval = r.repeat_interval.as_millis() as i64;
+                    true
+                }
+                _ => false,
+            }
+        });
+        *old = cfg;
         *lock(&self.inner.external_url) = external_url;
-        lock(&self.inner.groups).clear();
     }
 
     /// The silences, for the API.

@@ -568,6 +568,14 @@ impl Route {
         out
     }
 
+    /// The route with key `key` in this tree.
+    pub fn find(&self, key: &str) -> Option<&Route> {
+        if self.key == key {
+            return Some(self);
+        }
+        self.routes.iter().find_map(|c| c.find(key))
+    }
+
     /// The labels an alert is grouped by on this route.
     pub fn group_labels(&self, labels: &Labels) -> Labels {
         match &self.group_by {
