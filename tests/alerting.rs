@@ -1303,3 +1303,105 @@ fn direct_email_over_starttls_and_implicit_tls_with_auth() {
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pushes `name{instance=i} v` for each (name, i, v) at the current time,
+/// in one request.
+fn push_series(hub: &str, values: &[(&str, &str, f64)]) {
+    let now = crate::hub::now_ms();
+    let labels: Vec<[(&str, &str); 2]> = values
+        .iter()
+        .map(|(n, i, _)| [("__name__", *n), ("instance", *i)])
+        .collect();
+    let points: Vec<[(i64, f64); 1]> = values.iter().map(|(_, _, v)| [(now, *v)]).collect();
+    let series: Vec<crate::hub::Series<'_>> = labels
+        .iter()
+        .zip(&points)
+        .map(|(l, p)| (&l[..], &p[..]))
+        .collect();
+    let r = crate::hub::post(hub, &crate::hub::body(&series));
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// Direct mode, inhibition end to end: InstanceDown{instance="a"} firing
+/// mutes HighLoad (severity="warning") on the same instance, so the
+/// webhook gets InstanceDown and HighLoad for "b" only (the hub itself
+/// still lists HighLoad{a} as firing: inhibition mutes notifications, not
+/// alerts). When InstanceDown resolves, its resolution is sent and
+/// HighLoad{a} is notified.
+#[test]
+fn direct_inhibition_mutes_targets_while_the_source_fires() {
+    let dir = temp_dir("alert-inhibit");
+    let hook = Recorder::start();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: InstanceDown\n        expr: down > 0\n        labels:\n          severity: critical\n      - alert: HighLoad\n        expr: load > 0\n        labels:\n          severity: warning\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"hook\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n[[notify.receivers]]\nname = \"hook\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n[[notify.inhibit_rules]]\nsource_matchers = ['alertname=\"InstanceDown\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"instance\"]\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let named = |name: &str| -> Vec<serde_json::Value> {
+        hook.all()
+            .into_iter()
+            .filter(|b| b["groupLabels"]["alertname"] == name)
+            .collect()
+    };
+    push_series(
+        &hub.addr,
+        &[("down", "a", 1.0), ("load", "a", 1.0), ("load", "b", 1.0)],
+    );
+    wait_for("InstanceDown on a", Duration::from_secs(15), || {
+        named("InstanceDown")
+            .into_iter()
+            .find(|b| firing(b) == ["a"])
+    });
+    wait_for("HighLoad on b", Duration::from_secs(15), || {
+        named("HighLoad").into_iter().find(|b| firing(b) == ["b"])
+    });
+    // A few more group intervals: HighLoad on a stays muted, though the
+    // hub fires it.
+    std::thread::sleep(Duration::from_secs(3));
+    let high: Vec<serde_json::Value> = named("HighLoad");
+    assert!(
+        high.iter().all(|b| instances(b) == ["b"]),
+        "HighLoad on a was notified while InstanceDown fired: {high:?}"
+    );
+    let listed = json_get(&hub.addr, "/api/v1/alerts");
+    let high_a = listed["data"]["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .any(|a| {
+            a["labels"]["alertname"] == "HighLoad"
+                && a["labels"]["instance"] == "a"
+                && a["state"] == "firing"
+        });
+    assert!(high_a, "{listed}");
+
+    // The source resolves: its resolution goes out and the target is
+    // notified.
+    push_series(
+        &hub.addr,
+        &[("down", "a", 0.0), ("load", "a", 1.0), ("load", "b", 1.0)],
+    );
+    wait_for("InstanceDown resolved", Duration::from_secs(15), || {
+        named("InstanceDown")
+            .into_iter()
+            .find(|b| b["status"] == "resolved" && instances(b) == ["a"])
+    });
+    let both = wait_for("HighLoad on a and b", Duration::from_secs(15), || {
+        named("HighLoad")
+            .into_iter()
+            .find(|b| firing(b) == ["a", "b"])
+    });
+    assert_eq!(both["status"], "firing");
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
