@@ -1,6 +1,9 @@
 //! picket-hub alerting: rule files checked against promtool, rules
 //! evaluated against live scrapes, alerts delivered to a real
-//! Alertmanager 0.25 and to the hub's own receivers.
+//! Alertmanager 0.25 and to the hub's own receivers: webhooks, email to a
+//! real SMTP server (aiosmtpd; plain, STARTTLS and implicit TLS with AUTH
+//! and a throwaway CA), MQTT through a real Mosquitto; grouping,
+//! silences, inhibition and the outbox's retries.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -643,6 +643,43 @@ mod tests {
         assert_eq!(resolve(&bad).unwrap_err().0, "notify.route.receiver");
     }
 
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_receivers_default_and_name_their_keys() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"ops team\"\n[[receivers]]\nname = \"ops team\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker:1884\"\ntopic = \"site/{hostname}/alerts\"\nsend_resolved = false\n",
+        )
+        .expect("toml");
+        let n = resolve(&t).expect("valid").expect("configured");
+        let m = &n.receivers[0].mqtts;
+        assert_eq!(m[0].topic, "picket/alerts/ops team");
+        assert!(m[0].send_resolved);
+        assert_eq!(m[0].broker.port, 1883);
+        assert!(m[0].broker.client_id.starts_with("picket-hub-"));
+        assert!(m[0].broker.client_id.ends_with("-notify-ops team"));
+        assert_ne!(m[0].broker.client_id, m[1].broker.client_id);
+        assert!(m[1].topic.starts_with("site/") && m[1].topic.ends_with("/alerts"));
+        assert!(!m[1].send_resolved);
+        assert!(n.receivers[0].send_resolved());
+        for (extra, key) in [
+            ("url = \"tcp://x\"", "url"),
+            ("url = \"mqtt://x\"\ntopic = \"a/+\"", "topic"),
+            ("url = \"mqtt://x\"\npassword = \"p\"", "username"),
+            ("", "url"),
+        ] {
+            let t: NotifyToml = toml::from_str(&format!(
+                "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.mqtt_configs]]\n{extra}\n"
+            ))
+            .expect("toml");
+            let e = resolve(&t).unwrap_err();
+            assert_eq!(
+                e.0,
+                format!("notify.receivers[0].mqtt_configs[0].{key}"),
+                "{e:?}"
+            );
+        }
+    }
+
     #[test]
     fn inhibition_needs_equal_labels() {
         let t: NotifyToml = toml::from_str(
