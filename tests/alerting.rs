@@ -1,6 +1,9 @@
 //! picket-hub alerting: rule files checked against promtool, rules
 //! evaluated against live scrapes, alerts delivered to a real
-//! Alertmanager 0.25 and to the hub's own receivers.
+//! Alertmanager 0.25 and to the hub's own receivers: webhooks, email to a
+//! real SMTP server (aiosmtpd; plain, STARTTLS and implicit TLS with AUTH
+//! and a throwaway CA), MQTT through a real Mosquitto; grouping,
+//! silences, inhibition and the outbox's retries.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -962,6 +965,446 @@ fn sighup_reloads_rule_files_and_keeps_them_on_a_bad_one() {
     });
     assert_eq!(names(&hub.addr), ["one:up", "Always"]);
     assert_eq!(hub_alerts(&hub.addr, "Always").len(), 1);
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `mosquitto_sub` with a persistent session (`-c`, QoS 1) on `filter`:
+/// the broker keeps what is published for it while it is away. Its lines
+/// (`topic payload`) are collected in `lines`.
+struct Sub {
+    _proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sub {
+    fn start(port: u16, id: &str, filter: &str) -> Sub {
+        require("mosquitto_sub");
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-q", "1", "-c", "-i", id, "-v", "-t", filter])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto_sub");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let l = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    l.lock().expect("lock").push(line);
+                }
+            });
+        }
+        Sub {
+            _proc: Proc {
+                child,
+                addr: String::new(),
+            },
+            lines,
+        }
+    }
+
+    /// Waits until the subscription is in place: a message published on
+    /// `topic` (under the filter) comes through.
+    fn ready(&self, port: u16, topic: &str) {
+        wait_for(
+            "mosquitto_sub to subscribe",
+            Duration::from_secs(10),
+            || {
+                let _ = Command::new("mosquitto_pub")
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                    .args(["-q", "1", "-t", topic, "-m", "ready"])
+                    .status();
+                std::thread::sleep(Duration::from_millis(200));
+                self.lines
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .any(|l| l == &format!("{topic} ready"))
+                    .then_some(())
+            },
+        );
+    }
+
+    /// The notifications received on `topic`, as JSON.
+    fn notifications(&self, topic: &str) -> Vec<serde_json::Value> {
+        let prefix = format!("{topic} ");
+        self.lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|p| serde_json::from_str(p).ok())
+            .collect()
+    }
+}
+
+/// Direct mode, MQTT: an alert fires → a real Mosquitto delivers the
+/// notification on the receiver's default topic `picket/alerts/<receiver>`
+/// as exactly the JSON the webhook receiver of the same receiver gets
+/// (Alertmanager's v4 payload). Then the broker is down: the next
+/// notification fails, is logged and counted, stays in the outbox, and
+/// is delivered once the broker is back (the subscriber's persistent
+/// session gets it: nothing lost).
+#[test]
+#[ignore = "needs mosquitto and mosquitto-clients (tests/run.sh installs them)"]
+fn direct_mqtt_publishes_the_webhook_payload_and_survives_a_broker_outage() {
+    use crate::mqtt::{metric, start_hub_logged, start_mosquitto, stop};
+    let dir = temp_dir("alert-mqtt");
+    let port = free_port();
+    let hook = Recorder::start();
+    let mut broker = start_mosquitto(&dir, port, None);
+    let topic = "picket/alerts/ops";
+    let sub = Sub::start(port, "picket-test-alerts", "picket/alerts/#");
+    sub.ready(port, "picket/alerts/ready");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: probes\n    interval: 1s\n    rules:\n      - alert: Probe\n        expr: probe > 0\n        labels:\n          severity: warning\n        annotations:\n          summary: \"{{ $labels.instance }} is {{ $value }}\"\n",
+    )
+    .expect("rules");
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "rule_files = [\"rules.yml\"]\n[web]\nexternal_url = \"http://hub.test:9090\"\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n[[notify.receivers]]\nname = \"ops\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n[[notify.receivers.mqtt_configs]]\nurl = \"mqtt://127.0.0.1:{port}\"\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let log = dir.join("hub.log");
+    let hub = start_hub_logged(&dir, &cfg, &log);
+    push_probe(&hub.addr, &[("a", 1.0)]);
+    let first = wait_for("the MQTT notification", Duration::from_secs(15), || {
+        sub.notifications(topic).into_iter().next()
+    });
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["receiver"], "ops");
+    assert_eq!(first["status"], "firing");
+    assert_eq!(firing(&first), ["a"]);
+    assert_eq!(first["groupKey"], "{}:{alertname=\"Probe\"}");
+    assert_eq!(first["alerts"][0]["annotations"]["summary"], "a is 1");
+    // The same notification as the webhook's, field for field.
+    let hooked = wait_for("the webhook notification", Duration::from_secs(10), || {
+        hook.all().into_iter().next()
+    });
+    assert_eq!(first, hooked);
+    wait_for("the outbox to empty", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    let failed_before =
+        metric(&hub.addr, "picket_hub_notifications_failed_total ").expect("failed counter");
+    assert_eq!(failed_before, 0.0);
+
+    // The broker goes away (the subscriber's session stays in its
+    // persistence file); a new alert joins the group.
+    drop(sub);
+    stop(&mut broker);
+    push_probe(&hub.addr, &[("a", 1.0), ("b", 2.0)]);
+    wait_for("a failed MQTT delivery", Duration::from_secs(15), || {
+        let failed = metric(&hub.addr, "picket_hub_notifications_failed_total ")?;
+        let outbox = metric(&hub.addr, "picket_hub_notifications_outbox ")?;
+        (failed > 0.0 && outbox >= 1.0).then_some(())
+    });
+    let text = std::fs::read_to_string(&log).expect("hub log");
+    assert!(
+        text.contains("notification to mqtt:ops#0 failed")
+            && text.contains(&format!("mqtt://127.0.0.1:{port} topic {topic}")),
+        "{text}"
+    );
+    // Back: the kept notification is published and the outbox empties.
+    let _broker = start_mosquitto(&dir, port, None);
+    let sub = Sub::start(port, "picket-test-alerts", "picket/alerts/#");
+    let second = wait_for("the kept notification", Duration::from_secs(30), || {
+        sub.notifications(topic)
+            .into_iter()
+            .find(|n| firing(n) == ["a", "b"])
+    });
+    assert_eq!(second["status"], "firing");
+    wait_for("the outbox to empty again", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    drop(hub);
+    drop(sub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts tests/fixtures/alerting/smtp_sink.py on `host:port`, writing
+/// mails to `mails`, with `extra` arguments (TLS, AUTH); waits for it.
+fn start_smtp_sink(mails: &Path, host: &str, port: u16, extra: &[&str]) -> Proc {
+    let py = smtp_python();
+    std::fs::create_dir_all(mails).expect("dir");
+    let child = Command::new(py)
+        .arg(fixture("alerting/smtp_sink.py"))
+        .arg(port.to_string())
+        .arg(mails)
+        .args(["--host", host])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn smtp sink");
+    let mut sink = Proc {
+        child,
+        addr: format!("{host}:{port}"),
+    };
+    let mut line = String::new();
+    if let Some(out) = sink.child.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    }
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "smtp sink on {host}:{port} did not start"
+    );
+    sink
+}
+
+/// The mails the sink wrote to `dir`, in order.
+fn mails_in(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect()
+}
+
+/// Direct mode, email with TLS and AUTH against a real SMTP server
+/// (aiosmtpd) holding a certificate of a throwaway CA that the hub trusts
+/// through `tls_config.ca_file`:
+/// * STARTTLS (required) with AUTH PLAIN, first with a wrong password:
+///   every attempt is refused by the server (over TLS), logged, counted
+///   and retried, the notification stays in the outbox and the hub keeps
+///   running; the password file is fixed and SIGHUP reloads it: the kept
+///   mail goes out, authenticated, over TLS.
+/// * implicit TLS on port 465 (Alertmanager's rule: port 465 is TLS from
+///   the first byte) with AUTH LOGIN, delivered at once.
+#[test]
+#[ignore = "needs python3-aiosmtpd and openssl (tests/run.sh installs them); binds port 465 (root)"]
+fn direct_email_over_starttls_and_implicit_tls_with_auth() {
+    use crate::mqtt::{make_ca, make_server_cert, metric, start_hub_logged};
+    let dir = temp_dir("alert-email-tls");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let (cert, key) = (show(&dir.join("server.pem")), show(&dir.join("server.key")));
+    let starttls_mails = dir.join("starttls");
+    let implicit_mails = dir.join("implicit");
+    let port = free_port();
+    let _starttls = start_smtp_sink(
+        &starttls_mails,
+        "127.0.0.1",
+        port,
+        &[
+            "--starttls",
+            &cert,
+            &key,
+            "--auth",
+            "hub",
+            "right pass",
+            "--mechanism",
+            "PLAIN",
+        ],
+    );
+    assert!(
+        TcpListener::bind("127.0.0.1:465").is_ok(),
+        "port 465 is taken or needs root: the implicit TLS part needs it free"
+    );
+    let _implicit = start_smtp_sink(
+        &implicit_mails,
+        "127.0.0.1",
+        465,
+        &[
+            "--implicit-tls",
+            &cert,
+            &key,
+            "--auth",
+            "hub",
+            "right pass",
+            "--mechanism",
+            "LOGIN",
+        ],
+    );
+    let pass = dir.join("smtp.pass");
+    std::fs::write(&pass, "wrong pass\n").expect("pass");
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: mail\n    interval: 1s\n    rules:\n      - alert: MailMe\n        expr: probe > 0\n        labels:\n          severity: critical\n",
+    )
+    .expect("rules");
+    let cfg = dir.join("hub.toml");
+    let ca = show(&dir.join("ca.pem"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"mail\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n[[notify.receivers]]\nname = \"mail\"\n\
+             [[notify.receivers.email_configs]]\nto = \"ops@example.org\"\nfrom = \"hub@example.org\"\nsmarthost = \"127.0.0.1:{port}\"\nauth_username = \"hub\"\nauth_password_file = \"{}\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"{ca}\"\n\
+             [[notify.receivers.email_configs]]\nto = \"oncall@example.org\"\nfrom = \"hub@example.org\"\nsmarthost = \"127.0.0.1:465\"\nauth_username = \"hub\"\nauth_password = \"right pass\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"{ca}\"\n",
+            show(&pass)
+        ),
+    )
+    .expect("config");
+    let log = dir.join("hub.log");
+    let hub = start_hub_logged(&dir, &cfg, &log);
+    push_probe(&hub.addr, &[("pi4", 1.0)]);
+
+    // Implicit TLS, AUTH LOGIN: delivered.
+    let m = wait_for(
+        "the mail over implicit TLS",
+        Duration::from_secs(15),
+        || mails_in(&implicit_mails).into_iter().next(),
+    );
+    assert!(m.contains("X-Sink-Auth: hub LOGIN"), "{m}");
+    assert!(m.contains("X-Sink-TLS: yes"), "{m}");
+    assert!(m.contains("X-Envelope-To: oncall@example.org"), "{m}");
+    assert!(m.contains("Subject: [FIRING:1] MailMe"), "{m}");
+
+    // STARTTLS with the wrong password: refused over TLS, counted, logged,
+    // retried; nothing delivered, the hub still serving.
+    let auth_log = starttls_mails.join("auth.log");
+    wait_for("two refused AUTH attempts", Duration::from_secs(20), || {
+        let a = std::fs::read_to_string(&auth_log).ok()?;
+        (a.lines().filter(|l| *l == "PLAIN hub refused tls").count() >= 2).then_some(())
+    });
+    let failed = metric(&hub.addr, "picket_hub_notifications_failed_total ").expect("failed");
+    assert!(failed >= 2.0, "{failed}");
+    assert!(metric(&hub.addr, "picket_hub_notifications_outbox ").is_some_and(|n| n >= 1.0));
+    assert!(mails_in(&starttls_mails).is_empty());
+    let text = std::fs::read_to_string(&log).expect("hub log");
+    assert!(
+        text.contains("notification to email:mail#0 failed") && text.contains("535"),
+        "{text}"
+    );
+    assert_eq!(get(&hub.addr, "/-/ready").map(|r| r.status).ok(), Some(200));
+
+    // The right password and a reload: the kept mail goes out.
+    std::fs::write(&pass, "right pass\n").expect("pass");
+    let ok = Command::new("kill")
+        .args(["-HUP", &hub.pid().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP");
+    let m = wait_for("the mail over STARTTLS", Duration::from_secs(30), || {
+        mails_in(&starttls_mails).into_iter().next()
+    });
+    assert!(m.contains("X-Sink-Auth: hub PLAIN"), "{m}");
+    assert!(m.contains("X-Sink-TLS: yes"), "{m}");
+    assert!(m.contains("X-Envelope-To: ops@example.org"), "{m}");
+    wait_for("the outbox to empty", Duration::from_secs(10), || {
+        (metric(&hub.addr, "picket_hub_notifications_outbox ") == Some(0.0)).then_some(())
+    });
+    // The reload kept the group: no second mail over implicit TLS.
+    assert_eq!(mails_in(&implicit_mails).len(), 1);
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Pushes `name{instance=i} v` for each (name, i, v) at the current time,
+/// in one request.
+fn push_series(hub: &str, values: &[(&str, &str, f64)]) {
+    let now = crate::hub::now_ms();
+    let labels: Vec<[(&str, &str); 2]> = values
+        .iter()
+        .map(|(n, i, _)| [("__name__", *n), ("instance", *i)])
+        .collect();
+    let points: Vec<[(i64, f64); 1]> = values.iter().map(|(_, _, v)| [(now, *v)]).collect();
+    let series: Vec<crate::hub::Series<'_>> = labels
+        .iter()
+        .zip(&points)
+        .map(|(l, p)| (&l[..], &p[..]))
+        .collect();
+    let r = crate::hub::post(hub, &crate::hub::body(&series));
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// Direct mode, inhibition end to end: InstanceDown{instance="a"} firing
+/// mutes HighLoad (severity="warning") on the same instance, so the
+/// webhook gets InstanceDown and HighLoad for "b" only (the hub itself
+/// still lists HighLoad{a} as firing: inhibition mutes notifications, not
+/// alerts). When InstanceDown resolves, its resolution is sent and
+/// HighLoad{a} is notified.
+#[test]
+fn direct_inhibition_mutes_targets_while_the_source_fires() {
+    let dir = temp_dir("alert-inhibit");
+    let hook = Recorder::start();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: InstanceDown\n        expr: down > 0\n        labels:\n          severity: critical\n      - alert: HighLoad\n        expr: load > 0\n        labels:\n          severity: warning\n",
+    )
+    .expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n[notify.route]\nreceiver = \"hook\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n[[notify.receivers]]\nname = \"hook\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n[[notify.inhibit_rules]]\nsource_matchers = ['alertname=\"InstanceDown\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"instance\"]\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let named = |name: &str| -> Vec<serde_json::Value> {
+        hook.all()
+            .into_iter()
+            .filter(|b| b["groupLabels"]["alertname"] == name)
+            .collect()
+    };
+    push_series(
+        &hub.addr,
+        &[("down", "a", 1.0), ("load", "a", 1.0), ("load", "b", 1.0)],
+    );
+    wait_for("InstanceDown on a", Duration::from_secs(15), || {
+        named("InstanceDown")
+            .into_iter()
+            .find(|b| firing(b) == ["a"])
+    });
+    wait_for("HighLoad on b", Duration::from_secs(15), || {
+        named("HighLoad").into_iter().find(|b| firing(b) == ["b"])
+    });
+    // A few more group intervals: HighLoad on a stays muted, though the
+    // hub fires it.
+    std::thread::sleep(Duration::from_secs(3));
+    let high: Vec<serde_json::Value> = named("HighLoad");
+    assert!(
+        high.iter().all(|b| instances(b) == ["b"]),
+        "HighLoad on a was notified while InstanceDown fired: {high:?}"
+    );
+    let listed = json_get(&hub.addr, "/api/v1/alerts");
+    let high_a = listed["data"]["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .any(|a| {
+            a["labels"]["alertname"] == "HighLoad"
+                && a["labels"]["instance"] == "a"
+                && a["state"] == "firing"
+        });
+    assert!(high_a, "{listed}");
+
+    // The source resolves: its resolution goes out and the target is
+    // notified.
+    push_series(
+        &hub.addr,
+        &[("down", "a", 0.0), ("load", "a", 1.0), ("load", "b", 1.0)],
+    );
+    wait_for("InstanceDown resolved", Duration::from_secs(15), || {
+        named("InstanceDown")
+            .into_iter()
+            .find(|b| b["status"] == "resolved" && instances(b) == ["a"])
+    });
+    let both = wait_for("HighLoad on a and b", Duration::from_secs(15), || {
+        named("HighLoad")
+            .into_iter()
+            .find(|b| firing(b) == ["a", "b"])
+    });
+    assert_eq!(both["status"], "firing");
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -208,6 +208,20 @@ fn config_files_check_and_errors_name_file_line_and_key() {
             "[[scrape_configs]]\njob_name = \"a\"\n\n[[scrape_configs]]\njob_name = \"b\"\n[[scrape_configs.static_configs]]\ntargets = [\"\"]\n",
             "bad.toml:4: scrape_configs[1].static_configs[0].targets: empty address",
         ),
+        // Notification receivers: the key's own line, under the right
+        // receiver and entry.
+        (
+            "[notify.route]\nreceiver = \"b\"\n[[notify.receivers]]\nname = \"a\"\n[[notify.receivers.mqtt_configs]]\nurl = \"mqtt://x\"\n[[notify.receivers]]\nname = \"b\"\n[[notify.receivers.mqtt_configs]]\nurl = \"mqtt://x\"\n[[notify.receivers.mqtt_configs]]\nurl = \"http://x\"\n",
+            "bad.toml:12: notify.receivers[1].mqtt_configs[1].url: \"http://x\": must start with mqtt:// or mqtts://",
+        ),
+        (
+            "[notify.route]\nreceiver = \"a\"\n[[notify.receivers]]\nname = \"a\"\n[[notify.receivers.mqtt_configs]]\nurl = \"mqtt://x\"\ntopic = \"alerts/#\"\n",
+            "bad.toml:7: notify.receivers[0].mqtt_configs[0].topic:",
+        ),
+        (
+            "[notify.route]\nreceiver = \"a\"\n[[notify.receivers]]\nname = \"a\"\n[[notify.receivers.email_configs]]\nto = \"t@x\"\nfrom = \"f@x\"\nsmarthost = \"x:25\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"/nonexistent/ca.pem\"\n",
+            "bad.toml:10: notify.receivers[0].email_configs[0].tls_config.ca_file: cannot read /nonexistent/ca.pem",
+        ),
     ];
     for (text, want) in cases {
         std::fs::write(&bad, text).expect("write");

@@ -22,13 +22,13 @@ use crate::util::*;
 /// Starts Mosquitto on `port` with its files in `dir` (persistence on, so a
 /// restart keeps the hub's session); with `auth`, anonymous clients are
 /// refused and `user` / `pass` is the one account.
-fn start_mosquitto(dir: &Path, port: u16, auth: Option<(&str, &str)>) -> Proc {
+pub(crate) fn start_mosquitto(dir: &Path, port: u16, auth: Option<(&str, &str)>) -> Proc {
     start_mosquitto_with(dir, port, auth, "")
 }
 
 /// [`start_mosquitto`] with `listener_extra` lines after the `listener`
 /// line (its TLS settings).
-fn start_mosquitto_with(
+pub(crate) fn start_mosquitto_with(
     dir: &Path,
     port: u16,
     auth: Option<(&str, &str)>,
@@ -86,7 +86,7 @@ fn start_mosquitto_with(
 }
 
 /// SIGTERM (Mosquitto saves its persistence file) and wait.
-fn stop(p: &mut Proc) {
+pub(crate) fn stop(p: &mut Proc) {
     let _ = Command::new("kill").arg(p.pid().to_string()).status();
     let _ = p.child.wait();
 }
@@ -99,7 +99,7 @@ fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn metric(addr: &str, line_prefix: &str) -> Option<f64> {
+pub(crate) fn metric(addr: &str, line_prefix: &str) -> Option<f64> {
     let text = get(addr, "/metrics").ok()?.text();
     text.lines()
         .find(|l| l.starts_with(line_prefix))
@@ -421,7 +421,7 @@ fn garbage_on_the_hub_topics_is_counted_and_dropped() {
 }
 
 /// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> String {
     require("openssl");
     let out = Command::new("openssl")
         .args(args)
@@ -439,7 +439,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 
 /// A throwaway CA in `dir` (`<name>.pem`, `<name>.key`), P-256, one day.
 /// The config file is our own, so the system's openssl.cnf does not matter.
-fn make_ca(dir: &Path, name: &str) {
+pub(crate) fn make_ca(dir: &Path, name: &str) {
     let cnf = format!("{name}.cnf");
     std::fs::write(
         dir.join(&cnf),
@@ -478,7 +478,7 @@ fn make_ca(dir: &Path, name: &str) {
 /// `server.pem` / `server.key` in `dir`, signed by CA `ca`, for
 /// 127.0.0.1 and localhost (rustls checks subjectAltName only, never the
 /// CN).
-fn make_server_cert(dir: &Path, ca: &str) {
+pub(crate) fn make_server_cert(dir: &Path, ca: &str) {
     std::fs::write(
         dir.join("server.cnf"),
         "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n\
@@ -545,7 +545,7 @@ fn kill_and_read_stderr(p: &mut Proc) -> String {
 
 /// picket-hub with `--config.file=cfg`, its stderr kept in `log` (start_hub
 /// discards it).
-fn start_hub_logged(dir: &Path, cfg: &Path, log: &Path) -> Proc {
+pub(crate) fn start_hub_logged(dir: &Path, cfg: &Path, log: &Path) -> Proc {
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_picket-hub"))
         .arg(format!("--web.listen-address={addr}"))

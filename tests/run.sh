@@ -12,7 +12,9 @@
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
 # (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime),
-# Mosquitto (mosquitto, mosquitto-clients), openssl (the mqtts test's CA). ARM
+# Mosquitto (mosquitto, mosquitto-clients; also the MQTT notification
+# test), openssl (the throwaway CAs of the mqtts and SMTP TLS tests; the
+# implicit-TLS email test binds 127.0.0.1:465, so run as root). ARM
 # tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
 # cargo-zigbuild (crates.io) are installed by cross/build.sh. Caches reused
 # between runs: ~/.cache/zig, target/ and target/cross.
@@ -37,7 +39,7 @@ want prometheus-postgres-exporter prometheus-postgres-exporter
 [ -x /usr/sbin/mosquitto ] || want mosquitto mosquitto
 want mosquitto_sub mosquitto-clients
 want mosquitto_pub mosquitto-clients
-# openssl: the mqtts:// test makes a throwaway CA and server certificate.
+# openssl: the mqtts:// and SMTP TLS tests make a throwaway CA and server certificate.
 want openssl openssl
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.

@@ -540,7 +540,9 @@ fn resolve(
         })?;
     let notify = super::rules::route::resolve(&f.notify).map_err(|(key, msg)| ConfigError {
         file: path.map(Path::to_path_buf),
-        line: locate(src, &key).or_else(|| nth_table_line(src, &key)),
+        line: locate(src, &key)
+            .or_else(|| nested_line(src, &key))
+            .or_else(|| nth_table_line(src, &key)),
         key: Some(key),
         msg,
     })?;
@@ -594,6 +596,73 @@ fn default_external_url(listen: &str) -> String {
         .unwrap_or_else(|| "localhost".into());
     let port = listen.rsplit_once(':').map_or("9090", |(_, p)| p);
     format!("http://{host}:{port}")
+}
+
+/// The line of a key inside nested arrays of tables
+/// (`notify.receivers[1].mqtt_configs[0].url`, also through a sub-table:
+/// `…email_configs[0].tls_config.ca_file`) in conventionally written
+/// TOML: the key's own line, else the innermost `[[table]]` header.
+fn nested_line(src: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, tables) = parts.split_last()?;
+    let mut path = String::new();
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    for p in tables {
+        let (name, idx) = match p.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((n, i)) => (n, Some(i.parse::<usize>().ok()?)),
+            None => (*p, None),
+        };
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+        if let Some(i) = idx {
+            arrays.push((path.clone(), i));
+        }
+    }
+    if arrays.len() < 2 {
+        return None;
+    }
+    // How many leading arrays the current position is inside the wanted
+    // element of, and how many elements of each were seen in its parent.
+    let mut depth = 0;
+    let mut counts = vec![0usize; arrays.len()];
+    let mut current = String::new();
+    let mut header = None;
+    for (n, l) in src.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            let h = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()?
+                .trim()
+                .to_string();
+            if t.starts_with("[[") {
+                if let Some(k) = arrays.iter().position(|(a, _)| *a == h) {
+                    if k <= depth {
+                        counts[k] += 1;
+                        counts[k + 1..].iter_mut().for_each(|c| *c = 0);
+                        depth = if counts[k] == arrays[k].1 + 1 {
+                            k + 1
+                        } else {
+                            k
+                        };
+                        if depth == arrays.len() {
+                            header = Some(n + 1);
+                        }
+                    }
+                }
+            }
+            current = h;
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim();
+        if depth == arrays.len() && current == path && k == *last && t.contains('=') {
+            return Some(n + 1);
+        }
+    }
+    header
 }
 
 /// The line of the `[[table]]` header that `key` (`scrape_configs[2].x.y`)

@@ -257,7 +257,7 @@ fn rule_metrics(hub: &Hub, s: &mut Vec<Sample>) {
     let d = r.dispatch.stats();
     s.push(Sample::new(
         "picket_hub_notifications_delivered_total",
-        "Direct notifications (webhooks) delivered.",
+        "Direct notifications (webhook, email, MQTT) delivered.",
         c,
         Labels::new(),
         ld(&d.sent),

@@ -6,11 +6,14 @@
 //! firing alert, a resolution) or `repeat_interval` passed
 //! (Alertmanager's DedupStage), minus silenced and inhibited alerts. The
 //! webhook body is Alertmanager's payload version 4, so existing bridges
-//! (Matrix, Rocket.Chat, ntfy) work unchanged.
+//! (Matrix, Rocket.Chat, ntfy) work unchanged; MQTT receivers publish the
+//! same body ([`super::mqtt`]), email receivers send a rendered mail
+//! ([`super::email`]).
 //!
 //! Delivery goes through an outbox in SQLite (`notify.sqlite` in the
 //! storage directory): a notification is written before it is sent and
-//! deleted once a receiver answers 2xx; failures are retried with backoff,
+//! deleted once a receiver took it (a 2xx answer, the SMTP server's
+//! acceptance, the broker's PUBACK); failures are retried with backoff,
 //! logged and counted, and survive a restart. Silences are kept in the
 //! same file. Everything blocking runs on the "picket-hub-notify-direct"
 //! thread.
@@ -155,11 +158,41 @@ impl Dispatcher {
         Ok(Dispatcher { inner })
     }
 
-    /// New routing tree and receivers (SIGHUP); groups restart.
+    /// New routing tree and receivers (SIGHUP). A group whose route (same
+    /// key) still sends to a receiver of the same name is kept with what
+    /// it notified, so a reload re-notifies nothing unchanged; the others
+    /// start again. Notifications in the outbox go to the new settings of
+    /// their receiver.
     pub fn configure(&self, cfg: Option<Notify>, external_url: String) {
-        *lock(&self.inner.cfg) = cfg;
+        let mut old = lock(&self.inner.cfg);
+        let mut groups = lock(&self.inner.groups);
+        groups.retain(|_, g| {
+            let name = old
+                .as_ref()
+                .and_then(|c| c.receivers.get(g.receiver))
+                .map(|r| r.name.as_str());
+            let new = cfg.as_ref().and_then(|c| {
+                let r = c.route.find(&g.route_key)?;
+                Some((r, c.receivers.get(r.receiver)?))
+            });
+            match (name, new) {
+                // Same receiver, and group_by unchanged.
+                (Some(n), Some((r, recv)))
+                    if recv.name == n
+                        && g.alerts
+                            .values()
+                            .all(|a| r.group_labels(&a.labels) == g.group_labels) =>
+                {
+                    g.receiver = r.receiver;
+                    g.group_interval = r.group_interval.as_millis() as i64;
+                    g.repeat_interval = r.repeat_interval.as_millis() as i64;
+                    true
+                }
+                _ => false,
+            }
+        });
+        *old = cfg;
         *lock(&self.inner.external_url) = external_url;
-        lock(&self.inner.groups).clear();
     }
 
     /// The silences, for the API.
@@ -246,9 +279,10 @@ fn new_group(r: &Route, gl: Labels, now: i64) -> AggGroup {
 }
 
 fn run(inner: &Inner) {
+    let mut links = super::mqtt::Links::default();
     while !inner.stop.load(Ordering::SeqCst) {
         flush_due(inner);
-        deliver_due(inner);
+        deliver_due(inner, &mut links);
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -341,6 +375,17 @@ fn flush_due(inner: &Inner) {
                     let body = serde_json::to_string(&mail).unwrap_or_default();
                     bodies.push((format!("{EMAIL}{}#{i}", receiver.name), body));
                 }
+                for (i, m) in receiver.mqtts.iter().enumerate() {
+                    let list: Vec<&(u64, Held)> = alerts
+                        .iter()
+                        .filter(|(_, a)| m.send_resolved || !a.resolved(now))
+                        .collect();
+                    if list.is_empty() {
+                        continue;
+                    }
+                    let body = payload(g, &receiver.name, &list, 0, now, &ext_url);
+                    bodies.push((format!("{MQTT}{}#{i}", receiver.name), body));
+                }
                 g.last = Some((fire, res, now));
             }
             // Resolved alerts are dropped once flushed (Alertmanager's GC).
@@ -382,6 +427,8 @@ fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
 
 /// Outbox targets of email receivers: `email:<receiver>#<index>`.
 const EMAIL: &str = "email:";
+/// Outbox targets of MQTT receivers: `mqtt:<receiver>#<index>`.
+const MQTT: &str = "mqtt:";
 
 /// The mail of a flush.
 fn mail(g: &AggGroup, alerts: &[&(u64, Held)], now: i64, ext_url: &str) -> super::email::Mail {
@@ -504,10 +551,12 @@ fn payload(
     s
 }
 
-/// Sends what is due in the outbox; 2xx deletes, anything else retries
-/// with backoff (1 s doubling to 5 min). Notifications older than a day
-/// are dropped with an error.
-fn deliver_due(inner: &Inner) {
+/// Sends what is due in the outbox; 2xx (a mail accepted, a PUBACK)
+/// deletes, anything else retries with backoff (1 s doubling to 5 min).
+/// Notifications older than a day are dropped with an error. After a
+/// failed MQTT attempt, the receiver's other notifications wait for the
+/// next round rather than each waiting out the broker's timeout.
+fn deliver_due(inner: &Inner, links: &mut super::mqtt::Links) {
     let now = now_ms();
     let due: Vec<(i64, String, String, i64, i64)> = {
         let db = lock(&inner.db);
@@ -531,19 +580,35 @@ fn deliver_due(inner: &Inner) {
         .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
+    // Connections of receivers a reload removed or changed are closed.
+    if let Some(cfg) = lock(&inner.cfg).as_ref() {
+        links
+            .retain(|target, broker| mqtt_config(cfg, target).is_some_and(|m| &m.broker == broker));
+    }
+    let mut mqtt_down: BTreeMap<String, String> = BTreeMap::new();
     for (id, url, body, attempts, created) in due {
-        let err = match url.strip_prefix(EMAIL) {
-            Some(target) => send_mail(inner, target, &body),
-            None => {
-                match agent
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .send(body.as_bytes())
-                {
-                    Ok(r) if r.status().is_success() => None,
-                    Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                    Err(e) => Some(e.to_string()),
+        let err = if let Some(target) = url.strip_prefix(EMAIL) {
+            send_mail(inner, target, &body)
+        } else if let Some(target) = url.strip_prefix(MQTT) {
+            match mqtt_down.get(target) {
+                Some(e) => Some(e.clone()),
+                None => {
+                    let e = send_mqtt(inner, links, target, &body);
+                    if let Some(e) = &e {
+                        mqtt_down.insert(target.to_string(), e.clone());
+                    }
+                    e
                 }
+            }
+        } else {
+            match agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(body.as_bytes())
+            {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+                Err(e) => Some(e.to_string()),
             }
         };
         let db = lock(&inner.db);
@@ -589,6 +654,31 @@ fn send_mail(inner: &Inner, target: &str, body: &str) -> Option<String> {
         Err(e) => return Some(format!("unreadable outbox mail: {e}")),
     };
     super::email::send(&email, &mail).err()
+}
+
+/// The MQTT receiver `<receiver>#<index>` of `cfg`.
+fn mqtt_config<'a>(cfg: &'a Notify, target: &str) -> Option<&'a super::mqtt::MqttReceiver> {
+    let (name, i) = target.rsplit_once('#')?;
+    let r = cfg.receivers.iter().find(|r| r.name == name)?;
+    r.mqtts.get(i.parse::<usize>().ok()?)
+}
+
+/// Publishes an outbox notification to MQTT receiver `<receiver>#<index>`
+/// of the current config and waits for the PUBACK; the error, if any.
+fn send_mqtt(
+    inner: &Inner,
+    links: &mut super::mqtt::Links,
+    target: &str,
+    body: &str,
+) -> Option<String> {
+    let m = {
+        let cfg = lock(&inner.cfg);
+        cfg.as_ref().and_then(|c| mqtt_config(c, target)).cloned()
+    };
+    let Some(m) = m else {
+        return Some(format!("receiver {target} is no longer configured"));
+    };
+    links.publish(target, &m, body).err()
 }
 
 #[cfg(test)]

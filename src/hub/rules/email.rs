@@ -1,7 +1,9 @@
 //! The email receiver of direct notifications: Alertmanager's
-//! `email_configs` (to, from, smarthost, hello, auth, require_tls) sent
-//! with lettre over SMTP, STARTTLS (`require_tls`, Alertmanager's default)
-//! or implicit TLS (port 465). The subject is Alertmanager's default
+//! `email_configs` (to, from, smarthost, hello, auth, require_tls,
+//! `tls_config.ca_file`) sent with lettre over SMTP, STARTTLS
+//! (`require_tls`, Alertmanager's default) or implicit TLS (port 465);
+//! the server certificate is checked against the webpki roots, or only
+//! against the CAs of `tls_config.ca_file` (a private CA). The subject is Alertmanager's default
 //! (`[FIRING:2] HostDown (node)`), the body a plain-text list of the
 //! alerts. Sending blocks, so it runs on the dispatcher's thread.
 
@@ -35,6 +37,8 @@ pub struct Email {
     pub require_tls: bool,
     /// Notify resolved alerts (Alertmanager's email default: false).
     pub send_resolved: bool,
+    /// `tls_config.ca_file`: the CAs trusted instead of the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// A rendered mail, as the outbox keeps it.
@@ -117,7 +121,7 @@ pub fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
         .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
             cfg.hello.clone(),
         ));
-    b = with_tls(b, host, port, cfg.require_tls)?;
+    b = with_tls(b, host, port, cfg)?;
     if let Some(u) = &cfg.auth_username {
         b = b.credentials(Credentials::new(
             u.clone(),
@@ -134,11 +138,20 @@ fn with_tls(
     b: SmtpTransportBuilder,
     host: &str,
     port: u16,
-    require: bool,
+    cfg: &Email,
 ) -> Result<SmtpTransportBuilder, String> {
-    use lettre::transport::smtp::client::{Tls, TlsParameters};
-    if port == 465 || require {
-        let p = TlsParameters::new(host.to_string()).map_err(|e| e.to_string())?;
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+    if port == 465 || cfg.require_tls {
+        let mut p = TlsParameters::builder(host.to_string());
+        if let Some(f) = &cfg.ca_file {
+            // As Alertmanager's tls_config.ca_file: these CAs only.
+            let pem = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", f.display()))?;
+            p = p
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(cert);
+        }
+        let p = p.build().map_err(|e| e.to_string())?;
         return Ok(b.tls(if port == 465 {
             Tls::Wrapper(p)
         } else {
@@ -154,9 +167,9 @@ fn with_tls(
     b: SmtpTransportBuilder,
     _: &str,
     port: u16,
-    require: bool,
+    cfg: &Email,
 ) -> Result<SmtpTransportBuilder, String> {
-    if port == 465 || require {
+    if port == 465 || cfg.require_tls {
         return Err("TLS needs picket-hub built with the `tls` feature; set require_tls = false for plain SMTP".into());
     }
     Ok(b)

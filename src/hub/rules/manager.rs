@@ -110,6 +110,8 @@ impl Manager {
             cfg.alerting.alertmanagers.clone(),
             cfg.external_labels.clone(),
         );
+        self.dispatch
+            .configure(cfg.notify.clone(), cfg.external_url.clone());
         let mut old = lock(&self.groups);
         let mut new: Vec<GroupState> = groups
             .into_iter()

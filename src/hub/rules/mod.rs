@@ -5,8 +5,8 @@
 //! evaluation ([`group`]), the thread that runs groups ([`manager`]),
 //! sending to Alertmanager ([`notifier`]) and the API ([`api`]); direct
 //! notifications without Alertmanager: routing ([`route`]), grouping and
-//! webhook delivery ([`dispatch`]), email ([`email`]), silences
-//! ([`silence`]).
+//! webhook delivery ([`dispatch`]), email ([`email`]), MQTT ([`mqtt`]),
+//! silences ([`silence`]).
 //!
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
@@ -20,6 +20,7 @@ pub mod file;
 pub mod gofmt;
 pub mod group;
 pub mod manager;
+pub mod mqtt;
 pub mod notifier;
 pub mod route;
 pub mod silence;

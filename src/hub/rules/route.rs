@@ -2,14 +2,16 @@
 //! and inhibition rules for sites without an Alertmanager, in TOML with
 //! Alertmanager's key names (`route`, `routes`, `matchers`, `group_by`,
 //! `group_wait`, `group_interval`, `repeat_interval`, `continue`,
-//! `receivers[].webhook_configs`, `inhibit_rules`), as written and
-//! checked; and the matching that routes an alert (dispatch/route.go).
+//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`; plus
+//! `mqtt_configs`, which Alertmanager lacks), as written and checked; and
+//! the matching that routes an alert (dispatch/route.go).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::email::Email;
+use super::mqtt::MqttReceiver;
 use crate::hub::store::{Matcher, Op};
 use crate::metric::Labels;
 use crate::push::config::parse_duration;
@@ -59,6 +61,54 @@ pub struct ReceiverToml {
     pub webhook_configs: Vec<WebhookToml>,
     /// Email over SMTP.
     pub email_configs: Vec<EmailToml>,
+    /// MQTT topics (the webhook payload, published at QoS 1).
+    pub mqtt_configs: Vec<MqttToml>,
+}
+
+/// An MQTT receiver as written: the broker keys of `[mqtt]`, a topic and
+/// `send_resolved`.
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttToml {
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub url: Option<String>,
+    /// MQTT client id (default `picket-hub-<hostname>-notify-<receiver>`).
+    pub client_id: Option<String>,
+    /// User name.
+    pub username: Option<String>,
+    /// Password (prefer `password_file`).
+    pub password: Option<String>,
+    /// File holding the password (read at load).
+    pub password_file: Option<std::path::PathBuf>,
+    /// PEM CA file for `mqtts://`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Keep-alive ("30s").
+    pub keep_alive: Option<String>,
+    /// Largest MQTT packet, bytes (1 MiB).
+    pub max_packet_size: Option<usize>,
+    /// Topic (default `picket/alerts/<receiver>`; `{hostname}` is filled in).
+    pub topic: Option<String>,
+    /// Notify resolved alerts too (default true, as webhooks).
+    pub send_resolved: Option<bool>,
+}
+
+impl std::fmt::Debug for MqttToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttToml")
+            .field("url", &self.url)
+            .field("topic", &self.topic)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Alertmanager's `tls_config` of an email receiver (the CA part).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfigToml {
+    /// PEM file of the CA certificates to trust instead of the webpki
+    /// roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// An email receiver as written (Alertmanager's keys).
@@ -83,6 +133,8 @@ pub struct EmailToml {
     pub require_tls: Option<bool>,
     /// Notify resolved alerts (default false, as Alertmanager).
     pub send_resolved: Option<bool>,
+    /// TLS settings (`ca_file`).
+    pub tls_config: Option<TlsConfigToml>,
 }
 
 impl std::fmt::Debug for EmailToml {
@@ -159,12 +211,16 @@ pub struct Receiver {
     pub webhooks: Vec<Webhook>,
     /// Email.
     pub emails: Vec<Email>,
+    /// MQTT topics.
+    pub mqtts: Vec<MqttReceiver>,
 }
 
 impl Receiver {
     /// Whether any integration wants resolved notifications.
     pub fn send_resolved(&self) -> bool {
-        self.webhooks.iter().any(|w| w.send_resolved) || self.emails.iter().any(|e| e.send_resolved)
+        self.webhooks.iter().any(|w| w.send_resolved)
+            || self.emails.iter().any(|e| e.send_resolved)
+            || self.mqtts.iter().any(|m| m.send_resolved)
     }
 }
 
@@ -307,6 +363,12 @@ pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
                 ),
                 (None, None) => None,
             };
+            let ca_file = e.tls_config.as_ref().and_then(|t| t.ca_file.clone());
+            if let Some(f) = &ca_file {
+                // Read now: a missing or broken file is a config error, not
+                // a mail that fails for a day.
+                crate::mqtt::ca_roots(f).map_err(|m| (k("tls_config.ca_file"), m))?;
+            }
             emails.push(Email {
                 to: e.to.clone(),
                 from: e.from.clone(),
@@ -316,12 +378,21 @@ pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
                 auth_password: password,
                 require_tls: e.require_tls.unwrap_or(true),
                 send_resolved: e.send_resolved.unwrap_or(false),
+                ca_file,
             });
+        }
+        let mut mqtts = Vec::new();
+        for (j, m) in r.mqtt_configs.iter().enumerate() {
+            mqtts.push(
+                mqtt_receiver(m, &r.name, j)
+                    .map_err(|(f, msg)| (format!("{key}.mqtt_configs[{j}].{f}"), msg))?,
+            );
         }
         receivers.push(Receiver {
             name: r.name.clone(),
             webhooks,
             emails,
+            mqtts,
         });
     }
     if !root.matchers.is_empty() {
@@ -356,6 +427,50 @@ pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         receivers,
         inhibit,
     }))
+}
+
+/// Checks one `mqtt_configs` entry of receiver `name`; `Err` is (key
+/// within the entry, message).
+fn mqtt_receiver(
+    m: &MqttToml,
+    name: &str,
+    j: usize,
+) -> Result<MqttReceiver, (&'static str, String)> {
+    if !cfg!(feature = "mqtt") {
+        return Err((
+            "url",
+            "MQTT needs the `mqtt` feature, which this build leaves out".into(),
+        ));
+    }
+    let host = crate::mqtt::hostname();
+    let segment = crate::mqtt::topic_segment(name);
+    let mut client_id = format!("picket-hub-{host}-notify-{segment}");
+    if j > 0 {
+        client_id.push_str(&format!("-{j}"));
+    }
+    let broker = crate::mqtt::resolve(
+        &crate::mqtt::BrokerKeys {
+            url: m.url.as_deref(),
+            client_id: m.client_id.as_deref(),
+            username: m.username.as_deref(),
+            password: m.password.as_deref(),
+            password_file: m.password_file.as_ref(),
+            ca_file: m.ca_file.as_ref(),
+            keep_alive: m.keep_alive.as_deref(),
+            max_packet_size: m.max_packet_size,
+        },
+        client_id,
+        super::mqtt::DEFAULT_MAX_PACKET,
+    )?;
+    let topic = match &m.topic {
+        Some(t) => crate::mqtt::expand_topic(t, &host).map_err(|e| ("topic", e))?,
+        None => format!("picket/alerts/{segment}"),
+    };
+    Ok(MqttReceiver {
+        broker,
+        topic,
+        send_resolved: m.send_resolved.unwrap_or(true),
+    })
 }
 
 fn route(
@@ -453,6 +568,14 @@ impl Route {
         out
     }
 
+    /// The route with key `key` in this tree.
+    pub fn find(&self, key: &str) -> Option<&Route> {
+        if self.key == key {
+            return Some(self);
+        }
+        self.routes.iter().find_map(|c| c.find(key))
+    }
+
     /// The labels an alert is grouped by on this route.
     pub fn group_labels(&self, labels: &Labels) -> Labels {
         match &self.group_by {
@@ -518,6 +641,43 @@ mod tests {
         assert_eq!(n.route.matching(&other)[0].key, "{}");
         let bad: NotifyToml = toml::from_str("[route]\nreceiver = \"nope\"\n").expect("toml");
         assert_eq!(resolve(&bad).unwrap_err().0, "notify.route.receiver");
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_receivers_default_and_name_their_keys() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"ops team\"\n[[receivers]]\nname = \"ops team\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker:1884\"\ntopic = \"site/{hostname}/alerts\"\nsend_resolved = false\n",
+        )
+        .expect("toml");
+        let n = resolve(&t).expect("valid").expect("configured");
+        let m = &n.receivers[0].mqtts;
+        assert_eq!(m[0].topic, "picket/alerts/ops team");
+        assert!(m[0].send_resolved);
+        assert_eq!(m[0].broker.port, 1883);
+        assert!(m[0].broker.client_id.starts_with("picket-hub-"));
+        assert!(m[0].broker.client_id.ends_with("-notify-ops team"));
+        assert_ne!(m[0].broker.client_id, m[1].broker.client_id);
+        assert!(m[1].topic.starts_with("site/") && m[1].topic.ends_with("/alerts"));
+        assert!(!m[1].send_resolved);
+        assert!(n.receivers[0].send_resolved());
+        for (extra, key) in [
+            ("url = \"tcp://x\"", "url"),
+            ("url = \"mqtt://x\"\ntopic = \"a/+\"", "topic"),
+            ("url = \"mqtt://x\"\npassword = \"p\"", "username"),
+            ("", "url"),
+        ] {
+            let t: NotifyToml = toml::from_str(&format!(
+                "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.mqtt_configs]]\n{extra}\n"
+            ))
+            .expect("toml");
+            let e = resolve(&t).unwrap_err();
+            assert_eq!(
+                e.0,
+                format!("notify.receivers[0].mqtt_configs[0].{key}"),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]
