@@ -1408,3 +1408,48 @@ fn direct_inhibition_mutes_targets_while_the_source_fires() {
     drop(hub);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A webhook that accepts the connection and never answers (no real
+/// server hangs on command) does not hold back another receiver's
+/// notification: destinations are delivered in parallel, each in order.
+#[test]
+fn a_hanging_webhook_does_not_hold_back_the_others() {
+    let dir = temp_dir("alert-hang");
+    let hook = Recorder::start();
+    let hang = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hang_addr = hang.local_addr().expect("addr");
+    // Accepted (by the kernel's backlog) and never read or answered.
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Down\n        expr: down > 0\n",
+    )
+    .expect("rules");
+    // The hanging URL comes first, so its row is delivered first.
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[notify.route]\nreceiver = \"both\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n[[notify.receivers]]\nname = \"both\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{hang_addr}/hook\"\n[[notify.receivers.webhook_configs]]\nurl = \"http://{}/hook\"\n",
+            hook.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg]);
+    let t = Instant::now();
+    push_series(&hub.addr, &[("down", "a", 1.0)]);
+    wait_for(
+        "Down at the answering webhook",
+        Duration::from_secs(15),
+        || hook.all().into_iter().find(|b| firing(b) == ["a"]),
+    );
+    // Rule interval + group_wait + a round: about 3 s; the hanging one
+    // times out only after 10 s.
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}: held back by the hanging webhook",
+        t.elapsed()
+    );
+    drop(hub);
+    drop(hang);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -552,13 +552,13 @@ fn payload(
 }
 
 /// Sends what is due in the outbox; 2xx (a mail accepted, a PUBACK)
-/// deletes, anything else retries with backoff (1 s doubling to 5 min).
+/// deletes, anything else retries with backoff ([`finish`]).
 /// Notifications older than a day are dropped with an error. After a
 /// failed MQTT attempt, the receiver's other notifications wait for the
 /// next round rather than each waiting out the broker's timeout.
 fn deliver_due(inner: &Inner, links: &mut super::mqtt::Links) {
     let now = now_ms();
-    let due: Vec<(i64, String, String, i64, i64)> = {
+    let due: Vec<Due> = {
         let db = lock(&inner.db);
         let Ok(mut st) = db.prepare_cached(
             "SELECT id, url, body, attempts, created FROM outbox WHERE next_try <= ?1 ORDER BY id LIMIT 50",
@@ -585,55 +585,98 @@ fn deliver_due(inner: &Inner, links: &mut super::mqtt::Links) {
         links
             .retain(|target, broker| mqtt_config(cfg, target).is_some_and(|m| &m.broker == broker));
     }
-    let mut mqtt_down: BTreeMap<String, String> = BTreeMap::new();
-    for (id, url, body, attempts, created) in due {
-        let err = if let Some(target) = url.strip_prefix(EMAIL) {
-            send_mail(inner, target, &body)
-        } else if let Some(target) = url.strip_prefix(MQTT) {
-            match mqtt_down.get(target) {
-                Some(e) => Some(e.clone()),
-                None => {
-                    let e = send_mqtt(inner, links, target, &body);
-                    if let Some(e) = &e {
-                        mqtt_down.insert(target.to_string(), e.clone());
+    // One destination's notifications go in order; destinations go in
+    // parallel, so a slow webhook or SMTP server (up to 10 s / 30 s per
+    // attempt) holds back only its own. MQTT receivers share `links` and
+    // go one after the other on this thread.
+    let mut by_url: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+    for d in due {
+        by_url.entry(d.1.clone()).or_default().push(d);
+    }
+    std::thread::scope(|scope| {
+        for (url, items) in &by_url {
+            if url.starts_with(MQTT) {
+                continue;
+            }
+            let agent = &agent;
+            let spawned = std::thread::Builder::new()
+                .name("picket-hub-notify-send".into())
+                .spawn_scoped(scope, move || {
+                    for d in items {
+                        let err = if let Some(target) = url.strip_prefix(EMAIL) {
+                            send_mail(inner, target, &d.2)
+                        } else {
+                            send_webhook(agent, url, &d.2)
+                        };
+                        finish(inner, now, d, err);
                     }
-                    e
-                }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start a delivery thread for {url}: {e}; next round");
             }
-        } else {
-            match agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .send(body.as_bytes())
-            {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(e.to_string()),
+        }
+        for (url, items) in &by_url {
+            let Some(target) = url.strip_prefix(MQTT) else {
+                continue;
+            };
+            let mut down: Option<String> = None;
+            for d in items {
+                let err = match &down {
+                    Some(e) => Some(e.clone()),
+                    None => {
+                        let e = send_mqtt(inner, links, target, &d.2);
+                        down.clone_from(&e);
+                        e
+                    }
+                };
+                finish(inner, now, d, err);
             }
-        };
-        let db = lock(&inner.db);
-        match err {
-            None => {
-                inner.stats.sent.fetch_add(1, Ordering::Relaxed);
-                let _ = db.execute("DELETE FROM outbox WHERE id = ?1", [id]);
-            }
-            Some(e) if now - created > 86_400_000 => {
-                inner.stats.failed.fetch_add(1, Ordering::Relaxed);
-                log::error!("notification to {url} undeliverable for a day, dropped: {e}");
-                let _ = db.execute("DELETE FROM outbox WHERE id = ?1", [id]);
-            }
-            Some(e) => {
-                inner.stats.failed.fetch_add(1, Ordering::Relaxed);
-                let backoff = (1000i64 << attempts.clamp(0, 9)).min(300_000);
-                log::warn!(
-                    "notification to {url} failed (attempt {}), retrying in {backoff} ms: {e}",
-                    attempts + 1
-                );
-                let _ = db.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, next_try = ?2 WHERE id = ?1",
-                    params![id, now + backoff],
-                );
-            }
+        }
+    });
+}
+
+/// An outbox row due for delivery: id, destination, body, attempts, created.
+type Due = (i64, String, String, i64, i64);
+
+/// POSTs a webhook body; None on 2xx.
+fn send_webhook(agent: &ureq::Agent, url: &str, body: &str) -> Option<String> {
+    match agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+    {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Records one attempt: delivered rows are deleted, failed ones retried
+/// with backoff (1 s doubling to 5 min), or dropped after a day.
+fn finish(inner: &Inner, now: i64, d: &Due, err: Option<String>) {
+    let (id, url, _, attempts, created) = (d.0, &d.1, &d.2, d.3, d.4);
+    let db = lock(&inner.db);
+    match err {
+        None => {
+            inner.stats.sent.fetch_add(1, Ordering::Relaxed);
+            let _ = db.execute("DELETE FROM outbox WHERE id = ?1", [id]);
+        }
+        Some(e) if now - created > 86_400_000 => {
+            inner.stats.failed.fetch_add(1, Ordering::Relaxed);
+            log::error!("notification to {url} undeliverable for a day, dropped: {e}");
+            let _ = db.execute("DELETE FROM outbox WHERE id = ?1", [id]);
+        }
+        Some(e) => {
+            inner.stats.failed.fetch_add(1, Ordering::Relaxed);
+            let backoff = (1000i64 << attempts.clamp(0, 9)).min(300_000);
+            log::warn!(
+                "notification to {url} failed (attempt {}), retrying in {backoff} ms: {e}",
+                attempts + 1
+            );
+            let _ = db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_try = ?2 WHERE id = ?1",
+                params![id, now + backoff],
+            );
         }
     }
 }
