@@ -281,14 +281,11 @@ pub fn now_ms() -> i64 {
 
 /// The canonical text of a label set: its key in `series`.
 pub fn key(labels: &Labels) -> String {
-    let mut k = String::new();
+    use std::fmt::Write;
+    let mut k = String::with_capacity(labels.iter().map(|(n, v)| n.len() + v.len() + 8).sum());
     for (n, v) in labels.iter() {
-        k.push_str(&n.len().to_string());
-        k.push(':');
-        k.push_str(n);
-        k.push_str(&v.len().to_string());
-        k.push(':');
-        k.push_str(v);
+        // Writing to a String cannot fail.
+        let _ = write!(k, "{}:{n}{}:{v}", n.len(), v.len());
     }
     k
 }
@@ -449,11 +446,9 @@ impl Store {
                 }
             };
             st.backlog += points.partition_point(|p| p.0 < closed);
-            for (t, v) in points {
-                st.put_head(id, t, v);
-                st.pending.push((id, t, v));
-                a.samples += 1;
-            }
+            st.pending.extend(points.iter().map(|&(t, v)| (id, t, v)));
+            st.put_points(id, &points);
+            a.samples += points.len() as u64;
         }
         self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
         self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
@@ -1085,6 +1080,35 @@ impl State {
                 max_t: i64::MIN,
             },
         );
+    }
+
+    /// [`State::put_head`] for one series' samples: its head and series
+    /// looked up once.
+    fn put_points(&mut self, id: u32, points: &[(i64, f64)]) {
+        let h = self.head.entry(id).or_default();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut added = 0;
+        for &(t, v) in points {
+            lo = lo.min(t);
+            hi = hi.max(t);
+            match h.last() {
+                Some(&(last, _)) if last < t => h.push((t, v)),
+                None => h.push((t, v)),
+                Some(_) => match h.binary_search_by(|p| p.0.cmp(&t)) {
+                    Ok(i) => {
+                        h[i].1 = v;
+                        continue;
+                    }
+                    Err(i) => h.insert(i, (t, v)),
+                },
+            }
+            added += 1;
+        }
+        self.head_samples += added;
+        if let Some(s) = self.series.get_mut(&id) {
+            s.min_t = s.min_t.min(lo);
+            s.max_t = s.max_t.max(hi);
+        }
     }
 
     fn put_head(&mut self, id: u32, t: i64, v: f64) {
