@@ -44,6 +44,10 @@
 //! the writes before it: a series' rows never overlap, and the piece
 //! written before ends at or before the next piece's first sample.
 //!
+//! A large commit (a backlog arriving) is deflated in parts on as many
+//! threads, one wal row each, inserted in order in one transaction: a
+//! replay applies them in order, so a later duplicate still wins.
+//!
 //! **NaN.** SQLite turns a NaN REAL into NULL; values only ever reach SQLite
 //! inside chunk and wal blobs, as their bits, so stale markers survive.
 //!
@@ -475,6 +479,8 @@ impl Store {
         if pending.is_empty() && series.is_empty() {
             return Ok(());
         }
+        // Deflated before the transaction, on every core for a large one.
+        let rows = wal_rows(&pending, self.seal_threads);
         let res = (|| -> Result<(), StoreError> {
             let tx = db.transaction()?;
             {
@@ -484,11 +490,12 @@ impl Store {
                     ins.execute(params![id, k])?;
                 }
             }
-            if !pending.is_empty() {
-                let max_t = pending.iter().map(|p| p.1).max().unwrap_or(0);
+            // In order: a replay applies them by id, a later duplicate
+            // winning, as in the head.
+            for (max_t, data) in &rows {
                 tx.execute(
                     "INSERT INTO wal (max_t, data) VALUES (?1, ?2)",
-                    params![max_t, wal::encode(&pending)],
+                    params![max_t, data],
                 )?;
             }
             tx.commit()?;
@@ -1310,6 +1317,34 @@ fn seal_rows<J: EncodeJob>(
             stop.store(true, Ordering::Relaxed);
         }
         res
+    })
+}
+
+/// Pending samples past which a commit deflates its wal row in parts, one
+/// per encoder thread.
+const WAL_PART: usize = 1 << 16;
+
+/// The wal rows of a commit, (max_t, blob) in order: one, or for a large
+/// commit (a backlog arriving) up to `threads` parts deflated in parallel.
+fn wal_rows(pending: &[(u32, i64, f64)], threads: usize) -> Vec<(i64, Vec<u8>)> {
+    let row = |p: &[(u32, i64, f64)]| (p.iter().map(|s| s.1).max().unwrap_or(0), wal::encode(p));
+    let parts = threads.min(pending.len().div_ceil(WAL_PART));
+    if parts <= 1 {
+        return if pending.is_empty() {
+            Vec::new()
+        } else {
+            vec![row(pending)]
+        };
+    }
+    let mut chunks = pending.chunks(pending.len().div_ceil(parts));
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|s| {
+        let others: Vec<_> = chunks.map(|c| s.spawn(move || row(c))).collect();
+        let mut out = vec![row(first)];
+        for h in others {
+            out.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
     })
 }
 

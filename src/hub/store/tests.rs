@@ -431,3 +431,36 @@ fn a_parallel_checkpoint_that_fails_loses_nothing() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_large_commit_is_written_in_parts_and_replays_in_order() {
+    let dir = tmp("wal-parts");
+    let now = now_ms();
+    let o = Options {
+        seal_threads: 3,
+        ..opts(&dir)
+    };
+    let t0 = now - 3_600_000;
+    {
+        let s = Store::open(o.clone()).unwrap();
+        // 3 x WAL_PART samples in one commit, the first sample's
+        // timestamp written again at the end with another value.
+        let n = 3 * WAL_PART as i64;
+        s.append((0..n).map(|i| (series("w", &(i % 1000).to_string()), t0 + i, i as f64)));
+        s.append([(series("w", "0"), t0, f64::from_bits(STALE))]);
+        s.commit().unwrap();
+        let rows: i64 = lock(&s.writer)
+            .query_row("SELECT count(*) FROM wal", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+    let s = Store::open(o).unwrap();
+    assert_eq!(s.head_samples(), 3 * WAL_PART);
+    let got = s
+        .select(&[Matcher::eq("instance", "0")], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].1[0].1.to_bits(), STALE, "the later duplicate wins");
+    assert_eq!(got[0].1[1], (t0 + 1000, 1000.0));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
