@@ -570,6 +570,7 @@ fn resolve(
                 .map_or(store::DEFAULT_CACHE_SAMPLES, |n| {
                     usize::try_from(n).unwrap_or(usize::MAX)
                 }),
+            seal_threads: 0,
         },
         commit_interval,
         max_body_bytes,

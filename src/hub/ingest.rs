@@ -58,12 +58,17 @@ pub fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
 fn check(req: remote_write::WriteRequest) -> Result<Rows, String> {
     let mut rows = Vec::new();
     for (i, ts) in req.timeseries.into_iter().enumerate() {
-        let mut labels = Labels::new();
-        let mut names = HashSet::new();
-        for l in &ts.labels {
-            if !names.insert(l.name.as_str()) {
-                return Err(format!("series {i}: duplicate label name {:?}", l.name));
+        // Senders sort the names (the spec says so): then none repeats.
+        if !ts.labels.windows(2).all(|w| w[0].name < w[1].name) {
+            let mut names = HashSet::new();
+            for l in &ts.labels {
+                if !names.insert(l.name.as_str()) {
+                    return Err(format!("series {i}: duplicate label name {:?}", l.name));
+                }
             }
+        }
+        let mut labels = Labels::new();
+        for l in ts.labels {
             if l.name == "__name__" {
                 if !valid_metric_name(&l.value) {
                     return Err(format!("series {i}: invalid metric name {:?}", l.value));
@@ -72,7 +77,7 @@ fn check(req: remote_write::WriteRequest) -> Result<Rows, String> {
                 return Err(format!("series {i}: invalid label name {:?}", l.name));
             }
             if !l.value.is_empty() {
-                labels.set(l.name.clone(), l.value.clone());
+                labels.set(l.name, l.value);
             }
         }
         if labels.get("__name__").is_none() {

@@ -27,6 +27,27 @@
 //! checkpoints at once (and holds writers while it is twice behind), and
 //! past [`MAX_HEAD`] samples everything is sealed.
 //!
+//! **Sealing on every core.** A checkpoint's time is mostly the chunk
+//! codec, so it runs in rounds of three steps: the rows to merge into are
+//! read (SQLite, the checkpoint's thread), the chunks are merged and
+//! encoded on [`Options::seal_threads`] threads (one per core; scoped
+//! threads taking batches of rows from a shared counter), and the
+//! checkpoint's thread writes each finished row as it comes while
+//! encoding batches of its own. Compaction does the same with a day's
+//! rows. Each row is encoded alone, so the rows written are byte for byte
+//! those of one thread; SQLite stays on one connection, one transaction,
+//! so what a checkpoint commits (and what a failed one leaves: nothing,
+//! its samples back in the head, its wal rows kept) is as before. A round
+//! reads at most 8 MiB of old chunks, and finished rows
+//! wait in a bounded channel: memory stays bounded. Reading every row of
+//! a round before writing any finds the same rows as reading each after
+//! the writes before it: a series' rows never overlap, and the piece
+//! written before ends at or before the next piece's first sample.
+//!
+//! A large commit (a backlog arriving) is deflated in parts on as many
+//! threads, one wal row each, inserted in order in one transaction: a
+//! replay applies them in order, so a later duplicate still wins.
+//!
 //! **NaN.** SQLite turns a NaN REAL into NULL; values only ever reach SQLite
 //! inside chunk and wal blobs, as their bits, so stale markers survive.
 //!
@@ -45,8 +66,8 @@ pub mod wal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -84,6 +105,8 @@ pub struct Options {
     pub sync_full: bool,
     /// Decoded samples kept for later queries ([`cache`]; 16 bytes each).
     pub cache_samples: usize,
+    /// Threads encoding chunks at a checkpoint (0: one per core, at most 8).
+    pub seal_threads: usize,
 }
 
 /// Default of [`Options::cache_samples`]: one million samples, 16 MiB.
@@ -97,6 +120,7 @@ impl Default for Options {
             retention_bytes: 0,
             sync_full: false,
             cache_samples: DEFAULT_CACHE_SAMPLES,
+            seal_threads: 0,
         }
     }
 }
@@ -241,6 +265,8 @@ pub struct Store {
     cache: Mutex<cache::ChunkCache>,
     opts: Options,
     path: PathBuf,
+    /// Threads encoding chunks at a checkpoint ([`Options::seal_threads`]).
+    seal_threads: usize,
     /// Counters for `/metrics`.
     pub stats: Stats,
 }
@@ -259,14 +285,11 @@ pub fn now_ms() -> i64 {
 
 /// The canonical text of a label set: its key in `series`.
 pub fn key(labels: &Labels) -> String {
-    let mut k = String::new();
+    use std::fmt::Write;
+    let mut k = String::with_capacity(labels.iter().map(|(n, v)| n.len() + v.len() + 8).sum());
     for (n, v) in labels.iter() {
-        k.push_str(&n.len().to_string());
-        k.push(':');
-        k.push_str(n);
-        k.push_str(&v.len().to_string());
-        k.push(':');
-        k.push_str(v);
+        // Writing to a String cannot fail.
+        let _ = write!(k, "{}:{n}{}:{v}", n.len(), v.len());
     }
     k
 }
@@ -374,6 +397,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             cache: Mutex::new(cache::ChunkCache::new(opts.cache_samples)),
+            seal_threads: seal_threads(opts.seal_threads),
             opts,
             path,
             stats: Stats::default(),
@@ -426,11 +450,9 @@ impl Store {
                 }
             };
             st.backlog += points.partition_point(|p| p.0 < closed);
-            for (t, v) in points {
-                st.put_head(id, t, v);
-                st.pending.push((id, t, v));
-                a.samples += 1;
-            }
+            st.pending.extend(points.iter().map(|&(t, v)| (id, t, v)));
+            st.put_points(id, &points);
+            a.samples += points.len() as u64;
         }
         self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
         self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
@@ -457,6 +479,8 @@ impl Store {
         if pending.is_empty() && series.is_empty() {
             return Ok(());
         }
+        // Deflated before the transaction, on every core for a large one.
+        let rows = wal_rows(&pending, self.seal_threads);
         let res = (|| -> Result<(), StoreError> {
             let tx = db.transaction()?;
             {
@@ -466,11 +490,12 @@ impl Store {
                     ins.execute(params![id, k])?;
                 }
             }
-            if !pending.is_empty() {
-                let max_t = pending.iter().map(|p| p.1).max().unwrap_or(0);
+            // In order: a replay applies them by id, a later duplicate
+            // winning, as in the head.
+            for (max_t, data) in &rows {
                 tx.execute(
                     "INSERT INTO wal (max_t, data) VALUES (?1, ?2)",
-                    params![max_t, wal::encode(&pending)],
+                    params![max_t, data],
                 )?;
             }
             tx.commit()?;
@@ -596,50 +621,59 @@ impl Store {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO chunks (series_id, start, end_, min_t, max_t, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (id, samples) in sealing {
-                let mut rest = samples.as_slice();
+            let mut insert = |r: SealedRow| -> Result<(), StoreError> {
+                put.execute(params![r.id, r.start, r.end, r.lo, r.hi, r.n, r.data])?;
+                written += 1;
+                Ok(())
+            };
+            // Rounds: the rows to merge into are read first (SQLite, this
+            // thread), then encoded on every core while this thread writes
+            // what is done. A round holds at most SEAL_ROUND_BYTES of old
+            // chunks, so a checkpoint of late samples into many compacted
+            // days does not load them all at once.
+            let mut jobs: Vec<SealJob<'_>> = Vec::new();
+            let mut old_bytes = 0;
+            let mut ids: Vec<u32> = sealing.keys().copied().collect();
+            // Series order: the rows written do not depend on the
+            // HashMap's order (nor on the threads).
+            ids.sort_unstable();
+            for id in ids {
+                let mut rest = sealing[&id].as_slice();
                 while let Some(&(t0, _)) = rest.first() {
+                    // Rows never overlap, and the piece before this one
+                    // ended at or before t0: reading every row before
+                    // writing any finds the same ones as reading each
+                    // after the writes before it.
                     let existing: Option<(i64, i64, Vec<u8>)> = find
                         .query_row(params![id, t0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                         .optional()?
                         .filter(|c| c.1 > t0);
-                    let (start, end, merged) = match existing {
-                        Some((start, end, data)) => {
-                            touched.insert(window(start, DAY_MS));
-                            let split = rest.partition_point(|s| s.0 < end);
-                            let old = chunk::decode(&data).map_err(|e| {
-                                StoreError(format!("chunk of series {id} at {start}: {e}"))
-                            })?;
-                            let m = chunk::merge(&old, &rest[..split]);
-                            rest = &rest[split..];
-                            (start, end, m)
-                        }
+                    let (start, end, old) = match existing {
+                        Some((start, end, data)) => (start, end, Some(data)),
                         None => {
                             let start = window(t0, WINDOW_MS);
-                            let end = start + WINDOW_MS;
-                            touched.insert(window(start, DAY_MS));
-                            let split = rest.partition_point(|s| s.0 < end);
-                            let m = rest[..split].to_vec();
-                            rest = &rest[split..];
-                            (start, end, m)
+                            (start, start + WINDOW_MS, None)
                         }
                     };
-                    let (lo, hi) = match (merged.first(), merged.last()) {
-                        (Some(a), Some(b)) => (a.0, b.0),
-                        _ => continue,
-                    };
-                    put.execute(params![
+                    touched.insert(window(start, DAY_MS));
+                    let split = rest.partition_point(|s| s.0 < end);
+                    old_bytes += old.as_ref().map_or(0, Vec::len);
+                    jobs.push(SealJob {
                         id,
                         start,
                         end,
-                        lo,
-                        hi,
-                        merged.len() as i64,
-                        chunk::encode(&merged)
-                    ])?;
-                    written += 1;
+                        old,
+                        new: &rest[..split],
+                    });
+                    rest = &rest[split..];
+                    if old_bytes >= SEAL_ROUND_BYTES || jobs.len() >= SEAL_ROUND_JOBS {
+                        seal_rows(&jobs, self.seal_threads, &mut insert)?;
+                        jobs.clear();
+                        old_bytes = 0;
+                    }
                 }
             }
+            seal_rows(&jobs, self.seal_threads, &mut insert)?;
         }
         tx.execute("DELETE FROM wal WHERE max_t < ?1", params![cutoff])?;
         if let Some(&first) = touched.first() {
@@ -719,39 +753,29 @@ impl Store {
             let mut put = tx.prepare_cached(
                 "INSERT INTO chunks (series_id, start, end_, min_t, max_t, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            // As sealing: the rows read here, merged and encoded on every
+            // core, written back here; in rounds, to bound what is read.
+            let mut insert = |r: SealedRow| -> Result<(), StoreError> {
+                del.execute(params![r.id, day, day + DAY_MS])?;
+                put.execute(params![r.id, r.start, r.end, r.lo, r.hi, r.n, r.data])?;
+                compacted += 1;
+                Ok(())
+            };
+            let mut jobs = Vec::new();
+            let mut bytes = 0;
             for id in ids {
                 let blobs: Vec<Vec<u8>> = get
                     .query_map(params![id, day, day + DAY_MS], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
-                let mut all: Vec<(i64, f64)> = Vec::new();
-                for b in blobs {
-                    match chunk::decode(&b) {
-                        Ok(s) => all = chunk::merge(&all, &s),
-                        Err(e) => {
-                            // Leave this series' day as it is: nothing is deleted.
-                            log::error!(
-                                "compaction: series {id}, day {day}: {e}; left uncompacted"
-                            );
-                            all.clear();
-                            break;
-                        }
-                    }
+                bytes += blobs.iter().map(Vec::len).sum::<usize>();
+                jobs.push(CompactJob { id, day, blobs });
+                if bytes >= SEAL_ROUND_BYTES || jobs.len() >= SEAL_ROUND_JOBS {
+                    seal_rows(&jobs, self.seal_threads, &mut insert)?;
+                    jobs.clear();
+                    bytes = 0;
                 }
-                let (Some(&(lo, _)), Some(&(hi, _))) = (all.first(), all.last()) else {
-                    continue;
-                };
-                del.execute(params![id, day, day + DAY_MS])?;
-                put.execute(params![
-                    id,
-                    day,
-                    day + DAY_MS,
-                    lo,
-                    hi,
-                    all.len() as i64,
-                    chunk::encode(&all)
-                ])?;
-                compacted += 1;
             }
+            seal_rows(&jobs, self.seal_threads, &mut insert)?;
         }
         tx.execute(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('compacted_until', ?1)",
@@ -1065,6 +1089,35 @@ impl State {
         );
     }
 
+    /// [`State::put_head`] for one series' samples: its head and series
+    /// looked up once.
+    fn put_points(&mut self, id: u32, points: &[(i64, f64)]) {
+        let h = self.head.entry(id).or_default();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut added = 0;
+        for &(t, v) in points {
+            lo = lo.min(t);
+            hi = hi.max(t);
+            match h.last() {
+                Some(&(last, _)) if last < t => h.push((t, v)),
+                None => h.push((t, v)),
+                Some(_) => match h.binary_search_by(|p| p.0.cmp(&t)) {
+                    Ok(i) => {
+                        h[i].1 = v;
+                        continue;
+                    }
+                    Err(i) => h.insert(i, (t, v)),
+                },
+            }
+            added += 1;
+        }
+        self.head_samples += added;
+        if let Some(s) = self.series.get_mut(&id) {
+            s.min_t = s.min_t.min(lo);
+            s.max_t = s.max_t.max(hi);
+        }
+    }
+
     fn put_head(&mut self, id: u32, t: i64, v: f64) {
         let h = self.head.entry(id).or_default();
         match h.last() {
@@ -1084,6 +1137,215 @@ impl State {
             s.max_t = s.max_t.max(t);
         }
     }
+}
+
+/// Most old chunk bytes one round of a checkpoint's sealing reads before
+/// encoding (see [`Store::write_sealed`]).
+const SEAL_ROUND_BYTES: usize = 8 << 20;
+/// Most chunk rows one round of sealing or compaction encodes.
+const SEAL_ROUND_JOBS: usize = 16_384;
+/// Rows one thread encodes at a time (one hand-off over the channel).
+const SEAL_BATCH: usize = 32;
+
+/// The encoder threads for sealing: one per core (`0`), at most 8.
+fn seal_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        n => n,
+    }
+}
+
+/// One chunk row to write: a series' samples for one window, merged into
+/// the row already there (`old`), if any.
+struct SealJob<'a> {
+    id: u32,
+    start: i64,
+    end: i64,
+    old: Option<Vec<u8>>,
+    new: &'a [(i64, f64)],
+}
+
+/// A compaction's job: one series' rows of a day, merged into one.
+struct CompactJob {
+    id: u32,
+    day: i64,
+    blobs: Vec<Vec<u8>>,
+}
+
+/// An encoded chunk row, ready for `INSERT`.
+struct SealedRow {
+    id: u32,
+    start: i64,
+    end: i64,
+    lo: i64,
+    hi: i64,
+    n: i64,
+    data: Vec<u8>,
+}
+
+impl SealedRow {
+    /// Encodes `samples` (strictly increasing) as the row of `id` at `start`;
+    /// None when there are none.
+    fn new(id: u32, start: i64, end: i64, samples: &[(i64, f64)]) -> Option<SealedRow> {
+        let (lo, hi) = (samples.first()?.0, samples.last()?.0);
+        Some(SealedRow {
+            id,
+            start,
+            end,
+            lo,
+            hi,
+            n: samples.len() as i64,
+            data: chunk::encode(samples),
+        })
+    }
+}
+
+trait EncodeJob: Sync {
+    /// The row, None when it has no samples; Err when an old chunk does
+    /// not decode.
+    fn encode(&self) -> Result<Option<SealedRow>, StoreError>;
+}
+
+impl EncodeJob for SealJob<'_> {
+    fn encode(&self) -> Result<Option<SealedRow>, StoreError> {
+        Ok(match &self.old {
+            Some(data) => {
+                let old = chunk::decode(data).map_err(|e| {
+                    StoreError(format!(
+                        "chunk of series {} at {}: {e}",
+                        self.id, self.start
+                    ))
+                })?;
+                SealedRow::new(self.id, self.start, self.end, &chunk::merge(&old, self.new))
+            }
+            // Head samples are strictly increasing: encoded as they are.
+            None => SealedRow::new(self.id, self.start, self.end, self.new),
+        })
+    }
+}
+
+impl EncodeJob for CompactJob {
+    fn encode(&self) -> Result<Option<SealedRow>, StoreError> {
+        let mut all: Vec<(i64, f64)> = Vec::new();
+        for b in &self.blobs {
+            match chunk::decode(b) {
+                Ok(s) => all = chunk::merge(&all, &s),
+                Err(e) => {
+                    // Leave this series' day as it is: nothing is deleted.
+                    log::error!(
+                        "compaction: series {}, day {}: {e}; left uncompacted",
+                        self.id,
+                        self.day
+                    );
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(SealedRow::new(self.id, self.day, self.day + DAY_MS, &all))
+    }
+}
+
+/// Encodes `jobs` on `threads` threads (this one included) and hands each
+/// row to `put` on this thread, as the rows come (SQLite stays on one
+/// connection and thread; the codec, most of a checkpoint's time, runs on
+/// every core). The rows are the same whatever the threads: each job is
+/// encoded alone. The first error stops the other threads and is returned.
+fn seal_rows<J: EncodeJob>(
+    jobs: &[J],
+    threads: usize,
+    put: &mut impl FnMut(SealedRow) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let threads = threads.clamp(1, jobs.len().div_ceil(SEAL_BATCH).max(1));
+    if threads == 1 {
+        for j in jobs {
+            if let Some(r) = j.encode()? {
+                put(r)?;
+            }
+        }
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // Takes the next batch, encodes it; None when there is none left.
+    let batch = || -> Option<Result<Vec<SealedRow>, StoreError>> {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let i = next.fetch_add(SEAL_BATCH, Ordering::Relaxed);
+        let b = jobs.get(i..(i + SEAL_BATCH).min(jobs.len()))?;
+        if b.is_empty() {
+            return None;
+        }
+        let rows = b
+            .iter()
+            .filter_map(|j| j.encode().transpose())
+            .collect::<Result<Vec<_>, _>>();
+        Some(rows)
+    };
+    std::thread::scope(|s| {
+        // Bounded: a slow writer holds the encoders back, not memory.
+        let (tx, rx) = mpsc::sync_channel(2 * threads);
+        for _ in 1..threads {
+            let tx = tx.clone();
+            let batch = &batch;
+            s.spawn(move || {
+                while let Some(rows) = batch() {
+                    if tx.send(rows).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let res = (|| {
+            let mut write = |rows: Result<Vec<SealedRow>, StoreError>| {
+                rows?.into_iter().try_for_each(&mut *put)
+            };
+            // Encode here too, writing what the others finished between
+            // batches; then the rest of theirs.
+            while let Some(rows) = batch() {
+                write(rows)?;
+                while let Ok(rows) = rx.try_recv() {
+                    write(rows)?;
+                }
+            }
+            rx.iter().try_for_each(write)
+        })();
+        if res.is_err() {
+            // The others stop at their next batch; `rx` is dropped on
+            // return, so none waits on a full channel.
+            stop.store(true, Ordering::Relaxed);
+        }
+        res
+    })
+}
+
+/// Pending samples past which a commit deflates its wal row in parts, one
+/// per encoder thread.
+const WAL_PART: usize = 1 << 16;
+
+/// The wal rows of a commit, (max_t, blob) in order: one, or for a large
+/// commit (a backlog arriving) up to `threads` parts deflated in parallel.
+fn wal_rows(pending: &[(u32, i64, f64)], threads: usize) -> Vec<(i64, Vec<u8>)> {
+    let row = |p: &[(u32, i64, f64)]| (p.iter().map(|s| s.1).max().unwrap_or(0), wal::encode(p));
+    let parts = threads.min(pending.len().div_ceil(WAL_PART));
+    if parts <= 1 {
+        return if pending.is_empty() {
+            Vec::new()
+        } else {
+            vec![row(pending)]
+        };
+    }
+    let mut chunks = pending.chunks(pending.len().div_ceil(parts));
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|s| {
+        let others: Vec<_> = chunks.map(|c| s.spawn(move || row(c))).collect();
+        let mut out = vec![row(first)];
+        for h in others {
+            out.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        out
+    })
 }
 
 /// The time span of each series' chunks.

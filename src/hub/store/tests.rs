@@ -288,3 +288,179 @@ fn limited_selects_stop_at_series_and_samples_from_chunks_and_head() {
     assert_eq!(limited(0, 0).ok(), Some(3));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every chunk row, in key order, as (series, start, end, min, max, n, data).
+type Rows = Vec<(u32, i64, i64, i64, i64, i64, Vec<u8>)>;
+
+fn chunk_rows(s: &Store) -> Rows {
+    let db = lock(&s.writer);
+    let mut q = db
+        .prepare("SELECT series_id, start, end_, min_t, max_t, n, data FROM chunks ORDER BY series_id, start")
+        .unwrap();
+    q.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Six hours of backlog for 120 series (more rows than one thread's batch), in
+/// request-sized steps with backlog checkpoints, late and out-of-order
+/// samples into sealed windows, then the compaction and a late sample into
+/// the compacted day: the rows after each checkpoint.
+fn seal_scenario(threads: usize) -> Vec<Rows> {
+    let dir = tmp(&format!("seal-{threads}"));
+    let now = now_ms();
+    let day = window(now, DAY_MS) - DAY_MS;
+    let s = Store::open(Options {
+        seal_threads: threads,
+        ..opts(&dir)
+    })
+    .unwrap();
+    let value = |i: i64, k: i64| match k % 4 {
+        0 => 5.0,
+        1 => (i * k) as f64 / 100.0,
+        2 if i % 97 == 0 => f64::from_bits(STALE),
+        _ => ((i * 7919 + k) % 1000) as f64 * 0.37,
+    };
+    let mut out = Vec::new();
+    for step in 0..6 {
+        s.append_series((0..120i64).map(|k| {
+            let pts = (step * 240..(step + 1) * 240)
+                .map(|i| (day + i * 15_000 + (i * k) % 5, value(i, k)))
+                .collect();
+            (series("m", &k.to_string()), pts)
+        }));
+        s.checkpoint_backlog(now).unwrap();
+        out.push(chunk_rows(&s));
+    }
+    // Late samples between sealed ones, and a duplicate that replaces.
+    s.append((0..120i64).flat_map(|k| {
+        [
+            (series("m", &k.to_string()), day + 3_600_000 + 7, -1.5),
+            (
+                series("m", &k.to_string()),
+                day + 15_000 + (15 * k) % 5,
+                2.0,
+            ),
+        ]
+    }));
+    for _ in 0..3 {
+        s.checkpoint(now, false).unwrap();
+        out.push(chunk_rows(&s));
+    }
+    s.append((0..120i64).map(|k| (series("m", &k.to_string()), day + 11, f64::NAN)));
+    s.checkpoint(now, false).unwrap();
+    out.push(chunk_rows(&s));
+    assert_eq!(s.head_samples(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+#[test]
+fn parallel_sealing_and_compaction_write_the_same_rows_as_one_thread() {
+    let serial = seal_scenario(1);
+    assert_eq!(serial.last().unwrap().len(), 120, "one row per series-day");
+    assert_eq!(
+        serial[5].len(),
+        120 * 11,
+        "windows sealed during the backlog"
+    );
+    for threads in [2, 3] {
+        let parallel = seal_scenario(threads);
+        assert_eq!(serial.len(), parallel.len());
+        for (i, (a, b)) in serial.iter().zip(&parallel).enumerate() {
+            assert!(a == b, "{threads} threads, checkpoint {i}: rows differ");
+        }
+    }
+}
+
+#[test]
+fn a_parallel_checkpoint_that_fails_loses_nothing() {
+    let dir = tmp("seal-fail");
+    let now = now_ms();
+    let t0 = window(now, WINDOW_MS) - 4 * WINDOW_MS;
+    let o = Options {
+        seal_threads: 2,
+        ..opts(&dir)
+    };
+    let s = Store::open(o.clone()).unwrap();
+    s.append_series((0..200).map(|k| {
+        let pts = (0..120)
+            .map(|i| (t0 + i * 15_000, (i + k) as f64))
+            .collect();
+        (series("f", &k.to_string()), pts)
+    }));
+    s.checkpoint(now, false).unwrap();
+    assert_eq!(chunk_rows(&s).len(), 200);
+    // One row that no longer decodes, and a late sample for every series:
+    // the checkpoint fails as a whole, in the middle of the encoders' work.
+    lock(&s.writer)
+        .execute(
+            "UPDATE chunks SET data = x'00' WHERE series_id = (SELECT min(series_id) + 100 FROM chunks)",
+            [],
+        )
+        .unwrap();
+    let late: Vec<_> = (0..200)
+        .map(|k| (series("f", &k.to_string()), t0 + 7, -1.0))
+        .collect();
+    s.append(late.clone());
+    let before = chunk_rows(&s);
+    assert!(s.checkpoint(now, false).is_err());
+    assert_eq!(chunk_rows(&s), before, "nothing of it written");
+    // The late samples are back in the head, and in the wal rows.
+    assert_eq!(s.head_samples(), 200);
+    drop(s);
+    let s = Store::open(o).unwrap();
+    assert_eq!(s.head_samples(), 200);
+    let got = s
+        .select(&[Matcher::eq("instance", "7")], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].1.len(), 121);
+    assert_eq!(got[0].1[1], (t0 + 7, -1.0));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_large_commit_is_written_in_parts_and_replays_in_order() {
+    let dir = tmp("wal-parts");
+    let now = now_ms();
+    let o = Options {
+        seal_threads: 3,
+        ..opts(&dir)
+    };
+    let t0 = now - 3_600_000;
+    {
+        let s = Store::open(o.clone()).unwrap();
+        // 3 x WAL_PART samples in one commit, the first sample's
+        // timestamp written again at the end with another value.
+        let n = 3 * WAL_PART as i64;
+        s.append((0..n).map(|i| (series("w", &(i % 1000).to_string()), t0 + i, i as f64)));
+        s.append([(series("w", "0"), t0, f64::from_bits(STALE))]);
+        s.commit().unwrap();
+        let rows: i64 = lock(&s.writer)
+            .query_row("SELECT count(*) FROM wal", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+    let s = Store::open(o).unwrap();
+    assert_eq!(s.head_samples(), 3 * WAL_PART);
+    let got = s
+        .select(&[Matcher::eq("instance", "0")], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].1[0].1.to_bits(), STALE, "the later duplicate wins");
+    assert_eq!(got[0].1[1], (t0 + 1000, 1000.0));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
