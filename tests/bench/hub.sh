@@ -16,19 +16,9 @@ POINTS=${2:-5760}
 CONNS=${3:-4}
 die() { echo "hub.sh: $*" >&2; exit 1; }
 
-missing=()
-[[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
-[[ -x /usr/bin/prometheus-node-exporter ]] || missing+=(prometheus-node-exporter)
-command -v python3 >/dev/null || missing+=(python3)
-if [[ ${#missing[@]} -gt 0 ]]; then
-  [[ $(id -u) == 0 ]] || die "missing: ${missing[*]} (apt-get install them, or run as root)"
-  echo "hub.sh: installing ${missing[*]}" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
-
-echo "hub.sh: cargo build --release" >&2
-cargo build --release --bin picket-hub --example rw-load 1>&2 || die "cargo build --release failed"
+# shellcheck source=tests/bench/hublib.sh
+. tests/bench/hublib.sh
+hub_bench_setup hub.sh
 
 echo "## picket-hub vs Prometheus (remote_write receiver)"
 echo
