@@ -393,30 +393,43 @@ fn label_replace(
             "invalid destination label name in label_replace(): {dst}"
         )));
     }
-    let v = vector_arg(vals, 0)?;
+    relabel(ev, vector_arg(vals, 0)?, |ev, l| {
+        let sv = l.get(&src).unwrap_or("");
+        match regex.captures(sv) {
+            None => l.clone(),
+            Some(caps) => {
+                let mut res = String::new();
+                caps.expand(&repl, &mut res);
+                let mut l = (**l).clone();
+                l.remove(&dst);
+                if !res.is_empty() {
+                    l.set(dst.clone(), res);
+                }
+                ev.intern(l)
+            }
+        }
+    })
+}
+
+/// Each sample of `v` with its labels mapped by `f`, once per distinct
+/// label set; two samples of a step ending with one label set is
+/// Prometheus's "vector cannot contain metrics with the same labelset".
+fn relabel(
+    ev: &mut Evaluator<'_>,
+    v: &[Vec<S>],
+    mut f: impl FnMut(&mut Evaluator<'_>, &Lbl) -> Lbl,
+) -> Result<Inner, Error> {
     let mut cache: HashMap<usize, Lbl> = HashMap::new();
     let mut out = Vec::with_capacity(v.len());
     for step in v {
         let mut o = Vec::with_capacity(step.len());
         for s in step {
-            let l = match cache.get(&value::key(&s.l)) {
+            let key = value::key(&s.l);
+            let l = match cache.get(&key) {
                 Some(l) => l.clone(),
                 None => {
-                    let sv = s.l.get(&src).unwrap_or("");
-                    let l = match regex.captures(sv) {
-                        None => s.l.clone(),
-                        Some(caps) => {
-                            let mut res = String::new();
-                            caps.expand(&repl, &mut res);
-                            let mut l = (*s.l).clone();
-                            l.remove(&dst);
-                            if !res.is_empty() {
-                                l.set(dst.clone(), res);
-                            }
-                            ev.intern(l)
-                        }
-                    };
-                    cache.insert(value::key(&s.l), l.clone());
+                    let l = f(ev, &s.l);
+                    cache.insert(key, l.clone());
                     l
                 }
             };
@@ -449,37 +462,20 @@ fn label_join(
             "invalid destination label name in label_join(): {dst}"
         )));
     }
-    let v = vector_arg(vals, 0)?;
-    let mut cache: HashMap<usize, Lbl> = HashMap::new();
-    let mut out = Vec::with_capacity(v.len());
-    for step in v {
-        let mut o = Vec::with_capacity(step.len());
-        for s in step {
-            let l = match cache.get(&value::key(&s.l)) {
-                Some(l) => l.clone(),
-                None => {
-                    let joined = srcs
-                        .iter()
-                        .map(|n| s.l.get(n).unwrap_or(""))
-                        .collect::<Vec<_>>()
-                        .join(&sep);
-                    let mut l = (*s.l).clone();
-                    if joined.is_empty() {
-                        l.remove(&dst);
-                    } else {
-                        l.set(dst.clone(), joined);
-                    }
-                    let l = ev.intern(l);
-                    cache.insert(value::key(&s.l), l.clone());
-                    l
-                }
-            };
-            o.push(S { l, v: s.v });
+    relabel(ev, vector_arg(vals, 0)?, |ev, l| {
+        let joined = srcs
+            .iter()
+            .map(|n| l.get(n).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(&sep);
+        let mut l = (**l).clone();
+        if joined.is_empty() {
+            l.remove(&dst);
+        } else {
+            l.set(dst.clone(), joined);
         }
-        dup_check(&o)?;
-        out.push(o);
-    }
-    Ok(Inner::Vector(out))
+        ev.intern(l)
+    })
 }
 
 // ---- histogram_quantile ----
