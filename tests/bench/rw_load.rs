@@ -4,6 +4,7 @@
 //! ```text
 //! rw-load gen  OUT TEMPLATE_A TEMPLATE_B GAP_S BOARDS START_MS POINTS [PER_REQ]
 //! rw-load send IN URL CONNS
+//! rw-load sizes IN
 //! ```
 //!
 //! `gen` shapes series on a real node_exporter: TEMPLATE_A and TEMPLATE_B
@@ -13,7 +14,9 @@
 //! (or histogram/summary count, sum, bucket) → grows at its observed rate
 //! with ±20% noise per step; a gauge that moved → a random walk of its
 //! observed step. Values keep the decimal places the exporter gave them
-//! (whole bytes stay whole, centiseconds stay centiseconds). POINTS samples per series
+//! (whole bytes stay whole, centiseconds stay centiseconds, Go's durations
+//! stay whole nanoseconds), and whole values the power-of-two unit both
+//! scrapes share (kB and pages of memory stay multiples of 1024 or 4096). POINTS samples per series
 //! at 15 s from START_MS, with 0–5 ms of timestamp jitter as real scrapes
 //! have. Requests hold one board's series × PER_REQ (10) consecutive
 //! samples, in time order across boards, written as framed snappy bodies:
@@ -24,6 +27,10 @@
 //! time steps in lockstep across connections, and prints one JSON line: samples, requests, seconds, samples/s,
 //! and responses by status. Bodies are made before the clock starts, so
 //! only the receiver's work is timed.
+//!
+//! `sizes` encodes each series of the file as one chunk (as the hub's
+//! daily compaction does) and prints what each metric name costs: where the
+//! bytes per sample go.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
@@ -50,13 +57,16 @@ struct Series {
     /// Decimal places the exporter's values have (`None`: full precision),
     /// kept so a centisecond counter stays one.
     decimals: Option<i32>,
+    /// For whole values, the power-of-two unit they move in ([`unit`]).
+    unit: f64,
     value: f64,
 }
 
-/// The fewest decimal places (up to 6) that write both values exactly, as
-/// an exporter that counts in whole units, ms or cs produces them.
+/// The fewest decimal places (up to 9) that write both values exactly, as
+/// an exporter that counts in whole units, cs, ms, µs or ns produces them
+/// (Go's `Duration.Seconds()`, behind every `*_duration_seconds`, is ns).
 fn decimals(a: f64, b: f64) -> Option<i32> {
-    (0..=6).find(|&d| {
+    (0..=9).find(|&d| {
         let m = 10f64.powi(d);
         [a, b]
             .iter()
@@ -78,6 +88,21 @@ impl Rng {
     fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// The largest power of two (up to 64 Ki) dividing both whole values: the
+/// kB of /proc/meminfo (×1024), the 4 KiB pages and the 8-byte-aligned
+/// allocations behind memory gauges, which a random walk must keep.
+fn unit(a: f64, b: f64) -> f64 {
+    let mut u = 1.0;
+    while u < 65536.0
+        && [a, b]
+            .iter()
+            .all(|v| *v != 0.0 && (v / (2.0 * u)).fract() == 0.0)
+    {
+        u *= 2.0;
+    }
+    u
 }
 
 fn read_template(path: &str) -> Result<Vec<picket::metric::Sample>, String> {
@@ -152,6 +177,7 @@ fn gen(args: &[String]) -> Result<(), String> {
                     labels,
                     shape,
                     decimals: decimals(s.value, v2),
+                    unit: unit(s.value, v2),
                     value: s.value,
                 },
             ));
@@ -179,6 +205,9 @@ fn gen(args: &[String]) -> Result<(), String> {
                     if let Some(d) = s.decimals {
                         let m = 10f64.powi(d);
                         v = (v * m).round() / m;
+                    }
+                    if s.decimals == Some(0) && s.unit > 1.0 {
+                        v = (v / s.unit).round() * s.unit;
                     }
                     samples.push(PbSample {
                         value: v,
@@ -352,12 +381,60 @@ fn send(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+fn sizes(args: &[String]) -> Result<(), String> {
+    let [input] = args else {
+        return Err("sizes IN".into());
+    };
+    let mut series: std::collections::HashMap<String, (String, Vec<(i64, f64)>)> =
+        std::collections::HashMap::new();
+    for (_, _, body) in load(input)? {
+        for (labels, points) in picket::hub::ingest::decode(&body)? {
+            let name = labels.get("__name__").unwrap_or_default().to_string();
+            let e = series
+                .entry(picket::hub::store::key(&labels))
+                .or_insert_with(|| (name, Vec::new()));
+            e.1.extend(points);
+        }
+    }
+    // name -> (series, samples, bytes)
+    let mut by: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+    for (name, points) in series.into_values() {
+        let e = by.entry(name).or_default();
+        e.0 += 1;
+        e.1 += points.len() as u64;
+        e.2 += picket::hub::chunk::encode(&points).len() as u64;
+    }
+    let (samples, bytes) = by.values().fold((0, 0), |a, v| (a.0 + v.1, a.1 + v.2));
+    let mut rows: Vec<_> = by.into_iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1 .2));
+    println!(
+        "{:>7} {:>8} {:>6} {:>6}  name",
+        "series", "B/sample", "share", "cum"
+    );
+    let mut cum = 0;
+    for (name, (n, s, b)) in rows {
+        cum += b;
+        println!(
+            "{n:>7} {:>8.3} {:>5.1}% {:>5.1}%  {name}",
+            b as f64 / s as f64,
+            100.0 * b as f64 / bytes as f64,
+            100.0 * cum as f64 / bytes as f64
+        );
+    }
+    println!(
+        "total: {samples} samples, {bytes} bytes, {:.3} bytes/sample",
+        bytes as f64 / samples as f64
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen") => gen(&args[1..]),
         Some("send") => send(&args[1..]),
-        _ => Err("usage: rw-load gen ... | rw-load send ...".into()),
+        Some("sizes") => sizes(&args[1..]),
+        _ => Err("usage: rw-load gen ... | rw-load send ... | rw-load sizes ...".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
