@@ -318,12 +318,18 @@ fn window(t: i64, span: i64) -> i64 {
     t.div_euclid(span) * span
 }
 
+/// The schema. `chunks` is a rowid table with a unique index on (series,
+/// start), not a `WITHOUT ROWID` table keyed on them: SQLite keeps at most
+/// about a quarter of a page of an index-tree row in the page and spills
+/// the rest to overflow pages of its own, so a 2 KB daily chunk took two
+/// pages (half of the database was slack). A table-tree row stays whole in
+/// its page up to nearly a page, and larger ones fill their overflow pages.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, labels TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS chunks (
   series_id INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
-  min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
-  PRIMARY KEY (series_id, start)) WITHOUT ROWID;
+  min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, start);
 DROP INDEX IF EXISTS chunks_by_start;
 CREATE INDEX IF NOT EXISTS chunks_by_start_end ON chunks (start, end_);
 CREATE TABLE IF NOT EXISTS wal (id INTEGER PRIMARY KEY, max_t INTEGER NOT NULL, data BLOB NOT NULL);
@@ -350,6 +356,7 @@ impl Store {
         // backlog's burst would leave tens of MiB on disk for good.
         writer.pragma_update(None, "journal_size_limit", 16 << 20)?;
         writer.busy_timeout(Duration::from_secs(30))?;
+        migrate_without_rowid(&writer)?;
         writer.execute_batch(SCHEMA)?;
         let reader = Connection::open(&path)?;
         reader.busy_timeout(Duration::from_secs(30))?;
@@ -1346,6 +1353,44 @@ fn wal_rows(pending: &[(u32, i64, f64)], threads: usize) -> Vec<(i64, Vec<u8>)> 
         }
         out
     })
+}
+
+/// Rewrites a `chunks` table of the first schema (`WITHOUT ROWID`, see
+/// [`SCHEMA`]) as a rowid table, in one transaction, and gives the pages
+/// it frees back to the file system.
+fn migrate_without_rowid(db: &Connection) -> Result<(), StoreError> {
+    let sql: Option<String> = db
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'chunks'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if !sql.is_some_and(|s| s.to_ascii_uppercase().contains("WITHOUT ROWID")) {
+        return Ok(());
+    }
+    log::info!("rewriting the chunks table as a rowid table (once)");
+    db.execute_batch(
+        "BEGIN;
+         ALTER TABLE chunks RENAME TO chunks_without_rowid;
+         DROP INDEX IF EXISTS chunks_by_start_end;",
+    )?;
+    let res = db
+        .execute_batch(SCHEMA)
+        .and_then(|()| {
+            db.execute_batch(
+                "INSERT INTO chunks (series_id, start, end_, min_t, max_t, n, data)
+                   SELECT series_id, start, end_, min_t, max_t, n, data FROM chunks_without_rowid;
+                 DROP TABLE chunks_without_rowid;
+                 COMMIT;",
+            )
+        })
+        .and_then(|()| db.execute_batch("PRAGMA incremental_vacuum"));
+    if let Err(e) = res {
+        let _ = db.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// The time span of each series' chunks.

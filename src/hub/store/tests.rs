@@ -464,3 +464,49 @@ fn a_large_commit_is_written_in_parts_and_replays_in_order() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_without_rowid_chunks_table_is_rewritten_and_its_samples_kept() {
+    let dir = tmp("migrate");
+    let now = now_ms();
+    let t0 = window(now - 3 * 3_600_000, WINDOW_MS);
+    let pts: Vec<(i64, f64)> = (0..240).map(|i| (t0 + i * 15_000, i as f64)).collect();
+    {
+        let s = Store::open(opts(&dir)).unwrap();
+        s.append(pts.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        s.checkpoint(now, true).unwrap();
+    }
+    // Turn the file back into the first schema: chunks WITHOUT ROWID.
+    {
+        let db = Connection::open(dir.join("picket-hub.sqlite")).unwrap();
+        db.execute_batch(
+            "ALTER TABLE chunks RENAME TO c; DROP INDEX chunks_by_series; DROP INDEX chunks_by_start_end;
+             CREATE TABLE chunks (series_id INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
+               min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
+               PRIMARY KEY (series_id, start)) WITHOUT ROWID;
+             CREATE INDEX chunks_by_start_end ON chunks (start, end_);
+             INSERT INTO chunks SELECT series_id, start, end_, min_t, max_t, n, data FROM c; DROP TABLE c;",
+        )
+        .unwrap();
+    }
+    let s = Store::open(opts(&dir)).unwrap();
+    let sql: String = lock(&s.reader)
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'chunks'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    let m = [Matcher::eq("__name__", "x")];
+    let want: Vec<(i64, u64)> = pts.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+    assert_eq!(
+        values(&s.select(&m, i64::MIN, i64::MAX).unwrap()),
+        vec![want]
+    );
+    // Opening again finds nothing to do and keeps the samples.
+    drop(s);
+    let s = Store::open(opts(&dir)).unwrap();
+    assert_eq!(s.select(&m, i64::MIN, i64::MAX).unwrap()[0].1.len(), 240);
+    let _ = std::fs::remove_dir_all(&dir);
+}
