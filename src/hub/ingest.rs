@@ -12,7 +12,8 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::encode::remote_write;
+use super::store::{Appended, Store};
+use crate::decode::remote_write::{parse, SeriesView, WriteView};
 use crate::metric::{valid_label_name, valid_metric_name, Labels};
 
 /// Largest decompressed body accepted, whatever the Snappy header claims.
@@ -34,61 +35,99 @@ pub struct Counters {
 /// A decoded, checked request: each series' labels and samples.
 pub type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
 
+/// Decodes, checks and stores a body (the receiver's path: labels stay
+/// slices of the decompressed body, no allocation per label); Err is the
+/// 400 message, and then nothing of the body is stored.
+pub fn receive(body: &[u8], store: &Store) -> Result<Appended, String> {
+    let pb = decompress(body)?;
+    let view = check(parse(&pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    Ok(store.append_view(&view))
+}
+
 /// Decodes and checks a body; Err is the 400 message.
 pub fn decode(body: &[u8]) -> Result<Rows, String> {
-    let len = snap::raw::decompress_len(body).map_err(|e| e.to_string())?;
-    if len > MAX_DECODED {
-        return Err(format!(
-            "decompressed body of {len} bytes is larger than the {MAX_DECODED} accepted"
-        ));
-    }
-    check(remote_write::decode(body)?)
+    decode_protobuf(&decompress(body)?)
 }
 
 /// Decodes and checks an uncompressed `WriteRequest` protobuf (as MQTT
 /// carries it); Err says what is wrong.
 pub fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
-    let req = <remote_write::WriteRequest as prost::Message>::decode(pb)
-        .map_err(|e| format!("protobuf: {e}"))?;
-    check(req)
+    let v = check(parse(pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    Ok(v.series
+        .iter()
+        .map(|s| {
+            (
+                Labels::from_pairs(
+                    v.labels[s.labels.clone()]
+                        .iter()
+                        .map(|&(n, v)| (n.to_string(), v)),
+                ),
+                v.samples[s.samples.clone()].to_vec(),
+            )
+        })
+        .collect())
+}
+
+/// The Snappy block, its claimed size checked first.
+fn decompress(body: &[u8]) -> Result<Vec<u8>, String> {
+    let len = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
+    if len > MAX_DECODED {
+        return Err(format!(
+            "decompressed body of {len} bytes is larger than the {MAX_DECODED} accepted"
+        ));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| format!("snappy: {e}"))
 }
 
 /// The checks every decoded request passes: valid, unique label names, a
-/// valid `__name__`.
-fn check(req: remote_write::WriteRequest) -> Result<Rows, String> {
-    let mut rows = Vec::new();
-    for (i, ts) in req.timeseries.into_iter().enumerate() {
+/// valid `__name__`. The result's labels are each series' sorted by name
+/// (as [`Labels`] keeps them), without empty values (an empty value is no
+/// label, as in Prometheus).
+fn check(v: WriteView<'_>) -> Result<WriteView<'_>, String> {
+    let mut labels = Vec::with_capacity(v.labels.len());
+    let mut series = Vec::with_capacity(v.series.len());
+    for (i, s) in v.series.iter().enumerate() {
+        let start = labels.len();
+        let mine = &v.labels[s.labels.clone()];
+        let mut named = false;
+        for &(n, val) in mine {
+            if n == "__name__" {
+                if !valid_metric_name(val) {
+                    return Err(format!("series {i}: invalid metric name {val:?}"));
+                }
+                named = true;
+            } else if !valid_label_name(n) {
+                return Err(format!("series {i}: invalid label name {n:?}"));
+            }
+            if !val.is_empty() {
+                labels.push((n, val));
+            }
+        }
         // Senders sort the names (the spec says so): then none repeats.
-        if !ts.labels.windows(2).all(|w| w[0].name < w[1].name) {
+        if !mine.windows(2).all(|w| w[0].0 < w[1].0) {
             let mut names = HashSet::new();
-            for l in &ts.labels {
-                if !names.insert(l.name.as_str()) {
-                    return Err(format!("series {i}: duplicate label name {:?}", l.name));
+            for &(n, _) in mine {
+                if !names.insert(n) {
+                    return Err(format!("series {i}: duplicate label name {n:?}"));
                 }
             }
+            labels[start..].sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
-        let mut labels = Labels::new();
-        for l in ts.labels {
-            if l.name == "__name__" {
-                if !valid_metric_name(&l.value) {
-                    return Err(format!("series {i}: invalid metric name {:?}", l.value));
-                }
-            } else if !valid_label_name(&l.name) {
-                return Err(format!("series {i}: invalid label name {:?}", l.name));
-            }
-            if !l.value.is_empty() {
-                labels.set(l.name, l.value);
-            }
-        }
-        if labels.get("__name__").is_none() {
+        if !named {
             return Err(format!("series {i}: no __name__ label"));
         }
-        rows.push((
-            labels,
-            ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
-        ));
+        series.push(SeriesView {
+            labels: start..labels.len(),
+            samples: s.samples.clone(),
+        });
     }
-    Ok(rows)
+    Ok(WriteView {
+        labels,
+        samples: v.samples,
+        series,
+    })
 }
 
 /// Whether `authorization` (the header) is one of `accepted` (any when

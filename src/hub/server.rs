@@ -236,9 +236,10 @@ fn background(hub: &Hub) {
     let mut last_checkpoint = Instant::now();
     let mut last_commit = Instant::now();
     loop {
-        std::thread::sleep(Duration::from_millis(100));
+        // Woken at once when a backlog is due.
+        let backlog = hub.store.wait_backlog(Duration::from_millis(100));
         let minute = last_checkpoint.elapsed() >= Duration::from_secs(60);
-        if minute || hub.store.backlog_samples() > MAX_BACKLOG {
+        if minute || backlog {
             // A checkpoint commits first.
             last_commit = Instant::now();
             let res = if minute {
@@ -461,15 +462,12 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
         smol::Timer::after(Duration::from_millis(20)).await;
     }
     let h = hub.clone();
-    smol::unblock(move || match ingest::decode(&req.body) {
+    smol::unblock(move || match ingest::receive(&req.body, &h.store) {
         Err(e) => {
             log::debug!("remote_write refused: {e}");
             (400, format!("{e}\n"))
         }
-        Ok(rows) => {
-            h.store.append_series(rows);
-            (204, String::new())
-        }
+        Ok(_) => (204, String::new()),
     })
     .await
 }

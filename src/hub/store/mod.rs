@@ -21,7 +21,11 @@
 //! minute) seals the head's closed windows, and every window older than
 //! the current one, into `chunks` (merging with a row already there, so
 //! late and out-of-order samples land correctly) and deletes the `wal`
-//! rows whose samples are all sealed, in the same transaction. The head
+//! rows whose samples are all sealed, in the same transaction. It commits
+//! in that transaction too: pending samples it seals go straight to their
+//! chunks and only the rest get a `wal` row, so a backlog, sealed within
+//! a fraction of a second of arriving, is not also deflated into the wal
+//! and deleted again. The head
 //! holds at most the open window plus a grace period, unless a backlog
 //! is arriving: past [`MAX_BACKLOG`] samples for closed windows the hub
 //! checkpoints at once (and holds writers while it is twice behind), and
@@ -73,6 +77,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::chunk;
+use crate::decode::remote_write::WriteView;
 use crate::metric::Labels;
 pub use matcher::{Matcher, Op};
 
@@ -267,6 +272,10 @@ pub struct Store {
     path: PathBuf,
     /// Threads encoding chunks at a checkpoint ([`Options::seal_threads`]).
     seal_threads: usize,
+    /// `State::backlog`, readable without the state's lock.
+    backlog: AtomicUsize,
+    /// Signalled when the backlog passes [`MAX_BACKLOG`].
+    backlog_wake: (Mutex<()>, std::sync::Condvar),
     /// Counters for `/metrics`.
     pub stats: Stats,
 }
@@ -285,13 +294,18 @@ pub fn now_ms() -> i64 {
 
 /// The canonical text of a label set: its key in `series`.
 pub fn key(labels: &Labels) -> String {
-    use std::fmt::Write;
     let mut k = String::with_capacity(labels.iter().map(|(n, v)| n.len() + v.len() + 8).sum());
-    for (n, v) in labels.iter() {
+    key_into(labels.iter(), &mut k);
+    k
+}
+
+/// Appends the [`key`] of labels given as pairs sorted by name.
+fn key_into<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>, k: &mut String) {
+    use std::fmt::Write;
+    for (n, v) in labels {
         // Writing to a String cannot fail.
         let _ = write!(k, "{}:{n}{}:{v}", n.len(), v.len());
     }
-    k
 }
 
 /// The inverse of [`key`].
@@ -405,6 +419,8 @@ impl Store {
             reader: Mutex::new(reader),
             cache: Mutex::new(cache::ChunkCache::new(opts.cache_samples)),
             seal_threads: seal_threads(opts.seal_threads),
+            backlog: AtomicUsize::new(0),
+            backlog_wake: Default::default(),
             opts,
             path,
             stats: Stats::default(),
@@ -448,79 +464,139 @@ impl Store {
             let id = match st.ids.get(&k) {
                 Some(&id) => id,
                 None => {
-                    let id = st.next_id;
-                    st.next_id += 1;
-                    st.add_series(id, k, labels);
-                    st.new_series.push(id);
                     a.new_series += 1;
-                    id
+                    st.new_id(k, labels)
                 }
             };
-            st.backlog += points.partition_point(|p| p.0 < closed);
-            st.pending.extend(points.iter().map(|&(t, v)| (id, t, v)));
-            st.put_points(id, &points);
+            st.put_new(id, &points, closed);
             a.samples += points.len() as u64;
         }
+        self.publish_backlog(st);
         self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
         self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
         a
     }
 
+    /// [`Store::append_series`] for a checked remote_write request
+    /// ([`crate::hub::ingest`]: each series' labels sorted by name, no
+    /// empty values): the keys are made before the lock is taken and
+    /// looked up as they are; only a new series' labels are copied.
+    pub fn append_view(&self, view: &WriteView<'_>) -> Appended {
+        let mut keys = String::new();
+        let mut ends = Vec::with_capacity(view.series.len());
+        for s in &view.series {
+            key_into(view.labels[s.labels.clone()].iter().copied(), &mut keys);
+            ends.push(keys.len());
+        }
+        let now = now_ms();
+        let oldest = now - self.opts.retention.as_millis() as i64;
+        let closed = window(now - GRACE_MS, WINDOW_MS);
+        let mut kept = Vec::new();
+        let mut st = lock(&self.state);
+        let mut a = Appended::default();
+        let mut from = 0;
+        for (s, &end) in view.series.iter().zip(&ends) {
+            let k = &keys[from..end];
+            from = end;
+            let mut points = &view.samples[s.samples.clone()];
+            if points.iter().any(|p| p.0 < oldest) {
+                kept.clear();
+                kept.extend(points.iter().filter(|p| p.0 >= oldest));
+                a.too_old += (points.len() - kept.len()) as u64;
+                points = &kept;
+            }
+            if points.is_empty() {
+                continue;
+            }
+            let id = match st.ids.get(k) {
+                Some(&id) => id,
+                None => {
+                    let labels = Labels::from_pairs(
+                        view.labels[s.labels.clone()]
+                            .iter()
+                            .map(|&(n, v)| (n.to_string(), v)),
+                    );
+                    a.new_series += 1;
+                    st.new_id(k.to_string(), labels)
+                }
+            };
+            st.put_new(id, points, closed);
+            a.samples += points.len() as u64;
+        }
+        self.publish_backlog(st);
+        self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
+        self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
+        a
+    }
+
+    /// Makes the state's backlog readable without its lock, and wakes
+    /// [`Store::wait_backlog`] when it is past [`MAX_BACKLOG`].
+    fn publish_backlog(&self, st: MutexGuard<'_, State>) {
+        let backlog = st.backlog;
+        self.backlog.store(backlog, Ordering::Relaxed);
+        drop(st);
+        if backlog > MAX_BACKLOG {
+            let _g = lock(&self.backlog_wake.0);
+            self.backlog_wake.1.notify_all();
+        }
+    }
+
+    /// Waits until the backlog is past [`MAX_BACKLOG`] (true) or `timeout`
+    /// has passed (false): the checkpoint thread starts sealing a backlog
+    /// the moment it is due.
+    pub fn wait_backlog(&self, timeout: Duration) -> bool {
+        let g = lock(&self.backlog_wake.0);
+        if self.backlog_samples() > MAX_BACKLOG {
+            return true;
+        }
+        let _ = self.backlog_wake.1.wait_timeout(g, timeout);
+        self.backlog_samples() > MAX_BACKLOG
+    }
+
     /// Writes the pending samples (and new series) as one wal row.
     pub fn commit(&self) -> Result<(), StoreError> {
-        let mut db = lock(&self.writer);
-        self.commit_locked(&mut db)
+        self.commit_locked(&mut lock(&self.writer))
     }
 
     fn commit_locked(&self, db: &mut Connection) -> Result<(), StoreError> {
-        let (pending, series) = {
-            let mut st = lock(&self.state);
-            let pending = std::mem::take(&mut st.pending);
-            let ids = std::mem::take(&mut st.new_series);
-            let series: Vec<(u32, String)> = ids
-                .into_iter()
-                .filter_map(|id| st.series.get(&id).map(|s| (id, key(&s.labels))))
-                .collect();
-            (pending, series)
-        };
-        if pending.is_empty() && series.is_empty() {
+        let pending = self.take_pending(|_| true);
+        if pending.is_empty() {
             return Ok(());
         }
-        // Deflated before the transaction, on every core for a large one.
-        let rows = wal_rows(&pending, self.seal_threads);
-        let res = (|| -> Result<(), StoreError> {
-            let tx = db.transaction()?;
-            {
-                let mut ins =
-                    tx.prepare_cached("INSERT OR IGNORE INTO series (id, labels) VALUES (?1, ?2)")?;
-                for (id, k) in &series {
-                    ins.execute(params![id, k])?;
-                }
+        let res = db.transaction().map_err(StoreError::from).and_then(|tx| {
+            pending.write(&tx)?;
+            tx.commit().map_err(StoreError::from)
+        });
+        match res {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            // In order: a replay applies them by id, a later duplicate
-            // winning, as in the head.
-            for (max_t, data) in &rows {
-                tx.execute(
-                    "INSERT INTO wal (max_t, data) VALUES (?1, ?2)",
-                    params![max_t, data],
-                )?;
+            Err(e) => {
+                self.restore_pending(pending);
+                Err(e)
             }
-            tx.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = res {
-            // Nothing is lost from memory: put them back for the next try.
-            let mut st = lock(&self.state);
-            let mut back = pending;
-            back.append(&mut st.pending);
-            st.pending = back;
-            let mut ids: Vec<u32> = series.into_iter().map(|s| s.0).collect();
-            ids.append(&mut st.new_series);
-            st.new_series = ids;
-            return Err(e);
         }
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// Takes the pending samples and new series out of the state; the wal
+    /// rows are made (deflated, on every core for a large commit) of the
+    /// samples `keep` selects, in their order.
+    fn take_pending(&self, keep: impl Fn(&(u32, i64, f64)) -> bool) -> Pending {
+        let (samples, series) = lock(&self.state).take_pending();
+        Pending::new(samples, series, keep, self.seal_threads)
+    }
+
+    /// Puts what [`Store::take_pending`] took back, before anything
+    /// pending since: the next commit writes all of it.
+    fn restore_pending(&self, p: Pending) {
+        let mut st = lock(&self.state);
+        let mut back = p.samples;
+        back.append(&mut st.pending);
+        st.pending = back;
+        let mut ids: Vec<u32> = p.series.into_iter().map(|s| s.0).collect();
+        ids.append(&mut st.new_series);
+        st.new_series = ids;
     }
 
     /// Seals closed windows into chunks, compacts one finished day,
@@ -538,9 +614,14 @@ impl Store {
         self.checkpoint_inner(now, false, true)
     }
 
+    /// A checkpoint also commits: in its one transaction it writes the
+    /// chunks, the new series and a wal row of the pending samples that
+    /// stay in the head. Pending samples it seals go straight to their
+    /// chunks, never through a wal row (a backlog arriving is deflated
+    /// once, not twice).
     fn checkpoint_inner(&self, now: i64, all: bool, backlog: bool) -> Result<(), StoreError> {
         let mut db = lock(&self.writer);
-        self.commit_locked(&mut db)?;
+        let clock = std::time::Instant::now();
         let all = all || lock(&self.state).head_samples > MAX_HEAD;
         let cutoff = if all {
             i64::MAX
@@ -551,9 +632,11 @@ impl Store {
         // sealed and can go.
         let mut wal_cut = cutoff;
         let mut held = BTreeSet::new();
+        // Where each series with samples to seal was cut.
+        let mut cuts: HashMap<u32, i64> = HashMap::new();
         // Take what is to be sealed out of the head; queries still see it
         // through `sealing` (shared with the writer, not copied).
-        let sealing = {
+        let (sealing, pending) = {
             let mut st = lock(&self.state);
             let st = &mut *st;
             let mut moved = 0;
@@ -568,6 +651,7 @@ impl Store {
                     let sealed: Points = samples.drain(..split).collect();
                     moved += sealed.len();
                     sealing.insert(*id, sealed);
+                    cuts.insert(*id, cut);
                 }
                 if let Some(&(t, _)) = samples.first() {
                     wal_cut = wal_cut.min(t);
@@ -580,10 +664,23 @@ impl Store {
             st.head.retain(|_, s| !s.is_empty());
             st.head_samples -= moved;
             st.backlog = 0;
+            self.backlog.store(0, Ordering::Relaxed);
             st.sealing = Arc::new(sealing);
-            Arc::clone(&st.sealing)
+            // Under the same lock: a sample appended after this is in the
+            // head and still pending.
+            (Arc::clone(&st.sealing), st.take_pending())
         };
-        let res = self.write_sealed(&mut db, &sealing, wal_cut);
+        // Every pending sample is in the head, so one before its series'
+        // cut is being sealed now.
+        let pending = Pending::new(
+            pending.0,
+            pending.1,
+            |&(id, t, _)| cuts.get(&id).is_none_or(|&c| t >= c),
+            self.seal_threads,
+        );
+        let took = clock.elapsed();
+        let res = self.write_sealed(&mut db, &sealing, wal_cut, &pending);
+        let wrote = clock.elapsed();
         let mut touched = res.as_ref().map(|t| t.clone()).unwrap_or_default();
         touched.append(&mut held);
         {
@@ -599,10 +696,28 @@ impl Store {
                 }
             }
         }
+        let (kept, taken) = (pending.kept, pending.samples.len());
+        if res.is_err() {
+            // Committed the plain way, as if the checkpoint had not run
+            // (its error is the one returned).
+            self.restore_pending(pending);
+            let _ = self.commit_locked(&mut db);
+        } else if !pending.is_empty() {
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
         res?;
         self.compact(&mut db, now, &touched)?;
         self.retention(&mut db, now)?;
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        log::debug!(
+            "checkpoint: {} series sealed, {} of {} pending samples to the wal; taken and deflated in {:?}, written in {:?}, compacted and retention in {:?}",
+            sealing.len(),
+            kept,
+            taken,
+            took,
+            wrote - took,
+            clock.elapsed() - wrote
+        );
         Ok(())
     }
 
@@ -611,6 +726,7 @@ impl Store {
         db: &mut Connection,
         sealing: &HashMap<u32, Points>,
         cutoff: i64,
+        pending: &Pending,
     ) -> Result<BTreeSet<i64>, StoreError> {
         let tx = db.transaction()?;
         let mut written = 0;
@@ -683,6 +799,8 @@ impl Store {
             seal_rows(&jobs, self.seal_threads, &mut insert)?;
         }
         tx.execute("DELETE FROM wal WHERE max_t < ?1", params![cutoff])?;
+        // After the delete: these samples are in the head, at or past the cut.
+        pending.write(&tx)?;
         if let Some(&first) = touched.first() {
             // Samples in an already compacted stretch: look there again.
             tx.execute(
@@ -852,7 +970,7 @@ impl Store {
     /// Head samples for windows already closed: a backlog arriving, which
     /// the next checkpoint seals.
     pub fn backlog_samples(&self) -> usize {
-        lock(&self.state).backlog
+        self.backlog.load(Ordering::Relaxed)
     }
 
     /// Sizes for `/metrics`.
@@ -1076,6 +1194,34 @@ impl Store {
 }
 
 impl State {
+    /// Gives a new series its id.
+    fn new_id(&mut self, k: String, labels: Labels) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.add_series(id, k, labels);
+        self.new_series.push(id);
+        id
+    }
+
+    /// Appended samples of a series: into the head and pending; those
+    /// before `closed` (the first open window) count as backlog.
+    fn put_new(&mut self, id: u32, points: &[(i64, f64)], closed: i64) {
+        self.backlog += points.iter().filter(|p| p.0 < closed).count();
+        self.pending.extend(points.iter().map(|&(t, v)| (id, t, v)));
+        self.put_points(id, points);
+    }
+
+    /// Takes the pending samples and the new series (id, key).
+    fn take_pending(&mut self) -> (Vec<PendingSample>, Vec<(u32, String)>) {
+        let samples = std::mem::take(&mut self.pending);
+        let ids = std::mem::take(&mut self.new_series);
+        let series = ids
+            .into_iter()
+            .filter_map(|id| self.series.get(&id).map(|s| (id, key(&s.labels))))
+            .collect();
+        (samples, series)
+    }
+
     fn add_series(&mut self, id: u32, k: String, labels: Labels) {
         for (n, v) in labels.iter() {
             self.postings
@@ -1325,6 +1471,62 @@ fn seal_rows<J: EncodeJob>(
         }
         res
     })
+}
+
+/// A pending sample: (series id, ms, value).
+type PendingSample = (u32, i64, f64);
+
+/// Samples and new series taken out of the state for one transaction,
+/// with the wal rows of those that go through the wal.
+struct Pending {
+    /// All the samples taken, in append order (put back on failure).
+    samples: Vec<(u32, i64, f64)>,
+    /// New series: id and key.
+    series: Vec<(u32, String)>,
+    /// (max_t, deflated) wal rows, in order.
+    rows: Vec<(i64, Vec<u8>)>,
+    /// Samples in those rows.
+    kept: usize,
+}
+
+impl Pending {
+    fn new(
+        samples: Vec<(u32, i64, f64)>,
+        series: Vec<(u32, String)>,
+        keep: impl Fn(&(u32, i64, f64)) -> bool,
+        threads: usize,
+    ) -> Pending {
+        let kept: Vec<(u32, i64, f64)> = samples.iter().copied().filter(keep).collect();
+        let rows = wal_rows(&kept, threads);
+        Pending {
+            samples,
+            series,
+            rows,
+            kept: kept.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.series.is_empty()
+    }
+
+    /// Inserts the new series and the wal rows into `tx`.
+    fn write(&self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        let mut ins =
+            tx.prepare_cached("INSERT OR IGNORE INTO series (id, labels) VALUES (?1, ?2)")?;
+        for (id, k) in &self.series {
+            ins.execute(params![id, k])?;
+        }
+        // In order: a replay applies them by id, a later duplicate
+        // winning, as in the head.
+        for (max_t, data) in &self.rows {
+            tx.execute(
+                "INSERT INTO wal (max_t, data) VALUES (?1, ?2)",
+                params![max_t, data],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Pending samples past which a commit deflates its wal row in parts, one

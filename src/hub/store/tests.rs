@@ -250,7 +250,17 @@ fn a_backlog_checkpoint_holds_back_the_window_being_filled_and_loses_nothing() {
         .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
         .unwrap();
     assert_eq!(chunks, 2);
-    // Its wal row stays: a crash now loses nothing.
+    // The checkpoint committed too: its wal rows hold the 60 samples left
+    // in the head and none of the 240 it sealed (a backlog is not deflated
+    // twice), so a crash now loses nothing.
+    let in_wal: usize = lock(&s.writer)
+        .prepare("SELECT data FROM wal")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|d| wal::decode(&d.unwrap()).unwrap().len())
+        .sum();
+    assert_eq!(in_wal, 60);
     drop(s);
     let s = Store::open(opts(&dir)).unwrap();
     let got = s
