@@ -15,7 +15,7 @@
 //!
 //! **Head and write-ahead rows.** Appends go to an in-memory head (per
 //! series, sorted by time, a duplicate timestamp replaced: a retried push
-//! stores once) and to a pending list. Every commit interval the pending
+//! stores once; packed to a few bytes a sample, [`head`]) and to a pending list. Every commit interval the pending
 //! samples are written as one `wal` row, in one transaction with any new
 //! series: a crash loses at most one commit interval. A checkpoint (every
 //! minute) seals the head's closed windows, and every window older than
@@ -64,6 +64,7 @@
 //! their chunk rows are committed.
 
 pub mod cache;
+pub mod head;
 pub mod matcher;
 pub mod wal;
 
@@ -247,7 +248,7 @@ struct State {
     ids: HashMap<String, u32>,
     series: HashMap<u32, Series>,
     postings: HashMap<String, HashMap<String, Vec<u32>>>,
-    head: HashMap<u32, Vec<(i64, f64)>>,
+    head: HashMap<u32, head::Packed>,
     head_samples: usize,
     /// Head samples in windows already closed (a backlog), since the last
     /// checkpoint took the closed windows out.
@@ -642,18 +643,16 @@ impl Store {
             let mut moved = 0;
             let mut sealing = HashMap::new();
             for (id, samples) in st.head.iter_mut() {
-                let cut = match samples.last() {
-                    Some(&(t, _)) if backlog => cutoff.min(window(t, WINDOW_MS)),
+                let cut = match samples.last_t() {
+                    Some(t) if backlog => cutoff.min(window(t, WINDOW_MS)),
                     _ => cutoff,
                 };
-                let split = samples.partition_point(|s| s.0 < cut);
-                if split > 0 {
-                    let sealed: Points = samples.drain(..split).collect();
+                if let Some(sealed) = samples.split_before(cut) {
                     moved += sealed.len();
                     sealing.insert(*id, sealed);
                     cuts.insert(*id, cut);
                 }
-                if let Some(&(t, _)) = samples.first() {
+                if let Some(t) = samples.first_t() {
                     wal_cut = wal_cut.min(t);
                     if t < cutoff {
                         // Held back: its day is still arriving.
@@ -688,11 +687,11 @@ impl Store {
             st.sealing = Arc::default();
             if res.is_err() {
                 // Back into the head: the next checkpoint tries again (the
-                // wal rows are still there too).
+                // wal rows are still there too). A value appended for the
+                // same timestamp meanwhile is newer and stays.
                 for (&id, samples) in sealing.iter() {
-                    for &(t, v) in samples {
-                        st.put_head(id, t, v);
-                    }
+                    let added = st.head.entry(id).or_default().put_back(samples);
+                    st.head_samples += added;
                 }
             }
         }
@@ -950,9 +949,9 @@ impl Store {
                 let head = st.head.get(id);
                 let (mut lo, mut hi) = bounds.get(id).copied().unwrap_or((i64::MAX, i64::MIN));
                 if let Some(h) = head {
-                    if let (Some(a), Some(b)) = (h.first(), h.last()) {
-                        lo = lo.min(a.0);
-                        hi = hi.max(b.0);
+                    if let (Some(a), Some(b)) = (h.first_t(), h.last_t()) {
+                        lo = lo.min(a);
+                        hi = hi.max(b);
                     }
                 }
                 s.min_t = lo;
@@ -1131,13 +1130,13 @@ impl Store {
                 .filter_map(|id| {
                     let s = st.series.get(&id)?;
                     let mut mem = Vec::new();
-                    for src in [st.sealing.get(&id), st.head.get(&id)]
-                        .into_iter()
-                        .flatten()
-                    {
+                    if let Some(src) = st.sealing.get(&id) {
                         let lo = src.partition_point(|p| p.0 < mint);
                         let hi = src.partition_point(|p| p.0 <= maxt);
-                        mem = chunk::merge(&mem, &src[lo..hi]);
+                        mem = src[lo..hi].to_vec();
+                    }
+                    if let Some(h) = st.head.get(&id) {
+                        mem = chunk::merge(&mem, &h.range(mint, maxt));
                     }
                     Some((id, s.labels.clone(), mem))
                 })
@@ -1242,53 +1241,21 @@ impl State {
         );
     }
 
-    /// [`State::put_head`] for one series' samples: its head and series
-    /// looked up once.
+    /// Puts one series' samples into its head (a timestamp already there
+    /// takes the new value) and widens the series' time span.
     fn put_points(&mut self, id: u32, points: &[(i64, f64)]) {
-        let h = self.head.entry(id).or_default();
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        let mut added = 0;
-        for &(t, v) in points {
-            lo = lo.min(t);
-            hi = hi.max(t);
-            match h.last() {
-                Some(&(last, _)) if last < t => h.push((t, v)),
-                None => h.push((t, v)),
-                Some(_) => match h.binary_search_by(|p| p.0.cmp(&t)) {
-                    Ok(i) => {
-                        h[i].1 = v;
-                        continue;
-                    }
-                    Err(i) => h.insert(i, (t, v)),
-                },
-            }
-            added += 1;
-        }
+        let added = self.head.entry(id).or_default().extend(points);
         self.head_samples += added;
-        if let Some(s) = self.series.get_mut(&id) {
+        let lo = points.iter().map(|p| p.0).min();
+        let hi = points.iter().map(|p| p.0).max();
+        if let (Some(s), Some(lo), Some(hi)) = (self.series.get_mut(&id), lo, hi) {
             s.min_t = s.min_t.min(lo);
             s.max_t = s.max_t.max(hi);
         }
     }
 
     fn put_head(&mut self, id: u32, t: i64, v: f64) {
-        let h = self.head.entry(id).or_default();
-        match h.last() {
-            Some(&(last, _)) if last < t => h.push((t, v)),
-            None => h.push((t, v)),
-            Some(_) => match h.binary_search_by(|p| p.0.cmp(&t)) {
-                Ok(i) => {
-                    h[i].1 = v;
-                    return;
-                }
-                Err(i) => h.insert(i, (t, v)),
-            },
-        }
-        self.head_samples += 1;
-        if let Some(s) = self.series.get_mut(&id) {
-            s.min_t = s.min_t.min(t);
-            s.max_t = s.max_t.max(t);
-        }
+        self.put_points(id, &[(t, v)]);
     }
 }
 
