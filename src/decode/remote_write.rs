@@ -59,8 +59,7 @@ pub fn parse(pb: &[u8]) -> Result<WriteView<'_>, String> {
     while let Some((field, wt)) = r.key()? {
         if field == 1 {
             let ts = r.len_field(wt, "WriteRequest.timeseries")?;
-            series(ts, &mut view)
-                .map_err(|e| format!("protobuf: timeseries {}: {e}", view.series.len()))?;
+            series(ts, &mut view).map_err(|e| format!("timeseries {}: {e}", view.series.len()))?;
         } else {
             r.skip(wt)?;
         }
