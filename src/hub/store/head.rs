@@ -169,11 +169,6 @@ impl Packed {
         *self = Packed::from_points(&rest);
         Some(all)
     }
-
-    /// Bytes held (for the hub's own metrics and tests).
-    pub fn bytes(&self) -> usize {
-        self.buf.capacity()
-    }
 }
 
 #[cfg(test)]

@@ -250,9 +250,6 @@ struct State {
     postings: HashMap<String, HashMap<String, Vec<u32>>>,
     head: HashMap<u32, head::Packed>,
     head_samples: usize,
-    /// Head samples in windows already closed (a backlog), since the last
-    /// checkpoint took the closed windows out.
-    backlog: usize,
     /// Taken out of the head by a running checkpoint, not yet committed as
     /// chunks: still visible to queries.
     sealing: Arc<HashMap<u32, Points>>,
@@ -273,7 +270,9 @@ pub struct Store {
     path: PathBuf,
     /// Threads encoding chunks at a checkpoint ([`Options::seal_threads`]).
     seal_threads: usize,
-    /// `State::backlog`, readable without the state's lock.
+    /// Head samples for windows already closed (a backlog), since the
+    /// last checkpoint took the closed windows out. Changed under the
+    /// state's lock, read without it.
     backlog: AtomicUsize,
     /// Signalled when the backlog passes [`MAX_BACKLOG`].
     backlog_wake: (Mutex<()>, std::sync::Condvar),
@@ -401,7 +400,7 @@ impl Store {
                     Ok(samples) => {
                         for (id, t, v) in samples {
                             if state.series.contains_key(&id) {
-                                state.put_head(id, t, v);
+                                state.put_points(id, &[(t, v)]);
                                 replayed += 1;
                             }
                         }
@@ -449,39 +448,19 @@ impl Store {
     /// older than the retention are refused and counted; a duplicate
     /// (series, timestamp) replaces the earlier value.
     pub fn append_series(&self, series: impl IntoIterator<Item = (Labels, Points)>) -> Appended {
-        let now = now_ms();
-        let oldest = now - self.opts.retention.as_millis() as i64;
-        let closed = window(now - GRACE_MS, WINDOW_MS);
-        let mut st = lock(&self.state);
-        let mut a = Appended::default();
-        for (labels, mut points) in series {
-            let before = points.len();
-            points.retain(|p| p.0 >= oldest);
-            a.too_old += (before - points.len()) as u64;
-            if points.is_empty() {
-                continue;
-            }
-            let k = key(&labels);
-            let id = match st.ids.get(&k) {
-                Some(&id) => id,
-                None => {
-                    a.new_series += 1;
-                    st.new_id(k, labels)
-                }
-            };
-            st.put_new(id, &points, closed);
-            a.samples += points.len() as u64;
-        }
-        self.publish_backlog(st);
-        self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
-        self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
-        a
+        let series: Vec<(String, Labels, Points)> =
+            series.into_iter().map(|(l, p)| (key(&l), l, p)).collect();
+        self.append_keyed(
+            series
+                .iter()
+                .map(|(k, l, p)| (k.as_str(), || l.clone(), p.as_slice())),
+        )
     }
 
     /// [`Store::append_series`] for a checked remote_write request
     /// ([`crate::hub::ingest`]: each series' labels sorted by name, no
-    /// empty values): the keys are made before the lock is taken and
-    /// looked up as they are; only a new series' labels are copied.
+    /// empty values): the keys are made as they are, and labels are copied
+    /// only for a new series.
     pub fn append_view(&self, view: &WriteView<'_>) -> Appended {
         let mut keys = String::new();
         let mut ends = Vec::with_capacity(view.series.len());
@@ -489,17 +468,39 @@ impl Store {
             key_into(view.labels[s.labels.clone()].iter().copied(), &mut keys);
             ends.push(keys.len());
         }
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        self.append_keyed(
+            view.series
+                .iter()
+                .zip(starts.zip(&ends))
+                .map(|(s, (a, &b))| {
+                    let labels = || {
+                        Labels::from_pairs(
+                            view.labels[s.labels.clone()]
+                                .iter()
+                                .map(|&(n, v)| (n.to_string(), v)),
+                        )
+                    };
+                    (&keys[a..b], labels, &view.samples[s.samples.clone()])
+                }),
+        )
+    }
+
+    /// The appends' shared part: series as (key, labels made only for a
+    /// new series, samples), keys made before the lock is taken. Samples
+    /// older than the retention are refused and counted.
+    fn append_keyed<'a, L: FnOnce() -> Labels>(
+        &self,
+        series: impl Iterator<Item = (&'a str, L, &'a [(i64, f64)])>,
+    ) -> Appended {
         let now = now_ms();
         let oldest = now - self.opts.retention.as_millis() as i64;
         let closed = window(now - GRACE_MS, WINDOW_MS);
         let mut kept = Vec::new();
         let mut st = lock(&self.state);
         let mut a = Appended::default();
-        let mut from = 0;
-        for (s, &end) in view.series.iter().zip(&ends) {
-            let k = &keys[from..end];
-            from = end;
-            let mut points = &view.samples[s.samples.clone()];
+        let mut backlog = 0;
+        for (k, labels, mut points) in series {
             if points.iter().any(|p| p.0 < oldest) {
                 kept.clear();
                 kept.extend(points.iter().filter(|p| p.0 >= oldest));
@@ -512,34 +513,24 @@ impl Store {
             let id = match st.ids.get(k) {
                 Some(&id) => id,
                 None => {
-                    let labels = Labels::from_pairs(
-                        view.labels[s.labels.clone()]
-                            .iter()
-                            .map(|&(n, v)| (n.to_string(), v)),
-                    );
                     a.new_series += 1;
-                    st.new_id(k.to_string(), labels)
+                    st.new_id(k.to_string(), labels())
                 }
             };
-            st.put_new(id, points, closed);
+            st.put_new(id, points);
+            backlog += points.iter().filter(|p| p.0 < closed).count();
             a.samples += points.len() as u64;
         }
-        self.publish_backlog(st);
-        self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
-        self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
-        a
-    }
-
-    /// Makes the state's backlog readable without its lock, and wakes
-    /// [`Store::wait_backlog`] when it is past [`MAX_BACKLOG`].
-    fn publish_backlog(&self, st: MutexGuard<'_, State>) {
-        let backlog = st.backlog;
-        self.backlog.store(backlog, Ordering::Relaxed);
+        // Under the state lock: a checkpoint resets it under that lock.
+        let backlog = self.backlog.fetch_add(backlog, Ordering::Relaxed) + backlog;
         drop(st);
         if backlog > MAX_BACKLOG {
             let _g = lock(&self.backlog_wake.0);
             self.backlog_wake.1.notify_all();
         }
+        self.stats.appended.fetch_add(a.samples, Ordering::Relaxed);
+        self.stats.too_old.fetch_add(a.too_old, Ordering::Relaxed);
+        a
     }
 
     /// Waits until the backlog is past [`MAX_BACKLOG`] (true) or `timeout`
@@ -560,7 +551,7 @@ impl Store {
     }
 
     fn commit_locked(&self, db: &mut Connection) -> Result<(), StoreError> {
-        let pending = self.take_pending(|_| true);
+        let pending = self.take_pending();
         if pending.is_empty() {
             return Ok(());
         }
@@ -580,12 +571,11 @@ impl Store {
         }
     }
 
-    /// Takes the pending samples and new series out of the state; the wal
-    /// rows are made (deflated, on every core for a large commit) of the
-    /// samples `keep` selects, in their order.
-    fn take_pending(&self, keep: impl Fn(&(u32, i64, f64)) -> bool) -> Pending {
+    /// Takes the pending samples and new series out of the state, with
+    /// their wal rows (deflated, on every core for a large commit).
+    fn take_pending(&self) -> Pending {
         let (samples, series) = lock(&self.state).take_pending();
-        Pending::new(samples, series, keep, self.seal_threads)
+        Pending::new(samples, series, |_| true, self.seal_threads)
     }
 
     /// Puts what [`Store::take_pending`] took back, before anything
@@ -633,8 +623,6 @@ impl Store {
         // sealed and can go.
         let mut wal_cut = cutoff;
         let mut held = BTreeSet::new();
-        // Where each series with samples to seal was cut.
-        let mut cuts: HashMap<u32, i64> = HashMap::new();
         // Take what is to be sealed out of the head; queries still see it
         // through `sealing` (shared with the writer, not copied).
         let (sealing, pending) = {
@@ -650,7 +638,6 @@ impl Store {
                 if let Some(sealed) = samples.split_before(cut) {
                     moved += sealed.len();
                     sealing.insert(*id, sealed);
-                    cuts.insert(*id, cut);
                 }
                 if let Some(t) = samples.first_t() {
                     wal_cut = wal_cut.min(t);
@@ -662,19 +649,24 @@ impl Store {
             }
             st.head.retain(|_, s| !s.is_empty());
             st.head_samples -= moved;
-            st.backlog = 0;
             self.backlog.store(0, Ordering::Relaxed);
             st.sealing = Arc::new(sealing);
             // Under the same lock: a sample appended after this is in the
             // head and still pending.
             (Arc::clone(&st.sealing), st.take_pending())
         };
-        // Every pending sample is in the head, so one before its series'
-        // cut is being sealed now.
+        // Every pending sample was in the head: one at or before the last
+        // sample its series is sealing now is being sealed (a repeated
+        // timestamp too; the head kept its later value).
         let pending = Pending::new(
             pending.0,
             pending.1,
-            |&(id, t, _)| cuts.get(&id).is_none_or(|&c| t >= c),
+            |&(id, t, _)| {
+                sealing
+                    .get(&id)
+                    .and_then(|s| s.last())
+                    .is_none_or(|l| t > l.0)
+            },
             self.seal_threads,
         );
         let took = clock.elapsed();
@@ -1202,10 +1194,8 @@ impl State {
         id
     }
 
-    /// Appended samples of a series: into the head and pending; those
-    /// before `closed` (the first open window) count as backlog.
-    fn put_new(&mut self, id: u32, points: &[(i64, f64)], closed: i64) {
-        self.backlog += points.iter().filter(|p| p.0 < closed).count();
+    /// Appended samples of a series: into the head and pending.
+    fn put_new(&mut self, id: u32, points: &[(i64, f64)]) {
         self.pending.extend(points.iter().map(|&(t, v)| (id, t, v)));
         self.put_points(id, points);
     }
@@ -1252,10 +1242,6 @@ impl State {
             s.min_t = s.min_t.min(lo);
             s.max_t = s.max_t.max(hi);
         }
-    }
-
-    fn put_head(&mut self, id: u32, t: i64, v: f64) {
-        self.put_points(id, &[(t, v)]);
     }
 }
 
@@ -1463,13 +1449,18 @@ impl Pending {
         keep: impl Fn(&(u32, i64, f64)) -> bool,
         threads: usize,
     ) -> Pending {
-        let kept: Vec<(u32, i64, f64)> = samples.iter().copied().filter(keep).collect();
-        let rows = wal_rows(&kept, threads);
+        // A plain commit keeps them all: no copy then.
+        let (rows, kept) = if samples.iter().all(&keep) {
+            (wal_rows(&samples, threads), samples.len())
+        } else {
+            let kept: Vec<PendingSample> = samples.iter().copied().filter(keep).collect();
+            (wal_rows(&kept, threads), kept.len())
+        };
         Pending {
             samples,
             series,
             rows,
-            kept: kept.len(),
+            kept,
         }
     }
 
