@@ -19,13 +19,10 @@ PICKET=target/release/picket
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
 command -v python3 >/dev/null || die "python3 is required"
-if [[ ! -x $NE ]]; then
-  [[ $(id -u) == 0 ]] || die "$NE missing: apt-get install prometheus-node-exporter (or run as root)"
-  echo "bench.sh: installing prometheus-node-exporter" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >&2
-  # The package starts a service on :9100; the benchmark uses its own instances.
-fi
+# shellcheck source=tests/bench/apt.sh
+. tests/bench/apt.sh
+# The package starts a service on :9100; the benchmark uses its own instances.
+[[ -x $NE ]] || bench_apt bench.sh prometheus-node-exporter
 
 echo "bench.sh: cargo build --release" >&2
 cargo build --release 1>&2 || die "cargo build --release failed"

@@ -22,12 +22,9 @@ missing=()
 command -v strace >/dev/null || missing+=(strace)
 [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
 command -v python3 >/dev/null || missing+=(python3)
-if [[ ${#missing[@]} -gt 0 ]]; then
-  [[ $(id -u) == 0 ]] || die "missing: ${missing[*]} (apt-get install them, or run as root)"
-  echo "buffer.sh: installing ${missing[*]}" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=tests/bench/apt.sh
+. tests/bench/apt.sh
+bench_apt buffer.sh "${missing[@]}"
 
 echo "buffer.sh: cargo build --release" >&2
 cargo build --release 1>&2 || die "cargo build --release failed"

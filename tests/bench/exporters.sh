@@ -18,10 +18,9 @@ command -v haproxy >/dev/null || missing+=(haproxy)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || missing+=(postgresql)
 command -v prometheus-haproxy-exporter >/dev/null || missing+=(prometheus-haproxy-exporter)
 command -v prometheus-postgres-exporter >/dev/null || missing+=(prometheus-postgres-exporter)
-if [[ ${#missing[@]} -gt 0 ]]; then
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=tests/bench/apt.sh
+. tests/bench/apt.sh
+bench_apt exporters.sh "${missing[@]}"
 echo "exporters.sh: cargo build --release" >&2
 cargo build --release 1>&2 || die "cargo build --release failed"
 echo "## picket collectors vs the exporters they replace"

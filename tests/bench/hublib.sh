@@ -2,17 +2,15 @@
 # with apt-get when missing (as root), and the release build both run.
 # Expects `die` to be defined and the repository root as the working dir.
 
+# shellcheck source=tests/bench/apt.sh
+. tests/bench/apt.sh
+
 hub_bench_setup() {
   local me=$1 missing=()
   [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
   [[ -x /usr/bin/prometheus-node-exporter ]] || missing+=(prometheus-node-exporter)
   command -v python3 >/dev/null || missing+=(python3)
-  if [[ ${#missing[@]} -gt 0 ]]; then
-    [[ $(id -u) == 0 ]] || die "missing: ${missing[*]} (apt-get install them, or run as root)"
-    echo "$me: installing ${missing[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
+  bench_apt "$me" "${missing[@]}"
   echo "$me: cargo build --release" >&2
   cargo build --release --bin picket-hub --example rw-load 1>&2 || die "cargo build --release failed"
 }
