@@ -118,29 +118,22 @@ impl Packed {
         p
     }
 
+    /// The samples, oldest first, unpacked as they are read.
+    pub fn iter(&self) -> Cursor<'_> {
+        Cursor {
+            buf: &self.buf,
+            pos: 0,
+            left: self.n,
+            t: 0,
+            delta: 0,
+            bits: 0,
+        }
+    }
+
     /// All samples.
     pub fn points(&self) -> Points {
         let mut out = Vec::with_capacity(self.n);
-        let (mut t, mut delta, mut bits) = (0i64, 0i64, 0u64);
-        let mut pos = 0;
-        // The bytes were written by `push`: they always read back; a short
-        // read (which cannot happen) ends the list rather than panicking.
-        for _ in 0..self.n {
-            let Ok(dod) = read_uvarint(&self.buf, &mut pos) else {
-                break;
-            };
-            delta = delta.wrapping_add(unzigzag(dod));
-            t = t.wrapping_add(delta);
-            let Some(&tz) = self.buf.get(pos) else { break };
-            pos += 1;
-            if tz < 64 {
-                let Ok(x) = read_uvarint(&self.buf, &mut pos) else {
-                    break;
-                };
-                bits ^= x << tz;
-            }
-            out.push((t, f64::from_bits(bits)));
-        }
+        out.extend(self.iter());
         out
     }
 
@@ -149,25 +142,94 @@ impl Packed {
         if self.n == 0 || maxt < self.first_t || mint > self.last_t {
             return Vec::new();
         }
-        let mut all = self.points();
-        all.retain(|p| p.0 >= mint && p.0 <= maxt);
-        all
+        self.iter()
+            .skip_while(|p| p.0 < mint)
+            .take_while(|p| p.0 <= maxt)
+            .collect()
     }
 
-    /// Takes out the samples before `cut` (None when there are none); the
-    /// rest is packed again, in a tight allocation of its own.
-    pub fn split_before(&mut self, cut: i64) -> Option<Points> {
+    /// Takes out the samples before `cut`, still packed (None when there
+    /// are none); the rest is packed again, in a tight allocation of its
+    /// own. All of them move out without unpacking.
+    pub fn split_before(&mut self, cut: i64) -> Option<Packed> {
         if self.n == 0 || self.first_t >= cut {
             return None;
         }
-        let mut all = self.points();
         if self.last_t < cut {
-            *self = Packed::default();
-            return Some(all);
+            return Some(std::mem::take(self));
         }
-        let rest = all.split_off(all.partition_point(|p| p.0 < cut));
-        *self = Packed::from_points(&rest);
-        Some(all)
+        // The older part is a prefix of the bytes, its state that of the
+        // cursor after its last sample; the rest starts against zeros, so
+        // it is packed again.
+        let mut c = self.iter();
+        let mut at = c;
+        let mut older_n = 0;
+        while c.next().is_some_and(|(t, _)| t < cut) {
+            at = c;
+            older_n += 1;
+        }
+        let older = Packed {
+            buf: self.buf[..at.pos].to_vec(),
+            n: older_n,
+            first_t: self.first_t,
+            last_t: at.t,
+            last_delta: at.delta,
+            last_bits: at.bits,
+        };
+        let mut rest = Packed::default();
+        for (t, v) in at {
+            rest.push(t, v);
+        }
+        rest.buf.shrink_to_fit();
+        *self = rest;
+        Some(older)
+    }
+}
+
+/// Reads a [`Packed`] series in order; `Copy`, so a place in it can be
+/// kept and read from again (a checkpoint hands each window's place to
+/// an encoder thread).
+#[derive(Clone, Copy, Debug)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    left: usize,
+    t: i64,
+    delta: i64,
+    bits: u64,
+}
+
+impl Cursor<'_> {
+    /// Samples not yet read.
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+}
+
+impl Iterator for Cursor<'_> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        if self.left == 0 {
+            return None;
+        }
+        // The bytes were written by `push`: they always read back; a short
+        // read (which cannot happen) ends the series rather than panicking.
+        let dod = read_uvarint(self.buf, &mut self.pos).ok()?;
+        let tz = *self.buf.get(self.pos)?;
+        self.pos += 1;
+        if tz < 64 {
+            let x = read_uvarint(self.buf, &mut self.pos).ok()?;
+            self.bits ^= x << tz;
+        }
+        self.delta = self.delta.wrapping_add(unzigzag(dod));
+        self.t = self.t.wrapping_add(self.delta);
+        self.left -= 1;
+        Some((self.t, f64::from_bits(self.bits)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
     }
 }
 
@@ -236,16 +298,26 @@ mod tests {
     fn split_before_takes_the_older_part_and_keeps_the_rest() {
         let all: Points = (0..10).map(|i| (i * 100, i as f64)).collect();
         let mut p = Packed::from_points(&all);
-        assert_eq!(p.split_before(0), None);
-        assert_eq!(p.split_before(350), Some(all[..4].to_vec()));
+        assert!(p.split_before(0).is_none());
+        let mut older = p.split_before(350).expect("older samples");
+        assert_eq!(older.points(), all[..4].to_vec());
+        assert_eq!((older.first_t(), older.last_t()), (Some(0), Some(300)));
+        // Its bytes are a prefix of the whole's, its state the whole's
+        // after its last sample: it takes appends like any other.
+        older.extend(&[(310, -1.0), (333, 0.5)]);
+        let mut want = all[..4].to_vec();
+        want.extend([(310, -1.0), (333, 0.5)]);
+        assert_eq!(older.points(), want);
         assert_eq!(p.points(), all[4..].to_vec());
         assert_eq!(p.first_t(), Some(400));
         // Appends continue after a split.
         p.extend(&[(1000, 10.0)]);
         assert_eq!(p.len(), 7);
-        assert_eq!(p.split_before(i64::MAX).map(|s| s.len()), Some(7));
+        let last = p.split_before(i64::MAX);
+        assert_eq!(last.as_ref().map(|s| s.len()), Some(7));
+        assert_eq!(last.and_then(|s| s.last_t()), Some(1000));
         assert!(p.is_empty());
         assert_eq!(p.first_t(), None);
-        assert_eq!(p.split_before(i64::MAX), None);
+        assert!(p.split_before(i64::MAX).is_none());
     }
 }
