@@ -429,6 +429,25 @@ fn hub_scrapes_node_exporter_and_an_agent_and_reloads_on_sighup() {
         hub_metric(&hub.addr, "prometheus_config_last_reload_successful"),
         Some(1.0)
     );
+    // Its process and heap, as Prometheus exports its own: RSS as the
+    // kernel tells it, the heap in use within what the allocator holds.
+    let rss = hub_metric(&hub.addr, "process_resident_memory_bytes").expect("process RSS");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", hub.pid())).expect("status");
+    let kernel_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    assert!(
+        (rss / 1024.0 / kernel_kb - 1.0).abs() < 0.5,
+        "RSS {rss} bytes vs VmRSS {kernel_kb} kB"
+    );
+    assert!(hub_metric(&hub.addr, "process_cpu_seconds_total").is_some_and(|v| v > 0.0));
+    let (inuse, sys) = (
+        hub_metric(&hub.addr, "picket_hub_heap_inuse_bytes").expect("heap in use"),
+        hub_metric(&hub.addr, "picket_hub_heap_sys_bytes").expect("heap held"),
+    );
+    assert!(inuse > 0.0 && inuse <= sys, "heap {inuse} of {sys}");
 
     // A bad file: reload fails, the running config carries on.
     std::fs::write(

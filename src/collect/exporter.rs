@@ -25,6 +25,12 @@ pub fn collect(out: &mut Out<'_>) {
         ],
         1.0,
     );
+    process(out);
+}
+
+/// Appends `process_*` alone (picket-hub exports these too, as Prometheus
+/// does).
+pub fn process(out: &mut Out<'_>) {
     // SAFETY: sysconf has no preconditions; it only reads configuration.
     let (ticks, page) = unsafe {
         (

@@ -1,6 +1,7 @@
 //! The hub's own metrics on its `/metrics`: what it ingested and refused,
 //! its store's size and maintenance, its scrape targets, its MQTT input
-//! and config reloads.
+//! and config reloads, and its process and heap (`process_*` as
+//! Prometheus has them).
 //! Kept apart from the server because it changes with what is counted,
 //! not with how requests are routed.
 
@@ -206,10 +207,40 @@ pub fn metrics(hub: &Hub) -> String {
         ));
     }
     rule_metrics(hub, &mut s);
+    crate::collect::exporter::process(&mut crate::collect::Out::new(&mut s));
+    heap_metrics(&mut s);
     let mut out = Vec::new();
     crate::encode::text::encode(&mut s, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
+
+/// The allocator's view of memory (glibc's `mallinfo2`, as Go's
+/// `go_memstats_heap_*` give Prometheus's): what is allocated, and what
+/// the allocator holds from the system; RSS lies between the two.
+#[cfg(target_env = "gnu")]
+fn heap_metrics(s: &mut Vec<Sample>) {
+    // SAFETY: mallinfo2 only reads the allocator's own counters.
+    let m = unsafe { libc::mallinfo2() };
+    let g = MetricType::Gauge;
+    s.push(Sample::new(
+        "picket_hub_heap_inuse_bytes",
+        "Bytes allocated on the heap, mmapped blocks included.",
+        g,
+        Labels::new(),
+        (m.uordblks + m.hblkhd) as f64,
+    ));
+    s.push(Sample::new(
+        "picket_hub_heap_sys_bytes",
+        "Bytes the allocator holds from the system (heap arenas and mmapped blocks), returned pages included.",
+        g,
+        Labels::new(),
+        (m.arena + m.hblkhd) as f64,
+    ));
+}
+
+/// Other C libraries have no `mallinfo2`: `process_*` only.
+#[cfg(not(target_env = "gnu"))]
+fn heap_metrics(_: &mut Vec<Sample>) {}
 
 /// The rule engine's and the notifier's counters, under Prometheus's names
 /// (so its dashboards and alerts on them work against the hub).
