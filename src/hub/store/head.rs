@@ -92,8 +92,7 @@ impl Packed {
             return points.len();
         }
         let before = self.n;
-        let merged = chunk::merge(&self.points(), points);
-        *self = Packed::from_points(&merged);
+        *self = Packed::from_points(chunk::merge(&self.points(), points));
         self.n - before
     }
 
@@ -101,18 +100,18 @@ impl Packed {
     /// (newer) value stays. Returns how many timestamps are new.
     pub fn put_back(&mut self, older: &[(i64, f64)]) -> usize {
         let before = self.n;
-        let merged = chunk::merge(older, &self.points());
-        *self = Packed::from_points(&merged);
+        *self = Packed::from_points(chunk::merge(older, &self.points()));
         self.n - before
     }
 
     /// Packs strictly increasing samples.
-    fn from_points(points: &[(i64, f64)]) -> Packed {
+    fn from_points(points: impl IntoIterator<Item = (i64, f64)>) -> Packed {
+        let points = points.into_iter();
         let mut p = Packed {
-            buf: Vec::with_capacity(points.len() * 3),
+            buf: Vec::with_capacity(points.size_hint().1.unwrap_or(0) * 3),
             ..Packed::default()
         };
-        for &(t, v) in points {
+        for (t, v) in points {
             p.push(t, v);
         }
         p
@@ -150,7 +149,7 @@ impl Packed {
 
     /// Takes out the samples before `cut`, still packed (None when there
     /// are none); the rest is packed again, in a tight allocation of its
-    /// own. All of them move out without unpacking.
+    /// own. When all of them are before `cut` they move out as they are.
     pub fn split_before(&mut self, cut: i64) -> Option<Packed> {
         if self.n == 0 || self.first_t >= cut {
             return None;
@@ -176,10 +175,7 @@ impl Packed {
             last_delta: at.delta,
             last_bits: at.bits,
         };
-        let mut rest = Packed::default();
-        for (t, v) in at {
-            rest.push(t, v);
-        }
+        let mut rest = Packed::from_points(at);
         rest.buf.shrink_to_fit();
         *self = rest;
         Some(older)
@@ -297,7 +293,7 @@ mod tests {
     #[test]
     fn split_before_takes_the_older_part_and_keeps_the_rest() {
         let all: Points = (0..10).map(|i| (i * 100, i as f64)).collect();
-        let mut p = Packed::from_points(&all);
+        let mut p = Packed::from_points(all.iter().copied());
         assert!(p.split_before(0).is_none());
         let mut older = p.split_before(350).expect("older samples");
         assert_eq!(older.points(), all[..4].to_vec());

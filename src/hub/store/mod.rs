@@ -239,7 +239,7 @@ pub struct Sizes {
 
 /// A series: its labels as their [`key`] (the same allocation as the key
 /// in [`State::ids`]; the labels are read from it, not kept twice: 10,000
-/// series of node_exporter's shape were 6 MiB of `Labels`), and its time
+/// series of node_exporter's shape were 5 MiB of `Labels`), and its time
 /// span.
 #[derive(Debug)]
 struct Series {

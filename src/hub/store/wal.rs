@@ -91,6 +91,16 @@ impl Segment {
     }
 }
 
+impl FromIterator<(u32, i64, f64)> for Log {
+    fn from_iter<I: IntoIterator<Item = (u32, i64, f64)>>(samples: I) -> Log {
+        let mut log = Log::default();
+        for (id, t, v) in samples {
+            log.push(id, t, v);
+        }
+        log
+    }
+}
+
 impl Log {
     /// Appends a sample.
     pub fn push(&mut self, id: u32, t: i64, v: f64) {
@@ -173,26 +183,24 @@ impl Log {
 fn encode_segments(segments: &[Segment], keep: Option<&Keep<'_>>) -> (i64, Vec<u8>, usize) {
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
     let (mut max_t, mut kept) = (i64::MIN, 0);
-    let mut filtered = Segment::new(0);
     for s in segments {
-        let Some(keep) = keep else {
-            s.write(&mut enc);
-            max_t = max_t.max(s.max_t);
-            kept += s.n as usize;
-            continue;
+        let filtered;
+        let s = match keep {
+            None => s,
+            Some(keep) => {
+                let mut f = Segment::new(s.raw.len());
+                for (id, t, v) in s.iter().filter(|&(id, t, _)| keep(id, t)) {
+                    f.push(id, t, v);
+                }
+                // All kept: the segment as it is.
+                if f.n == s.n {
+                    s
+                } else {
+                    filtered = f;
+                    &filtered
+                }
+            }
         };
-        filtered.raw.clear();
-        (
-            filtered.n,
-            filtered.max_t,
-            filtered.last_id,
-            filtered.last_t,
-        ) = (0, i64::MIN, 0, 0);
-        for (id, t, v) in s.iter().filter(|&(id, t, _)| keep(id, t)) {
-            filtered.push(id, t, v);
-        }
-        // All kept: the segment as it is.
-        let s = if filtered.n == s.n { s } else { &filtered };
         if s.n > 0 {
             s.write(&mut enc);
             max_t = max_t.max(s.max_t);
@@ -200,15 +208,6 @@ fn encode_segments(segments: &[Segment], keep: Option<&Keep<'_>>) -> (i64, Vec<u
         }
     }
     (max_t, enc.finish().unwrap_or_default(), kept)
-}
-
-/// Encodes samples (series id, ms, value) as one blob.
-pub fn encode(samples: &[(u32, i64, f64)]) -> Vec<u8> {
-    let mut log = Log::default();
-    for &(id, t, v) in samples {
-        log.push(id, t, v);
-    }
-    encode_segments(&log.segments, None).1
 }
 
 /// Reads a varint at the start of `p`, advancing it.
@@ -260,6 +259,12 @@ pub fn decode(data: &[u8]) -> Result<Vec<(u32, i64, f64)>, String> {
 mod tests {
     use super::*;
 
+    /// Samples (series id, ms, value) as one blob.
+    fn encode(samples: &[(u32, i64, f64)]) -> Vec<u8> {
+        let log: Log = samples.iter().copied().collect();
+        encode_segments(&log.segments, None).1
+    }
+
     #[test]
     fn blobs_round_trip_exactly_and_reject_garbage() {
         let stale = f64::from_bits(0x7ff0_0000_0000_0002);
@@ -305,10 +310,7 @@ mod tests {
     #[test]
     fn a_log_of_many_segments_makes_blobs_that_read_back_in_order() {
         let want = backlog(40_000);
-        let mut log = Log::default();
-        for &(id, t, v) in &want {
-            log.push(id, t, v);
-        }
+        let log: Log = want.iter().copied().collect();
         assert_eq!(log.len(), want.len());
         assert!(log.segments.len() > 4, "{} segments", log.segments.len());
         // About 12 bytes a sample, in fixed-size segments.
@@ -332,10 +334,7 @@ mod tests {
     #[test]
     fn blobs_keep_only_what_the_filter_keeps_and_skip_empty_parts() {
         let want = backlog(30_000);
-        let mut log = Log::default();
-        for &(id, t, v) in &want {
-            log.push(id, t, v);
-        }
+        let log: Log = want.iter().copied().collect();
         let cut = want[20_000].1;
         let keep = |id: u32, t: i64| id % 2 == 0 || t >= cut;
         let (blobs, kept) = log.blobs(Some(&keep), 4);
@@ -350,14 +349,8 @@ mod tests {
     #[test]
     fn a_log_put_back_before_later_samples_keeps_their_order() {
         let want = backlog(12_000);
-        let (mut first, mut later) = (Log::default(), Log::default());
-        for &(id, t, v) in &want[..7_000] {
-            first.push(id, t, v);
-        }
-        for &(id, t, v) in &want[7_000..] {
-            later.push(id, t, v);
-        }
-        first.append(later);
+        let mut first: Log = want[..7_000].iter().copied().collect();
+        first.append(want[7_000..].iter().copied().collect());
         assert_eq!(first.len(), want.len());
         let got = decode(&first.blobs(None, 1).0[0].1).unwrap();
         assert_eq!(bits(&got), bits(&want));
