@@ -683,6 +683,30 @@ fn transitions(states: &[(i64, String)]) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// Each side evaluates at its own offset, so a transition within a second
+/// of the window's start or end can fall just outside it on one side and
+/// inside on the other: such a lone first or last transition is dropped
+/// (the one inside is not lost from the comparison otherwise).
+fn trim_edges(p: &mut Vec<(i64, String)>, h: &mut Vec<(i64, String)>, start: f64, end: f64) {
+    let (first, last) = (start.round() as i64 + 1, end.round() as i64 - 1);
+    if p.first().map(|x| &x.1) != h.first().map(|x| &x.1) {
+        for side in [&mut *p, &mut *h] {
+            if side.first().is_some_and(|x| x.0 <= first) {
+                side.remove(0);
+                break;
+            }
+        }
+    }
+    if p.last().map(|x| &x.1) != h.last().map(|x| &x.1) {
+        for side in [&mut *p, &mut *h] {
+            if side.last().is_some_and(|x| x.0 >= last) {
+                side.pop();
+                break;
+            }
+        }
+    }
+}
+
 /// The same rule file on a real Prometheus 2.42 and on picket-hub: the
 /// alerts go pending, fire and resolve at the same evaluation steps
 /// (within one interval: each schedules its group at its own offset),
@@ -717,8 +741,9 @@ fn same_rules_fire_at_the_same_steps_on_prometheus_and_the_hub() {
     // Two 20 s cycles of Tick.
     std::thread::sleep(Duration::from_secs(46));
     let end = crate::hub::now_ms() as f64 / 1000.0 - 1.0;
-    let p = transitions(&alert_states(&prom.addr, "Tick", start, end));
-    let h = transitions(&alert_states(&hub.addr, "Tick", start, end));
+    let mut p = transitions(&alert_states(&prom.addr, "Tick", start, end));
+    let mut h = transitions(&alert_states(&hub.addr, "Tick", start, end));
+    trim_edges(&mut p, &mut h, start, end);
     assert!(p.len() >= 4, "Prometheus: {p:?}");
     assert_eq!(
         p.iter().map(|x| &x.1).collect::<Vec<_>>(),
