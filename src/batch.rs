@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::encode::remote_write::{series_key, RequestBuilder, SeriesKey};
+use crate::identity::Identity;
 use crate::metric::Sample;
 
 /// One sample of one series at one time.
@@ -32,15 +33,28 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Converts a collection's samples stamped `ts_ms`, adding `external`
-    /// labels (which never override a sample's own).
-    pub fn from_samples(samples: &[Sample], ts_ms: i64, external: &[(String, String)]) -> Batch {
+    /// Converts a collection's samples stamped `ts_ms`: the board's
+    /// `identity` attached as a scrape target's labels ([`Identity`]), then
+    /// `external` labels (which never override a sample's own).
+    pub fn from_samples(
+        samples: &[Sample],
+        ts_ms: i64,
+        identity: Option<&Identity>,
+        external: &[(String, String)],
+    ) -> Batch {
         let points = samples
             .iter()
-            .map(|s| Point {
-                key: Arc::new(series_key(&s.series_name(), s.labels.iter(), external)),
-                value: s.value,
-                ts_ms: s.timestamp_ms.unwrap_or(ts_ms),
+            .map(|s| {
+                let name = s.series_name();
+                let key = match identity {
+                    Some(id) => series_key(&name, id.apply(s.labels.iter()), external),
+                    None => series_key(&name, s.labels.iter(), external),
+                };
+                Point {
+                    key: Arc::new(key),
+                    value: s.value,
+                    ts_ms: s.timestamp_ms.unwrap_or(ts_ms),
+                }
             })
             .collect();
         Batch { ts_ms, points }

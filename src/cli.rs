@@ -92,6 +92,12 @@ pub struct Args {
     /// publish to this MQTT broker (mqtt://host[:port] or mqtts://), through the buffer
     #[argh(option)]
     pub mqtt_url: Option<String>,
+    /// the job label of every pushed sample (default "node")
+    #[argh(option)]
+    pub push_job: Option<String>,
+    /// the instance label of every pushed sample (default <hostname>:<port of --web.listen-address>)
+    #[argh(option)]
+    pub push_instance: Option<String>,
     /// directory of the push buffer (default /var/lib/picket/buffer)
     #[argh(option)]
     pub buffer_path: Option<PathBuf>,
@@ -284,6 +290,8 @@ impl Args {
                 interval: self.push_interval.clone(),
                 buffer_path: self.buffer_path.clone(),
                 mqtt_url: self.mqtt_url.clone(),
+                job: self.push_job.clone(),
+                instance: self.push_instance.clone(),
             },
             haproxy: crate::collect::haproxy::Flags {
                 scrape_uri: self.haproxy_scrape_uri.clone(),

@@ -521,14 +521,15 @@ pub fn resolve(
     }
     on.sort_by_key(|d| d.name);
 
-    let push =
-        crate::push::config::resolve(&fc.push, &ov.push).map_err(|(key, msg, from_flag)| {
+    let push = crate::push::config::resolve(&fc.push, &ov.push, &listen_address).map_err(
+        |(key, msg, from_flag)| {
             if from_flag {
                 flag_err(&key, msg)
             } else {
                 file_err(&key, msg)
             }
-        })?;
+        },
+    )?;
 
     Ok(AgentConfig {
         push,

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod identity;
 pub mod metric;
 pub mod varint;
 

@@ -60,12 +60,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::batch::{Batch, Point};
 use crate::encode::remote_write::SeriesKey;
+use crate::identity::Identity;
 use codec::{Chain, Rows};
 
 /// File format version, kept in `PRAGMA user_version`.
-/// Format 2 added integer steps to the row encoding ([`codec`]); format 1
-/// files are read and upgraded in place.
-const FORMAT: i64 = 2;
+/// Format 2 added integer steps to the row encoding ([`codec`]); format 3
+/// means every series carries the board's identity (`job`, `instance`,
+/// [`crate::identity`]). Files of format 1 and 2 are read and, when opened
+/// with [`Options::identity`], upgraded in place: their series get the
+/// identity then in force, as a fresh batch would, so a backlog written by
+/// an older agent drains under the board's own name.
+const FORMAT: i64 = 3;
 
 /// Appends between WAL checkpoints. A checkpoint costs three or four
 /// fsyncs (measured with strace by tests/bench/buffer.sh), so well under one
@@ -109,6 +114,10 @@ pub struct Options {
     pub max_age: Duration,
     /// Durability.
     pub synchronous: Synchronous,
+    /// The board's identity, given to the series of a file written before
+    /// batches carried it (format 1 and 2). `None`: such a file is read as
+    /// it is and not upgraded.
+    pub identity: Option<Identity>,
 }
 
 impl Default for Options {
@@ -117,6 +126,7 @@ impl Default for Options {
             max_bytes: 256 << 20,
             max_age: Duration::from_secs(7 * 24 * 3600),
             synchronous: Synchronous::Normal,
+            identity: None,
         }
     }
 }
@@ -296,10 +306,7 @@ impl Buffer {
                  PRAGMA user_version = {FORMAT};"
             ))
             .map_err(sq)?;
-        } else if version == 1 {
-            conn.execute_batch(&format!("PRAGMA user_version = {FORMAT}"))
-                .map_err(sq)?;
-        } else if version != FORMAT {
+        } else if version != FORMAT && version != 1 && version != 2 {
             return Err(err(format!(
                 "not a picket buffer of format {FORMAT} (user_version {version})"
             )));
@@ -331,6 +338,12 @@ impl Buffer {
         };
         b.load_series()
             .map_err(|e| err(format!("series table: {e}")))?;
+        if (version == 1 || version == 2) && tables > 0 {
+            if let Some(id) = b.opts.identity.clone() {
+                b.upgrade_identity(&id)
+                    .map_err(|e| err(format!("upgrading to format {FORMAT}: {e}")))?;
+            }
+        }
         // The oldest row must decode on its own.
         let oldest: Option<Vec<u8>> = b
             .conn
@@ -365,6 +378,43 @@ impl Buffer {
                 self.keys.resize(i + 1, None);
             }
             self.keys[i] = Some(key);
+        }
+        Ok(())
+    }
+
+    /// Format 1/2 to 3: gives every series the board's identity, in one
+    /// transaction with the version bump.
+    fn upgrade_identity(&mut self, id: &Identity) -> Result<(), String> {
+        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        let mut n = 0;
+        {
+            let mut up = tx
+                .prepare("UPDATE series SET key = ?1 WHERE id = ?2")
+                .map_err(|e| e.to_string())?;
+            for (i, slot) in self.keys.iter_mut().enumerate() {
+                let Some(old) = slot else { continue };
+                let mut key: SeriesKey = (**old).clone();
+                id.attach(&mut key);
+                key.sort_by(|a, b| a.0.cmp(&b.0));
+                up.execute(params![encode_key(&key), i as i64])
+                    .map_err(|e| e.to_string())?;
+                let key = Arc::new(key);
+                self.ids.remove(old);
+                self.ids.insert(key.clone(), i as u32);
+                *slot = Some(key);
+                n += 1;
+            }
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {FORMAT}"))
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        if n > 0 {
+            log::info!(
+                "buffer {}: {n} series of an older agent given job={:?} instance={:?}",
+                self.path.display(),
+                id.job,
+                id.instance
+            );
         }
         Ok(())
     }
@@ -875,6 +925,46 @@ mod tests {
             all.extend(bl.batches);
         }
         all
+    }
+
+    #[test]
+    fn a_buffer_of_an_older_agent_drains_under_the_boards_identity() {
+        let d = tmpdir("identity");
+        let path = d.join("q.sqlite");
+        {
+            let (mut b, _) = Buffer::open(&path, Options::default()).expect("open");
+            b.append(&batch(0, 3), 0).expect("append");
+            b.conn
+                .execute_batch("PRAGMA user_version = 2")
+                .expect("as format 2");
+        }
+        let id = Identity {
+            job: "node".into(),
+            instance: "pi4:9100".into(),
+            honor_labels: false,
+        };
+        let opts = Options {
+            identity: Some(id),
+            ..Options::default()
+        };
+        let (mut b, _) = Buffer::open(&path, opts).expect("upgrade");
+        let got = drain(&mut b);
+        assert_eq!(got.len(), 1);
+        for p in &got[0].points {
+            assert_eq!(p.key[1], ("i".to_string(), p.key[1].1.clone()));
+            assert_eq!(
+                p.key[2..],
+                [
+                    ("instance".to_string(), "pi4:9100".to_string()),
+                    ("job".to_string(), "node".to_string())
+                ]
+            );
+        }
+        let v: i64 = b
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, FORMAT);
     }
 
     #[test]

@@ -239,8 +239,11 @@ pub fn buildinfo() -> Answer {
 }
 
 /// `GET /api/v1/targets`: the scrape targets as Prometheus lists them
-/// (`state=active|dropped|any`, `scrapePool=<job>`). Nothing is dropped
-/// without relabelling, so `droppedTargets` is always empty.
+/// (`state=active|dropped|any`, `scrapePool=<job>`), then the boards that
+/// push (pool = their `job`, no scrape URL, `lastScrape` = last push), each
+/// with a `transport` field (`scrape`, `remote_write`, `mqtt`) Prometheus
+/// does not have. Nothing is dropped without relabelling, so
+/// `droppedTargets` is always empty.
 pub fn targets(all: &[TargetStatus], p: &Params) -> Answer {
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
     let pool = p.get("scrapePool").filter(|s| !s.is_empty());
@@ -269,8 +272,8 @@ pub fn targets(all: &[TargetStatus], p: &Params) -> Answer {
             out.push_str(",\"lastScrape\":\"");
             json::rfc3339(&mut out, t.last_scrape_ms);
             out.push_str(&format!(
-                "\",\"lastScrapeDuration\":{},\"health\":\"{}\",\"scrapeInterval\":\"{}\",\"scrapeTimeout\":\"{}\"}}",
-                t.last_scrape_duration, t.health, t.scrape_interval, t.scrape_timeout
+                "\",\"lastScrapeDuration\":{},\"health\":\"{}\",\"scrapeInterval\":\"{}\",\"scrapeTimeout\":\"{}\",\"transport\":\"{}\"}}",
+                t.last_scrape_duration, t.health, t.scrape_interval, t.scrape_timeout, t.transport
             ));
         }
     }

@@ -56,6 +56,19 @@ pub struct HubFile {
     /// inhibition) for sites without Alertmanager.
     #[serde(default)]
     pub notify: NotifyToml,
+    /// `[push_sources]`: when a pushing board counts as down.
+    #[serde(default)]
+    pub push_sources: PushSourcesSection,
+}
+
+/// `[push_sources]`: liveness of boards that push ([`super::liveness`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSourcesSection {
+    /// Silent for this many of its own intervals: `up 0` (default 3).
+    pub down_after_intervals: Option<u32>,
+    /// Silent for this long: forgotten, its `up` ends (default "24h").
+    pub forget_after: Option<String>,
 }
 
 /// `[query]`: limits of `/api/v1/query` and `/api/v1/query_range`
@@ -206,6 +219,8 @@ pub struct HubConfig {
     pub query: promql::Options,
     /// The MQTT input, if any (read at start, not on reload).
     pub mqtt: Option<super::mqtt::config::MqttInput>,
+    /// Liveness of push sources.
+    pub push_sources: super::liveness::Options,
     /// Rule file patterns: the file's `rule_files` (made relative to the
     /// config file) and then `--rule-file`s.
     pub rule_files: Vec<PathBuf>,
@@ -224,12 +239,41 @@ pub struct HubConfig {
 /// Reads and checks a config file (and the flags over it).
 pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError> {
     match file {
-        None => resolve(None, "", HubFile::default(), flags),
+        None => {
+            // Prometheus's default configuration scrapes Prometheus itself.
+            let listen = flags.listen_address.as_deref().unwrap_or(":9090");
+            let f = toml::from_str::<HubFile>(&self_scrape(listen)).map_err(|e| ConfigError {
+                file: None,
+                line: None,
+                key: Some("--web.listen-address".into()),
+                msg: e.to_string(),
+            })?;
+            resolve(None, "", f, flags)
+        }
         Some(p) => {
             let (src, f) = read_toml::<HubFile>(p)?;
             resolve(Some(p), &src, f, flags)
         }
     }
+}
+
+/// The embedded default: one job, `picket-hub`, scraping the hub's own
+/// `/metrics` (as Prometheus's default prometheus.yml scrapes
+/// `localhost:9090`).
+fn self_scrape(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or(("", listen));
+    let host = match host.trim_matches(['[', ']']) {
+        "" | "0.0.0.0" | "::" => "localhost",
+        h => h,
+    };
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    format!(
+        "[[scrape_configs]]\njob_name = \"picket-hub\"\n[[scrape_configs.static_configs]]\ntargets = [{target:?}]\n"
+    )
 }
 
 /// Parses Prometheus's byte sizes: `512MB`, `5GB`, `1TB` (powers of 1024,
@@ -556,8 +600,28 @@ fn resolve(
         })
         .collect();
     rule_files.extend(flags.rule_files.iter().cloned());
+    let down_after_intervals = f.push_sources.down_after_intervals.unwrap_or(3);
+    if down_after_intervals == 0 {
+        return Err(at(
+            "push_sources.down_after_intervals",
+            None,
+            "must be at least 1".into(),
+        ));
+    }
+    let push_sources = super::liveness::Options {
+        down_after_intervals,
+        forget_after: dur(
+            f.push_sources
+                .forget_after
+                .clone()
+                .map(|v| (v, None, "push_sources.forget_after".to_string())),
+            Duration::from_secs(24 * 3600),
+        )?,
+        default_interval: scrape_interval,
+    };
     Ok(HubConfig {
         mqtt,
+        push_sources,
         listen_address: listen,
         store: store::Options {
             dir: PathBuf::from(dir),

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::liveness::Sources;
 use super::store::{Appended, Store};
 use crate::decode::remote_write::{parse, SeriesView, WriteView};
 use crate::metric::{valid_label_name, valid_metric_name, Labels};
@@ -37,10 +38,17 @@ pub type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
 
 /// Decodes, checks and stores a body (the receiver's path: labels stay
 /// slices of the decompressed body, no allocation per label); Err is the
-/// 400 message, and then nothing of the body is stored.
-pub fn receive(body: &[u8], store: &Store) -> Result<Appended, String> {
+/// 400 message, and then nothing of the body is stored. The push sources
+/// learn from its `up` series ([`Sources::observe_view`]) at `now_ms`.
+pub fn receive(
+    body: &[u8],
+    store: &Store,
+    sources: &Sources,
+    now_ms: i64,
+) -> Result<Appended, String> {
     let pb = decompress(body)?;
-    let view = check(parse(&pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    let mut view = check(parse(&pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    sources.observe_view(&mut view, now_ms);
     Ok(store.append_view(&view))
 }
 

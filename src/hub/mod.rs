@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod config;
 pub mod ingest;
 pub mod json;
+pub mod liveness;
 pub mod mqtt;
 pub mod promql;
 pub mod query_api;

@@ -20,6 +20,7 @@ use super::api::{self, Answer, Params};
 use super::config::{self, Flags, HubConfig};
 use super::ingest;
 use super::json;
+use super::liveness::Sources;
 use super::query_api;
 use super::rules;
 use super::scrape::{self, Manager};
@@ -50,6 +51,17 @@ pub struct Hub {
     pub started: Instant,
     /// The rule engine.
     pub rules: Arc<rules::manager::Manager>,
+    /// Boards that push, and their `up`.
+    pub sources: Arc<Sources>,
+}
+
+impl Hub {
+    /// Every target: the scraped ones, then the boards that push.
+    pub fn targets(&self) -> Vec<scrape::TargetStatus> {
+        let mut all = self.scrape.targets();
+        all.extend(self.sources.status().iter().map(|s| s.target()));
+        all
+    }
 }
 
 /// The outcome of config reloads (Prometheus's
@@ -123,6 +135,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     );
     let rule_manager = rules::manager::Manager::start(&cfg, groups, store.clone())?;
     let scrape = Manager::start(cfg.scrape_configs.clone(), store.clone());
+    let sources = Arc::new(Sources::new(cfg.push_sources.clone()));
     let hub = Arc::new(Hub {
         store,
         auth: Mutex::new(cfg.auth.clone()),
@@ -137,6 +150,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         },
         started: Instant::now(),
         rules: rule_manager,
+        sources,
     });
     #[cfg(feature = "mqtt")]
     if let Some(m) = hub.cfg.mqtt.clone() {
@@ -146,8 +160,19 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
             m.topics,
             m.status_topics
         );
-        super::mqtt::start(m, hub.store.clone(), hub.mqtt.clone())?;
+        super::mqtt::start(m, hub.store.clone(), hub.mqtt.clone(), hub.sources.clone())?;
     }
+    let h = hub.clone();
+    std::thread::Builder::new()
+        .name("picket-hub-liveness".into())
+        .spawn(move || loop {
+            let out = h.sources.tick(now_ms());
+            if !out.is_empty() {
+                h.store.append(out);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?;
     // SAFETY: the handlers only store to atomics.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
@@ -212,6 +237,7 @@ fn reload(hub: &Hub, source: &Source) {
             {
                 log::warn!("reload: listen address and storage settings change on restart only");
             }
+            hub.sources.set_options(new.push_sources.clone());
             let jobs = new.scrape_configs.len();
             hub.scrape.reload(new.scrape_configs);
             *lock(&hub.auth) = new.auth;
@@ -368,7 +394,7 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/labels" => api::labels(store, p),
         "/api/v1/export" => api::export(store, p),
         "/api/v1/status/buildinfo" => api::buildinfo(),
-        "/api/v1/targets" => api::targets(&hub.scrape.targets(), p),
+        "/api/v1/targets" => api::targets(&hub.targets(), p),
         "/api/v1/query" => query_api::query(&**store, p, &hub.cfg.query, now_ms()),
         "/api/v1/query_range" => query_api::query_range(&**store, p, &hub.cfg.query),
         "/api/v1/format_query" => query_api::format_query(p),
@@ -462,12 +488,14 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
         smol::Timer::after(Duration::from_millis(20)).await;
     }
     let h = hub.clone();
-    smol::unblock(move || match ingest::receive(&req.body, &h.store) {
-        Err(e) => {
-            log::debug!("remote_write refused: {e}");
-            (400, format!("{e}\n"))
-        }
-        Ok(_) => (204, String::new()),
-    })
+    smol::unblock(
+        move || match ingest::receive(&req.body, &h.store, &h.sources, now_ms()) {
+            Err(e) => {
+                log::debug!("remote_write refused: {e}");
+                (400, format!("{e}\n"))
+            }
+            Ok(_) => (204, String::new()),
+        },
+    )
     .await
 }

@@ -172,6 +172,28 @@ pub fn metrics(hub: &Hub) -> String {
             targets.iter().filter(|t| t.health == health).count() as f64,
         ));
     }
+    let pushing = hub.sources.status();
+    for transport in ["remote_write", "mqtt"] {
+        for (health, up) in [("up", true), ("down", false)] {
+            s.push(Sample::new(
+                "picket_hub_push_sources",
+                "Boards that push, by transport and health (down: silent for down_after_intervals, or an MQTT last will).",
+                g,
+                Labels::from_pairs([("health", health), ("transport", transport)]),
+                pushing
+                    .iter()
+                    .filter(|p| p.up == up && p.transport.as_str() == transport)
+                    .count() as f64,
+            ));
+        }
+    }
+    s.push(Sample::new(
+        "picket_hub_push_up_samples_overridden_total",
+        "Backlogged up samples of a push source not stored: the hub's up 0 covers their time.",
+        c,
+        none(),
+        ld(&hub.sources.overridden),
+    ));
     if hub.cfg.mqtt.is_some() {
         let m = &hub.mqtt;
         for (name, help, v) in [

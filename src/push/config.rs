@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::buffer::{self, Synchronous};
+use crate::identity::Identity;
 
 /// `[push]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +28,12 @@ pub struct PushSection {
     pub remote_write: Vec<RemoteWriteSection>,
     /// `[push.mqtt]`.
     pub mqtt: Option<super::mqtt::config::MqttSection>,
+    /// The `job` label of every pushed sample (default "node").
+    pub job: Option<String>,
+    /// The `instance` label (default `<hostname>:<port of the listen address>`).
+    pub instance: Option<String>,
+    /// Keep samples' own `job`/`instance` (Prometheus's honor_labels).
+    pub honor_labels: Option<bool>,
 }
 
 /// `[push.buffer]`.
@@ -133,6 +140,8 @@ pub struct PushConfig {
     pub remote_write: Vec<RemoteWrite>,
     /// The MQTT output, if any.
     pub mqtt: Option<super::mqtt::config::MqttOutput>,
+    /// The board's `job` and `instance`, on every sample pushed.
+    pub identity: Identity,
 }
 
 impl PushConfig {
@@ -159,13 +168,26 @@ pub struct PushFlags {
     /// `--mqtt-url`; replaces the file's `push.mqtt.url` (or adds an MQTT
     /// output with the defaults).
     pub mqtt_url: Option<String>,
+    /// `--push-job`.
+    pub job: Option<String>,
+    /// `--push-instance`.
+    pub instance: Option<String>,
 }
 
 /// A problem with a key: (dotted key or flag, message, from a flag).
 pub type KeyError = (String, String, bool);
 
-/// Merges the section and the flags.
-pub fn resolve(sec: &PushSection, flags: &PushFlags) -> Result<PushConfig, KeyError> {
+/// Default `job` of pushed samples: what a Prometheus `job_name: node` job
+/// scraping the board would attach.
+pub const DEFAULT_JOB: &str = "node";
+
+/// Merges the section and the flags; `listen_address` (the agent's) gives
+/// the default `instance` its port.
+pub fn resolve(
+    sec: &PushSection,
+    flags: &PushFlags,
+    listen_address: &str,
+) -> Result<PushConfig, KeyError> {
     let file = |k: &str, m: String| (k.to_string(), m, false);
     let flag = |k: &str, m: String| (k.to_string(), m, true);
     let interval = match (&flags.interval, &sec.interval) {
@@ -226,8 +248,18 @@ pub fn resolve(sec: &PushSection, flags: &PushFlags) -> Result<PushConfig, KeyEr
             }
         },
     )?;
+    let identity = Identity {
+        job: label_value(flags.job.as_ref(), sec.job.as_ref(), "job")?
+            .unwrap_or_else(|| DEFAULT_JOB.to_string()),
+        instance: label_value(flags.instance.as_ref(), sec.instance.as_ref(), "instance")?
+            .unwrap_or_else(|| {
+                Identity::default_instance(&crate::identity::hostname(), listen_address)
+            }),
+        honor_labels: sec.honor_labels.unwrap_or(false),
+    };
     Ok(PushConfig {
         mqtt,
+        identity,
         interval,
         buffer_path: flags
             .buffer_path
@@ -238,6 +270,28 @@ pub fn resolve(sec: &PushSection, flags: &PushFlags) -> Result<PushConfig, KeyEr
         wait_for_clock_sync: sec.wait_for_clock_sync.unwrap_or(false),
         remote_write,
     })
+}
+
+/// `--push-<key>` or `push.<key>`: a label value, not empty.
+fn label_value(
+    flag: Option<&String>,
+    file: Option<&String>,
+    key: &str,
+) -> Result<Option<String>, KeyError> {
+    let (v, from_flag) = match (flag, file) {
+        (Some(v), _) => (v, true),
+        (None, Some(v)) => (v, false),
+        (None, None) => return Ok(None),
+    };
+    if v.trim().is_empty() {
+        let k = if from_flag {
+            format!("--push-{key}")
+        } else {
+            format!("push.{key}")
+        };
+        return Err((k, "must not be empty".into(), from_flag));
+    }
+    Ok(Some(v.clone()))
 }
 
 fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, String)> {
@@ -405,14 +459,14 @@ mod tests {
             "[[remote_write]]\nurl = \"http://a:9090/api/v1/write\"\nreplay_order = \"in-order\"\n",
         )
         .expect("parses");
-        let c = resolve(&sec, &PushFlags::default()).expect("resolves");
+        let c = resolve(&sec, &PushFlags::default(), ":9100").expect("resolves");
         assert_eq!(c.remote_write.len(), 1);
         assert_eq!(c.remote_write[0].replay_order, ReplayOrder::InOrder);
         let flags = PushFlags {
             urls: vec!["http://b/x".into(), "http://c/y".into()],
             ..PushFlags::default()
         };
-        let c = resolve(&sec, &flags).expect("resolves");
+        let c = resolve(&sec, &flags, ":9100").expect("resolves");
         let urls: Vec<_> = c.remote_write.iter().map(|r| r.url.as_str()).collect();
         assert_eq!(urls, ["http://b/x", "http://c/y"]);
     }
@@ -421,13 +475,13 @@ mod tests {
     fn bad_values_name_their_key() {
         let sec: PushSection =
             toml::from_str("[[remote_write]]\nurl = \"ftp://x\"\n").expect("parses");
-        let e = resolve(&sec, &PushFlags::default()).expect_err("bad url");
+        let e = resolve(&sec, &PushFlags::default(), ":9100").expect_err("bad url");
         assert_eq!(e.0, "push.remote_write[0].url");
         let flags = PushFlags {
             interval: Some("soon".into()),
             ..PushFlags::default()
         };
-        let e = resolve(&PushSection::default(), &flags).expect_err("bad interval");
+        let e = resolve(&PushSection::default(), &flags, ":9100").expect_err("bad interval");
         assert_eq!((e.0.as_str(), e.2), ("--push-interval", true));
     }
 }

@@ -14,6 +14,18 @@
 //! produces one batch stamped with the collection time. Threads, not the
 //! executor: ureq and SQLite block.
 //!
+//! **Identity and `up`.** Every sample leaves with the board's `job` and
+//! `instance` ([`crate::identity`]; default `job="node"`,
+//! `instance="<hostname>:<listen port>"`, what a Prometheus `job_name: node`
+//! job scraping the board attaches), over HTTP and MQTT alike, and each
+//! batch carries the series a scrape would add: `up 1`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped` and
+//! `scrape_samples_post_metric_relabeling` ([`scrape_series`]), as
+//! Prometheus agent mode sends them. The identity is attached **at
+//! collection**, so a batch is buffered under the name it was collected
+//! under; a buffer file of an older agent (no identity) gets the current
+//! identity once, when it is opened ([`buffer::Options::identity`]).
+//!
 //! **Clock not yet set.** A Pi has no RTC: until NTP sets it, the clock
 //! reads 1970 or fake-hwclock's last saved time. Batches collected while
 //! the clock reads before 2026-01-01 (picket did not exist earlier), or,
@@ -34,11 +46,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::buffer::{self, Buffer};
 use crate::collect::Filter;
+use crate::identity::Identity;
+use crate::metric::{Labels, MetricType, Sample};
 use crate::serve::Server;
 pub use config::PushConfig;
 use queue::Queue;
@@ -55,10 +69,15 @@ pub const CLOCK_FLOOR_MS: i64 = 1_767_225_600_000;
 /// (unreadable files are moved aside, not fatal).
 pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
     let mut senders = Vec::new();
+    // Files of an older agent get the identity once, when opened.
+    let opts = buffer::Options {
+        identity: Some(cfg.identity.clone()),
+        ..cfg.buffer.clone()
+    };
     for rw in &cfg.remote_write {
         let path = cfg.buffer_path.join(buffer::file_name(&rw.url));
         let (buf, _aside) =
-            Buffer::open(&path, cfg.buffer.clone()).map_err(|e| io::Error::other(e.to_string()))?;
+            Buffer::open(&path, opts.clone()).map_err(|e| io::Error::other(e.to_string()))?;
         let tel = QueueTelemetry::register(&rw.url);
         let (tx, rx) = mpsc::channel::<Arc<Batch>>();
         let q = Queue::new(rw.clone(), buf, tel);
@@ -67,9 +86,11 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
             .spawn(move || q.run(rx))?;
         senders.push((tx, rw.external_labels.clone()));
         log::info!(
-            "pushing to {} every {:?} (buffer {})",
+            "pushing to {} every {:?} as job={:?} instance={:?} (buffer {})",
             rw.url,
             cfg.interval,
+            cfg.identity.job,
+            cfg.identity.instance,
             path.display()
         );
     }
@@ -77,7 +98,7 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
     if let Some(m) = &cfg.mqtt {
         let path = cfg.buffer_path.join(buffer::file_name(&m.broker.url));
         let (buf, _aside) =
-            Buffer::open(&path, cfg.buffer.clone()).map_err(|e| io::Error::other(e.to_string()))?;
+            Buffer::open(&path, opts.clone()).map_err(|e| io::Error::other(e.to_string()))?;
         senders.push((mqtt::start(m, buf)?, Vec::new()));
         log::info!(
             "publishing to {} on {} every {:?} (buffer {})",
@@ -100,15 +121,42 @@ pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
         && (!wait_for_sync || crate::collect::timex::clock_synchronized().unwrap_or(true))
 }
 
+/// The series a scrape of the board would add (Prometheus's `up`,
+/// `scrape_duration_seconds`, `scrape_samples_scraped`,
+/// `scrape_samples_post_metric_relabeling`), so a pushing board has its
+/// `up` as a scraped one has; they get the board's identity like every
+/// other sample.
+pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration) {
+    let n = samples.len() as f64;
+    for (name, help, v) in [
+        ("up", "1: the board collected and sent this batch.", 1.0),
+        (
+            "scrape_duration_seconds",
+            "Duration of the collection.",
+            took.as_secs_f64(),
+        ),
+        ("scrape_samples_scraped", "Samples the collection gave.", n),
+        (
+            "scrape_samples_post_metric_relabeling",
+            "Samples left after relabelling (none is done).",
+            n,
+        ),
+    ] {
+        samples.push(Sample::new(name, help, MetricType::Gauge, Labels::new(), v));
+    }
+}
+
 fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
     let max_held = (3_600_000 / cfg.interval.as_millis().max(1)) as usize + 1;
-    let mut held: VecDeque<(Instant, Vec<crate::metric::Sample>)> = VecDeque::new();
+    let mut held: VecDeque<(Instant, Vec<Sample>)> = VecDeque::new();
     let mut warned = false;
     let mut next = Instant::now();
     loop {
         let mut samples = Vec::new();
+        let start = Instant::now();
         server.scraper().collect(&Filter::default(), &mut samples);
         let collected = Instant::now();
+        scrape_series(&mut samples, collected - start);
         let now = crate::clock::now_ms();
         if !clock_usable(now, cfg.wait_for_clock_sync) {
             if !warned {
@@ -127,9 +175,9 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
             }
             for (at, s) in held.drain(..) {
                 let ts = now - at.elapsed().as_millis() as i64;
-                dispatch(&s, ts, senders);
+                dispatch(&s, ts, &cfg.identity, senders);
             }
-            dispatch(&samples, now, senders);
+            dispatch(&samples, now, &cfg.identity, senders);
         }
         next += cfg.interval;
         let now_i = Instant::now();
@@ -143,9 +191,9 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
     }
 }
 
-fn dispatch(samples: &[crate::metric::Sample], ts_ms: i64, senders: &[Route]) {
+fn dispatch(samples: &[Sample], ts_ms: i64, identity: &Identity, senders: &[Route]) {
     for (tx, ext) in senders {
-        let b = Arc::new(Batch::from_samples(samples, ts_ms, ext));
+        let b = Arc::new(Batch::from_samples(samples, ts_ms, Some(identity), ext));
         // A closed queue only happens at exit.
         let _ = tx.send(b);
     }

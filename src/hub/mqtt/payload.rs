@@ -111,7 +111,7 @@ mod tests {
                 f64::INFINITY,
             ),
         ];
-        Batch::from_samples(&s, 1_700_000_000_000, &[])
+        Batch::from_samples(&s, 1_700_000_000_000, None, &[])
     }
 
     #[test]

@@ -8,13 +8,18 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
 
 use super::config::MqttInput;
-use super::{payload, status, Agents, Counters};
+use super::{payload, status, Counters};
+use crate::hub::liveness::Sources;
 use crate::hub::store::{now_ms, Store};
-use crate::metric::Labels;
 use crate::mqtt::matches;
 
 /// Starts the subscriber thread.
-pub fn start(cfg: MqttInput, store: Arc<Store>, counters: Arc<Counters>) -> Result<(), String> {
+pub fn start(
+    cfg: MqttInput,
+    store: Arc<Store>,
+    counters: Arc<Counters>,
+    sources: Arc<Sources>,
+) -> Result<(), String> {
     let mut o = crate::mqtt::options(&cfg.broker)?;
     o.set_clean_session(cfg.clean_session);
     let (client, mut conn) = Client::new(o, 64);
@@ -25,8 +30,7 @@ pub fn start(cfg: MqttInput, store: Arc<Store>, counters: Arc<Counters>) -> Resu
                 cfg,
                 store,
                 counters,
-                agents: Agents::default(),
-                last_up: Instant::now(),
+                sources,
                 backoff: Duration::from_millis(500),
                 down_since: None,
             };
@@ -41,7 +45,6 @@ pub fn start(cfg: MqttInput, store: Arc<Store>, counters: Arc<Counters>) -> Resu
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
-                s.tick();
             }
         })
         .map_err(|e| format!("cannot start a thread: {e}"))?;
@@ -52,8 +55,7 @@ struct Subscriber {
     cfg: MqttInput,
     store: Arc<Store>,
     counters: Arc<Counters>,
-    agents: Agents,
-    last_up: Instant,
+    sources: Arc<Sources>,
     backoff: Duration,
     down_since: Option<Instant>,
 }
@@ -102,6 +104,8 @@ impl Subscriber {
         if let Some(caps) = self.cfg.topics.iter().find_map(|f| matches(f, topic)) {
             match payload::decode(body, now) {
                 Ok(mut rows) => {
+                    // Agents send their own instance; the topic's is the
+                    // fallback for foreign publishers.
                     if let Some(inst) = caps.first() {
                         for (l, _) in &mut rows {
                             if l.get("instance").is_none() {
@@ -109,6 +113,8 @@ impl Subscriber {
                             }
                         }
                     }
+                    self.sources
+                        .observe_rows(&mut rows, caps.first().copied(), now);
                     let a = self.store.append_series(rows);
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
                     self.counters
@@ -128,40 +134,25 @@ impl Subscriber {
             .iter()
             .find_map(|f| matches(f, topic))
         {
-            let inst = caps.first().copied().unwrap_or(topic).to_string();
+            let seg = caps.first().copied().unwrap_or(topic);
             match status(body) {
-                Some(Some(up)) => {
+                Some(Some(false)) => {
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
-                    self.agents.0.insert(inst.clone(), up);
-                    self.write_up(&inst, up, now);
+                    let zeros = self.sources.offline(seg, now);
+                    if !zeros.is_empty() {
+                        self.store.append(zeros);
+                    }
                 }
-                Some(None) => {
+                // `online` (the data that follows says it better) and the
+                // empty retained message that clears the status.
+                Some(_) => {
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
-                    self.agents.0.remove(&inst);
                 }
                 None => {
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     log::debug!("mqtt: status on {topic} is neither online nor offline");
                 }
             }
-        }
-    }
-
-    fn write_up(&self, instance: &str, up: bool, now: i64) {
-        let l = Labels::from_pairs([("__name__", "up"), ("instance", instance), ("job", "mqtt")]);
-        self.store.append([(l, now, if up { 1.0 } else { 0.0 })]);
-    }
-
-    /// Writes `up` for every known agent each `status_interval` while
-    /// connected.
-    fn tick(&mut self) {
-        if self.down_since.is_some() || self.last_up.elapsed() < self.cfg.status_interval {
-            return;
-        }
-        self.last_up = Instant::now();
-        let now = now_ms();
-        for (inst, &up) in &self.agents.0 {
-            self.write_up(inst, up, now);
         }
     }
 

@@ -81,6 +81,9 @@ pub struct TargetStatus {
     pub last_scrape_duration: f64,
     /// `up`, `down` or `unknown` (not scraped yet).
     pub health: &'static str,
+    /// `scrape` for targets the hub pulls; `remote_write` or `mqtt` for
+    /// boards that push ([`crate::hub::liveness`]).
+    pub transport: &'static str,
     /// The job's interval, as Prometheus writes durations (`15s`).
     pub scrape_interval: String,
     /// The job's timeout (`10s`).
@@ -250,6 +253,7 @@ impl Manager {
                     last_scrape_ms: s.last_scrape_ms,
                     last_scrape_duration: s.last_duration,
                     health: s.health,
+                    transport: "scrape",
                     scrape_interval: interval.clone(),
                     scrape_timeout: timeout.clone(),
                 });
