@@ -64,13 +64,16 @@ impl Receiver {
         self.mode.store(mode, Ordering::SeqCst);
     }
 
-    /// Timestamps received for series `name`, with repeats.
+    /// Timestamps received for series `name` (its labels up to the
+    /// board's identity, `instance` and `job`, which every series carries
+    /// after them), with repeats.
     fn stamps(&self, name: &str) -> Vec<i64> {
         let log = self.log.lock().expect("log");
+        let with_identity = format!("{name},instance=");
         log.requests
             .iter()
             .flatten()
-            .filter(|(s, _)| s == name)
+            .filter(|(s, _)| s.starts_with(&with_identity))
             .map(|&(_, t)| t)
             .collect()
     }
@@ -256,7 +259,12 @@ fn outage_then_recovery_delivers_every_sample_once_fresh_first() {
     let maxes: Vec<i64> = log
         .requests
         .iter()
-        .filter_map(|r| r.iter().filter(|(s, _)| s == LOAD1).map(|p| p.1).max())
+        .filter_map(|r| {
+            r.iter()
+                .filter(|(s, _)| s.starts_with(&format!("{LOAD1},")))
+                .map(|p| p.1)
+                .max()
+        })
         .collect();
     let overtaken = maxes.windows(2).any(|w| w[1] < w[0]);
     assert!(
