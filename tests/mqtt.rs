@@ -201,7 +201,7 @@ fn agent_to_mosquitto_to_hub_with_auth_and_status() {
     std::fs::write(
         &agent_cfg,
         format!(
-            "[push.mqtt]\nurl = \"{url}\"\nusername = \"board\"\npassword_file = \"{}\"\ntopic = \"picket/board1/metrics\"\nstatus_topic = \"picket/board1/status\"\n",
+            "[push]\ninstance = \"board1\"\n[push.mqtt]\nurl = \"{url}\"\nusername = \"board\"\npassword_file = \"{}\"\ntopic = \"picket/board1/metrics\"\nstatus_topic = \"picket/board1/status\"\n",
             dir.join("pw").display()
         ),
     )
@@ -227,12 +227,13 @@ fn agent_to_mosquitto_to_hub_with_auth_and_status() {
     assert!((ts - now_ms()).abs() < 60_000, "{line}");
     // Anonymous clients are refused by this broker.
     assert_eq!(sub_one(port, "picket/board1/metrics", &[]), "");
-    // The samples are queryable on the hub with instance from the topic.
+    // The samples are queryable on the hub under the board's identity
+    // (`[push] instance`, job "node"), and so is its `up`.
     wait_until(Duration::from_secs(15), "node_load1 on the hub", || {
         query(&hub.addr, r#"node_load1{instance="board1"}"#).is_some()
     });
     wait_until(Duration::from_secs(15), "up 1 on the hub", || {
-        query(&hub.addr, r#"up{instance="board1",job="mqtt"}"#).as_deref() == Some("1")
+        query(&hub.addr, r#"up{instance="board1",job="node"}"#).as_deref() == Some("1")
     });
     assert_eq!(
         sub_one(port, "picket/board1/status", &creds).trim(),
@@ -249,7 +250,7 @@ fn agent_to_mosquitto_to_hub_with_auth_and_status() {
         sub_one(port, "picket/board1/status", &creds).trim() == "offline"
     });
     wait_until(Duration::from_secs(15), "up 0 on the hub", || {
-        query(&hub.addr, r#"up{instance="board1",job="mqtt"}"#).as_deref() == Some("0")
+        query(&hub.addr, r#"up{instance="board1",job="node"}"#).as_deref() == Some("0")
     });
     assert_eq!(
         metric(&hub.addr, "picket_hub_mqtt_rejected_messages_total"),
@@ -271,7 +272,7 @@ fn broker_outage_and_kill_9_lose_nothing() {
     std::fs::write(
         &cfg,
         format!(
-            "[push.mqtt]\nurl = \"{url}\"\ntopic = \"picket/b2/metrics\"\nstatus_topic = \"picket/b2/status\"\nmax_samples_per_send = 100\nmax_backoff = \"1s\"\n"
+            "[push]\ninstance = \"b2\"\n[push.mqtt]\nurl = \"{url}\"\ntopic = \"picket/b2/metrics\"\nstatus_topic = \"picket/b2/status\"\nmax_samples_per_send = 100\nmax_backoff = \"1s\"\n"
         ),
     )
     .expect("agent.toml");
@@ -633,7 +634,7 @@ fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
         std::fs::write(
             &f,
             format!(
-                "[push.mqtt]\nurl = \"{url}\"\n{ca_line}topic = \"picket/{name}/metrics\"\nstatus_topic = \"picket/{name}/status\"\nmax_backoff = \"1s\"\n"
+                "[push]\ninstance = \"{name}\"\n[push.mqtt]\nurl = \"{url}\"\n{ca_line}topic = \"picket/{name}/metrics\"\nstatus_topic = \"picket/{name}/status\"\nmax_backoff = \"1s\"\n"
             ),
         )
         .expect("agent toml");
@@ -660,7 +661,7 @@ fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
         query(&hub.addr, r#"node_load1{instance="tlsboard"}"#).is_some()
     });
     wait_until(Duration::from_secs(15), "up 1 on the hub", || {
-        query(&hub.addr, r#"up{instance="tlsboard",job="mqtt"}"#).as_deref() == Some("1")
+        query(&hub.addr, r#"up{instance="tlsboard",job="node"}"#).as_deref() == Some("1")
     });
     let acked = format!("picket_mqtt_acked_samples_total{{url=\"{url}\"}}");
     wait_until(Duration::from_secs(10), "acks counted", || {

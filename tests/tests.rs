@@ -36,3 +36,5 @@ mod promql_diff;
 mod mqtt;
 // picket-hub alerting: rule files, evaluation, Alertmanager, direct notifications.
 mod alerting;
+// The fleet on defaults: identity, up for push, dashboards and alerts (ignored unless --include-ignored).
+mod fleet;
