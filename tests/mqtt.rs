@@ -218,7 +218,7 @@ fn agent_to_mosquitto_to_hub_with_auth_and_status() {
     let text = sub_one(port, "picket/board1/metrics", &creds);
     let line = text
         .lines()
-        .find(|l| l.starts_with("node_load1 "))
+        .find(|l| l.starts_with("node_load1{instance=\"board1\",job=\"node\"} "))
         .unwrap_or_else(|| panic!("no node_load1 line in {text:?}"));
     let fields: Vec<&str> = line.split(' ').collect();
     assert_eq!(fields.len(), 3, "{line}");
@@ -677,7 +677,10 @@ fn mqtts_with_a_ca_file_delivers_and_a_wrong_ca_is_refused() {
     assert_eq!(metric(&hub.addr, "picket_hub_mqtt_connected"), Some(1.0));
     // mosquitto_sub over TLS with the same CA reads the text payload.
     let text = sub_one(port, "picket/tlsboard/metrics", &["--cafile", &show(&ca)]);
-    assert!(text.contains("node_load1 "), "{text:?}");
+    assert!(
+        text.contains("node_load1{instance=\"tlsboard\",job=\"node\"} "),
+        "{text:?}"
+    );
     // The listener speaks TLS only: without it, nothing.
     assert_eq!(sub_one(port, "picket/tlsboard/metrics", &[]), "");
 

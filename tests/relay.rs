@@ -113,10 +113,15 @@ fn haproxys_own_exporter_is_relayed_to_metrics_and_through_push() {
         !errors.contains("error while linting") && !errors.contains("parse"),
         "promtool: {errors}"
     );
-    // And it rides the push path.
+    // And it rides the push path, under the board's identity: as when
+    // Prometheus scrapes the board (honor_labels false), the relay's own
+    // job is kept as exported_job.
     let start = Instant::now();
     loop {
-        let r = promql(&prom_addr, "haproxy_process_nbthread{job=\"haproxy\"}");
+        let r = promql(
+            &prom_addr,
+            "haproxy_process_nbthread{job=\"node\",exported_job=\"haproxy\"}",
+        );
         if r.contains("haproxy_process_nbthread") {
             break;
         }
