@@ -3,7 +3,6 @@
 //! with the MQTT input only.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -35,7 +34,8 @@ pub struct MqttSection {
     pub topics: Option<Vec<String>>,
     /// Filters of the status topics.
     pub status_topics: Option<Vec<String>>,
-    /// How often the `up` series of known agents is written.
+    /// Accepted for old files and checked, but unused: agents send their
+    /// `up` with every batch ([`crate::hub::liveness`]).
     pub status_interval: Option<String>,
     /// Start a new session at each connection (default false: the broker
     /// queues QoS 1 messages for the hub while it is away).
@@ -51,8 +51,6 @@ pub struct MqttInput {
     pub topics: Vec<String>,
     /// Status topic filters.
     pub status_topics: Vec<String>,
-    /// Period of the `up` series.
-    pub status_interval: Duration,
     /// Clean session.
     pub clean_session: bool,
 }
@@ -109,18 +107,13 @@ pub fn resolve(
     if topics.is_empty() && status_topics.is_empty() {
         return Err(err(("topics", "no topic filter to subscribe to".into())));
     }
-    let status_interval = match &s.status_interval {
-        Some(v) => parse_duration(v).map_err(|m| err(("status_interval", m)))?,
-        None => Duration::from_secs(15),
-    };
-    if status_interval < Duration::from_secs(1) {
-        return Err(err(("status_interval", "must be at least 1s".into())));
+    if let Some(v) = &s.status_interval {
+        parse_duration(v).map_err(|m| err(("status_interval", m)))?;
     }
     Ok(Some(MqttInput {
         broker,
         topics,
         status_topics,
-        status_interval,
         clean_session: s.clean_session.unwrap_or(false),
     }))
 }

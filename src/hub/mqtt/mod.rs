@@ -2,19 +2,20 @@
 //! topics and stores what arrives, as the remote_write receiver does.
 //!
 //! ```text
-//! broker ─► subscriber thread (rumqttc sync client) ─► payload::decode ─► Store::append_series
-//!              status topics ─► known agents ─► up{instance, job="mqtt"} every status_interval
+//! broker ─► subscriber thread (rumqttc sync client) ─► payload::decode
+//!              ─► liveness (up series: push sources) ─► Store::append_series
+//!              status topics: last will `offline` ─► liveness: those boards down
 //! ```
 //!
-//! - **instance**: the segment the filter's first `+` matched
-//!   (`picket/+/metrics` on `picket/pi4/metrics` gives `pi4`), added to
+//! - **instance**: agents send their own `job` and `instance`
+//!   ([`crate::identity`]), the same as over remote_write. For other
+//!   publishers, the segment the filter's first `+` matched
+//!   (`picket/+/metrics` on `picket/pi4/metrics` gives `pi4`) is added to
 //!   every sample that has no `instance` of its own.
-//! - **status**: a message `online` or `offline` on a status topic sets the
-//!   agent's state; `up{instance, job="mqtt"}` is 1 or 0, written at once
-//!   and then every `status_interval` while the broker connection is up
-//!   (so it never goes stale under the query lookback while the hub
-//!   knows). An empty retained message forgets the agent. While the broker
-//!   is unreachable the hub knows nothing, and writes no `up`.
+//! - **up**: each agent batch carries its `up 1`; the hub's push sources
+//!   ([`crate::hub::liveness`]) learn the board from it and write `up 0`
+//!   when it falls silent. A last will `offline` on a status topic downs
+//!   at once the boards that published on the same topic segment.
 //! - **bad input**: a message that does not decode is counted
 //!   (`picket_hub_mqtt_rejected_messages_total`) and dropped, never stored
 //!   in part; nothing on the network can stop the thread.
