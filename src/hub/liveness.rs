@@ -131,7 +131,8 @@ impl Source {
         }
         let mut s: Vec<i64> = self.steps.iter().copied().collect();
         s.sort_unstable();
-        s[s.len() / 2]
+        // To 100 ms: send times jitter by a few ms.
+        ((s[s.len() / 2] + 50) / 100 * 100).max(100)
     }
 
     fn overridden(&self, ts: i64) -> bool {
