@@ -391,6 +391,38 @@ impl Sources {
         }
     }
 
+    /// After a restart: the sources whose `up` the store holds (labels,
+    /// last value), so a board that died while the hub was down still
+    /// gets its `up 0`. A last value of 0 (the hub's own zero) is down at
+    /// once; a 1 has `down_after_intervals` from `now` to be heard from.
+    /// Transport and interval are learned again from its next batch
+    /// (remote_write and the global interval until then).
+    pub fn restore(&self, ups: Vec<(Labels, f64)>, now: i64) {
+        let mut map = lock(&self.map);
+        for (l, v) in ups {
+            let Some((key, labels)) = up_labels(l.iter().chain([("__name__", "up")])) else {
+                continue;
+            };
+            let down = (v == 0.0).then_some((now, now));
+            map.entry(key).or_insert_with(|| Source {
+                labels,
+                transport: Transport::RemoteWrite,
+                topic: None,
+                last_seen: now,
+                last_ts: 0,
+                steps: VecDeque::new(),
+                down,
+                reason: if down.is_some() {
+                    "down when the hub stopped".into()
+                } else {
+                    String::new()
+                },
+                spans: VecDeque::new(),
+                last_duration: 0.0,
+            });
+        }
+    }
+
     /// An MQTT last will (`offline`) on topic segment `topic`: its sources
     /// are down at once. False when no source came on that segment.
     pub fn offline(&self, topic: &str, now: i64) -> Vec<(Labels, i64, f64)> {
@@ -574,6 +606,19 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|o| o.2.to_bits() == STALE_NAN_BITS));
         assert!(s.status().is_empty());
+    }
+
+    #[test]
+    fn restored_sources_are_watched_again() {
+        let s = Sources::new(opts());
+        let l = |i: &str| Labels::from_pairs([("instance", i), ("job", "node")]);
+        s.restore(vec![(l("a:9100"), 1.0), (l("b:9100"), 0.0)], 1000);
+        let st = s.status();
+        assert_eq!((st[0].up, st[1].up), (true, false));
+        // b writes zeros at once each interval; a after 3 intervals.
+        assert_eq!(s.tick(16_000).len(), 1);
+        let z = s.tick(47_000);
+        assert_eq!(z.len(), 2, "{z:?}");
     }
 
     #[test]

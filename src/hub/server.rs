@@ -136,6 +136,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     let rule_manager = rules::manager::Manager::start(&cfg, groups, store.clone())?;
     let scrape = Manager::start(cfg.scrape_configs.clone(), store.clone());
     let sources = Arc::new(Sources::new(cfg.push_sources.clone()));
+    restore_sources(&sources, &store, &scrape, &cfg);
     let hub = Arc::new(Hub {
         store,
         auth: Mutex::new(cfg.auth.clone()),
@@ -166,8 +167,17 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     std::thread::Builder::new()
         .name("picket-hub-liveness".into())
         .spawn(move || loop {
-            let out = h.sources.tick(now_ms());
+            let mut out = h.sources.tick(now_ms());
             if !out.is_empty() {
+                // A source that is also a scrape target (one restored from
+                // the store before file_sd found it) has the scraper's up.
+                let scraped: Vec<Labels> =
+                    h.scrape.targets().into_iter().map(|t| t.labels).collect();
+                out.retain(|(l, _, _)| {
+                    let mut l = l.clone();
+                    l.remove("__name__");
+                    !scraped.contains(&l)
+                });
                 h.store.append(out);
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -207,6 +217,36 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         .commit()
         .map_err(|e| format!("final commit failed: {e}"))?;
     Ok(())
+}
+
+/// Push sources known before a restart: every `up` series of the last
+/// `forget_after` that is not a scrape target's.
+fn restore_sources(sources: &Sources, store: &Store, scrape: &Manager, cfg: &HubConfig) {
+    let scraped: Vec<Labels> = scrape.targets().into_iter().map(|t| t.labels).collect();
+    let q = format!(
+        "last_over_time(up[{}s])",
+        cfg.push_sources.forget_after.as_secs().max(1)
+    );
+    let now = now_ms();
+    match super::promql::instant(&q, store, now, &cfg.query) {
+        Ok(super::promql::Value::Vector(v)) => {
+            let ups: Vec<(Labels, f64)> = v
+                .into_iter()
+                .map(|s| {
+                    let mut l = s.labels;
+                    l.remove("__name__");
+                    (l, s.v)
+                })
+                .filter(|(l, _)| !scraped.contains(l))
+                .collect();
+            if !ups.is_empty() {
+                log::info!("{} push source(s) known from the store", ups.len());
+            }
+            sources.restore(ups, now);
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("push sources not restored: {e}"),
+    }
 }
 
 /// Reads the config again; applies scrape jobs and credentials, keeps
