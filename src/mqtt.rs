@@ -207,15 +207,7 @@ pub fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
 /// The kernel's host name, made safe as one topic segment (`/`, `+`, `#`
 /// and control characters become `_`); `localhost` if it cannot be read.
 pub fn hostname() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let h = topic_segment(&raw);
-    if h.is_empty() {
-        "localhost".to_string()
-    } else {
-        h
-    }
+    topic_segment(&crate::identity::hostname())
 }
 
 /// `s` with the characters a topic segment cannot hold replaced by `_`.

@@ -654,11 +654,7 @@ fn resolve(
 
 /// Prometheus's default external URL: `http://<hostname>:<port>`.
 fn default_external_url(listen: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
+    let host = crate::identity::hostname();
     let port = listen.rsplit_once(':').map_or("9090", |(_, p)| p);
     format!("http://{host}:{port}")
 }

@@ -33,7 +33,6 @@
 pub mod config;
 pub mod payload;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// Counters for the hub's `/metrics`.
@@ -50,10 +49,6 @@ pub struct Counters {
     /// Whether the broker connection is up.
     pub connected: AtomicBool,
 }
-
-/// The state an agent last published on its status topic.
-#[derive(Debug, Default)]
-pub struct Agents(pub BTreeMap<String, bool>);
 
 /// Reads a status message: `Some(Some(up))`, `Some(None)` for the empty
 /// retained message that clears it, `None` when it is neither.
