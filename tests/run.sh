@@ -70,8 +70,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# Peer tests start their own instances on free loopback ports.
-cargo test --locked -- --include-ignored "$@"
+# Peer tests start their own instances on free loopback ports. The
+# `systemd` feature is not a default one (size, see Cargo.toml): on here so
+# that the systemd collector's tests run too.
+cargo test --locked --features systemd -- --include-ignored "$@"
 
 if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
   cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf

@@ -10,7 +10,9 @@
 //! of /metrics is still served.
 //!
 //! `#[ignore]`d: they need dbus-daemon (dbus), python3-dbus, python3-gi and
-//! prometheus-node-exporter, which tests/run.sh installs.
+//! prometheus-node-exporter, which tests/run.sh installs, and picket built
+//! with the `systemd` feature (`cargo test --features systemd`, as
+//! tests/run.sh runs the suite).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -56,6 +58,12 @@ struct Bus {
 
 impl Bus {
     fn start() -> Bus {
+        if cfg!(not(feature = "systemd")) {
+            panic!(
+                "picket was built without the `systemd` feature (not a default one): \
+                 run `cargo test --features systemd` (tests/run.sh does)"
+            );
+        }
         require("dbus-daemon");
         assert!(
             Command::new(PYTHON)
