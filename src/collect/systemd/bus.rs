@@ -148,6 +148,8 @@ impl Systemd for Client {
 
 /// One scrape, on the worker thread: the samples, and the collector's error.
 pub fn scrape(set: &Settings) -> (Vec<Sample>, Result<(), String>) {
+    // The scrape's time counts from here, connecting included.
+    let until = Instant::now() + set.timeout;
     let mut slot = set.client.lock().unwrap_or_else(|e| e.into_inner());
     if slot.as_ref().is_some_and(|c| c.broken.is_some()) {
         *slot = None;
@@ -164,7 +166,7 @@ pub fn scrape(set: &Settings) -> (Vec<Sample>, Result<(), String>) {
             }
         },
     };
-    client.until = Instant::now() + set.timeout;
+    client.until = until;
     let mut samples = Vec::new();
     let result = super::collect(client, set, &mut Out::new(&mut samples));
     if let Some(why) = &client.broken {
