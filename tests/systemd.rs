@@ -196,7 +196,8 @@ fn same_series_as_node_exporter_over_one_fake_systemd() {
             &[
                 r#"node_systemd_unit_state{name="broken.service",state="failed",type="simple"} 1"#,
                 r#"node_systemd_unit_state{name="getty@tty1.service",state="activating",type="idle"} 1"#,
-                r#"node_systemd_units{state="inactive"} 2"#,
+                r#"node_systemd_units{state="inactive"} 3"#,
+                r#"node_systemd_unit_state{name="systemd-fsck@dev-disk-by\\x2duuid-0A1B.service",state="inactive",type="oneshot"} 1"#,
                 r#"node_systemd_socket_refused_connections_total{name="web.socket"} 7"#,
                 r#"node_systemd_timer_last_trigger_seconds{name="logrotate.timer"} 1.70000010025e+09"#,
                 r#"node_systemd_version{version="252.22-1~deb12u1"} 252.22"#,
