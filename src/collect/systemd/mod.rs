@@ -226,18 +226,13 @@ fn pattern(
     let flag = |f: &str, m: String| (format!("--collector.systemd.{f}"), m, true);
     let (value, blame) = match (new_val, old_val) {
         (Some(_), Some(_)) => {
-            return Err(flag(
-                old,
-                format!(
-                "--collector.systemd.{old} and --collector.systemd.{new} are mutually exclusive"
-            ),
-            ))
+            let both = format!("{old} and --collector.systemd.{new} are mutually exclusive");
+            return Err(flag(old, format!("--collector.systemd.{both}")));
         }
         (Some(v), None) => (v.as_str(), Some(flag(new, String::new()))),
-        (None, Some(v)) => {
-            log::warn!("--collector.systemd.{old} is deprecated, use --collector.systemd.{new}");
-            (v.as_str(), Some(flag(old, String::new())))
-        }
+        // (node_exporter also logs that it is deprecated; flags are read
+        // before the logger starts here.)
+        (None, Some(v)) => (v.as_str(), Some(flag(old, String::new()))),
         (None, None) => match from_file {
             Some(v) => (
                 v,
