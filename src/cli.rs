@@ -77,6 +77,30 @@ pub struct Args {
     /// regex of netstat fields to report
     #[argh(option)]
     pub collector_netstat_fields: Option<String>,
+    /// regex of systemd units to include (anchored; default ".+")
+    #[argh(option)]
+    pub collector_systemd_unit_include: Option<String>,
+    /// regex of systemd units to exclude (anchored; default ".+\\.(automount|device|mount|scope|slice)")
+    #[argh(option)]
+    pub collector_systemd_unit_exclude: Option<String>,
+    /// deprecated spelling of --collector.systemd.unit-include
+    #[argh(option)]
+    pub collector_systemd_unit_whitelist: Option<String>,
+    /// deprecated spelling of --collector.systemd.unit-exclude
+    #[argh(option)]
+    pub collector_systemd_unit_blacklist: Option<String>,
+    /// also report node_systemd_service_restart_total
+    #[argh(switch)]
+    pub collector_systemd_enable_restarts_metrics: bool,
+    /// also report node_systemd_unit_tasks_current and _max
+    #[argh(switch)]
+    pub collector_systemd_enable_task_metrics: bool,
+    /// also report node_systemd_unit_start_time_seconds
+    #[argh(switch)]
+    pub collector_systemd_enable_start_time_metrics: bool,
+    /// talk to systemd on /run/systemd/private instead of the system bus (root only)
+    #[argh(switch)]
+    pub collector_systemd_private: bool,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     pub log_level: Option<String>,
@@ -226,6 +250,10 @@ pub fn normalize(args: &[String]) -> Vec<String> {
 const SWITCHES: &[&str] = &[
     "--web-disable-exporter-metrics",
     "--collector-disable-defaults",
+    "--collector-systemd-enable-restarts-metrics",
+    "--collector-systemd-enable-task-metrics",
+    "--collector-systemd-enable-start-time-metrics",
+    "--collector-systemd-private",
     "--haproxy-ssl-verify",
     "--no-haproxy-ssl-verify",
     "--version",
@@ -307,6 +335,16 @@ impl Args {
                 server_exclude_states: self.haproxy_server_exclude_states.clone(),
             },
             postgres: crate::collect::postgres::Env::from_process(),
+            systemd: crate::collect::systemd::Flags {
+                unit_include: self.collector_systemd_unit_include.clone(),
+                unit_exclude: self.collector_systemd_unit_exclude.clone(),
+                unit_whitelist: self.collector_systemd_unit_whitelist.clone(),
+                unit_blacklist: self.collector_systemd_unit_blacklist.clone(),
+                enable_restarts_metrics: self.collector_systemd_enable_restarts_metrics,
+                enable_task_metrics: self.collector_systemd_enable_task_metrics,
+                enable_start_time_metrics: self.collector_systemd_enable_start_time_metrics,
+                private: self.collector_systemd_private,
+            },
         }
     }
 }

@@ -137,6 +137,8 @@ pub struct CollectorOptionsSection {
     pub vmstat: FieldsOptions,
     /// `[collector.netstat]`.
     pub netstat: FieldsOptions,
+    /// `[collector.systemd]`.
+    pub systemd: collect::systemd::Section,
 }
 
 /// `[collector.textfile]`.
@@ -259,6 +261,8 @@ pub struct Overrides {
     pub haproxy: collect::haproxy::Flags,
     /// `DATA_SOURCE_NAME` and friends (postgres_exporter's environment).
     pub postgres: collect::postgres::Env,
+    /// `--collector.systemd.*`.
+    pub systemd: collect::systemd::Flags,
 }
 
 /// Loads and parses a config file (without merging).
@@ -507,6 +511,7 @@ pub fn resolve(
     opts.haproxy = collect::haproxy::resolve(&fc.haproxy, &ov.haproxy).map_err(keyed)?;
     opts.postgres = collect::postgres::resolve(&fc.postgres, &ov.postgres).map_err(keyed)?;
     opts.relay = collect::relay::resolve(&fc.relay).map_err(keyed)?;
+    opts.systemd = collect::systemd::resolve(&c.systemd, &ov.systemd).map_err(keyed)?;
     let off = |name: &str| {
         fc.collectors.disable.iter().any(|n| n == name) || ov.disable.iter().any(|n| n == name)
     };

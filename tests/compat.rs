@@ -15,8 +15,9 @@ use picket::metric::{MetricType, Sample};
 use crate::peers::start_node_exporter;
 use crate::util::{fixture, get, start_picket};
 
-/// Collectors both programs have. `systemd` is left out: node_exporter needs
-/// D-Bus for it and picket does not implement it. `rpi` is picket's own.
+/// Collectors both programs have. `systemd` is left out: it needs a bus and
+/// systemd, and is compared over a fake one in tests/systemd.rs. `rpi` is
+/// picket's own.
 const COLLECTORS: &[&str] = &[
     "arp",
     "conntrack",

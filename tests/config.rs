@@ -85,6 +85,10 @@ fn node_exporter_flag_spellings_are_accepted() {
         "--no-collector.arp",
         "--collector.textfile.directory=/var/lib/node_exporter",
         "--collector.filesystem.mount-points-exclude=^/boot",
+        "--collector.systemd",
+        "--collector.systemd.unit-include=.+\\.service",
+        "--collector.systemd.enable-task-metrics",
+        "--collector.systemd.private",
         "--log.level=warn",
         "check-config",
         "/dev/null",
@@ -103,6 +107,19 @@ fn node_exporter_flag_spellings_are_accepted() {
     assert!(stdout.contains("processes"), "{stdout}");
     assert!(!stdout.contains("arp,"), "{stdout}");
     assert!(stdout.contains("/var/lib/node_exporter"), "{stdout}");
+    assert!(stdout.contains("systemd"), "{stdout}");
+    // node_exporter's rule for the deprecated spelling.
+    let out = picket(&[
+        "--collector.systemd.unit-include=a",
+        "--collector.systemd.unit-whitelist=b",
+        "check-config",
+        "/dev/null",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "--collector.systemd.unit-whitelist: --collector.systemd.unit-whitelist and \
+         --collector.systemd.unit-include are mutually exclusive"
+    ));
 }
 
 #[test]

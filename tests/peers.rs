@@ -17,12 +17,18 @@ pub const NODE_EXPORTER: &str = "prometheus-node-exporter";
 
 /// Starts the real node_exporter on a free loopback port with `args`.
 pub fn start_node_exporter(args: &[&str]) -> Proc {
+    start_node_exporter_env(args, &[])
+}
+
+/// [`start_node_exporter`] with extra environment variables.
+pub fn start_node_exporter_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
     require(NODE_EXPORTER);
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(NODE_EXPORTER)
         .arg(format!("--web.listen-address={addr}"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -179,19 +179,19 @@ fn generate(t0: i64, targets: Vec<Target>) -> Vec<Series> {
                 Shape::Counter {
                     step,
                     whole,
-                    resets: h % 7 == 0,
+                    resets: h.is_multiple_of(7),
                 }
-            } else if h % 3 == 0 {
+            } else if h.is_multiple_of(3) {
                 Shape::Constant
             } else {
                 let step = (s.value.abs() / 200.0).max(if whole { 1.0 } else { 0.013 });
                 Shape::Gauge {
                     step,
                     whole,
-                    nans: h % 17 == 0,
+                    nans: h.is_multiple_of(17),
                 }
             };
-            let first = if h % 11 == 0 { LATE_FROM } else { 0 };
+            let first = if h.is_multiple_of(11) { LATE_FROM } else { 0 };
             let mut v = s.value;
             let mut points = Vec::with_capacity(STEPS as usize);
             for i in first..STEPS {

@@ -12,7 +12,8 @@
 # (package prometheus-node-exporter), haproxy_exporter and postgres_exporter
 # (prometheus-haproxy-exporter, prometheus-postgres-exporter), HAProxy 2.6
 # (haproxy), PostgreSQL 15 (postgresql), libfaketime (package faketime),
-# Mosquitto (mosquitto, mosquitto-clients; also the MQTT notification
+# dbus-daemon, python3-dbus and python3-gi (the systemd test's bus and fake
+# systemd), Mosquitto (mosquitto, mosquitto-clients; also the MQTT notification
 # test), openssl (the throwaway CAs of the mqtts and SMTP TLS tests; the
 # implicit-TLS email test binds 127.0.0.1:465, so run as root). ARM
 # tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
@@ -33,6 +34,11 @@ want amtool prometheus-alertmanager
 # The email test's SMTP sink (aiosmtpd; Debian's is under /usr/bin/python3).
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 want prometheus-node-exporter prometheus-node-exporter
+# The systemd test: a private dbus-daemon and the fake systemd on it
+# (tests/fixtures/systemd/fake-systemd.py, under Debian's /usr/bin/python3).
+want dbus-daemon dbus
+/usr/bin/python3 -c 'import dbus' 2>/dev/null || need+=(python3-dbus)
+/usr/bin/python3 -c 'import gi' 2>/dev/null || need+=(python3-gi)
 want haproxy haproxy
 want prometheus-haproxy-exporter prometheus-haproxy-exporter
 want prometheus-postgres-exporter prometheus-postgres-exporter
@@ -64,8 +70,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# Peer tests start their own instances on free loopback ports.
-cargo test --locked -- --include-ignored "$@"
+# Peer tests start their own instances on free loopback ports. The
+# `systemd` feature is not a default one (size, see Cargo.toml): on here so
+# that the systemd collector's tests run too.
+cargo test --locked --features systemd -- --include-ignored "$@"
 
 if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
   cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf

@@ -22,6 +22,10 @@ mod peers;
 mod push;
 // Side by side with the real node_exporter (ignored unless --include-ignored).
 mod compat;
+// systemd over a real dbus-daemon and a fake systemd, side by side with
+// node_exporter (ignored unless --include-ignored; they fail, saying so,
+// unless built with --features systemd, which tests/run.sh passes).
+mod systemd;
 // HAProxy: a real HAProxy 2.6, side by side with haproxy_exporter.
 mod haproxy;
 // PostgreSQL: a private PostgreSQL 15, side by side with postgres_exporter.

@@ -61,11 +61,17 @@ impl Proc {
 /// Starts picket serving on a free loopback port with extra `args`, and
 /// waits until /healthz answers.
 pub fn start_picket(args: &[&str]) -> Proc {
+    start_picket_env(args, &[])
+}
+
+/// [`start_picket`] with extra environment variables.
+pub fn start_picket_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(picket_bin())
         .arg(format!("--web.listen-address={addr}"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -85,7 +85,7 @@ fn valid_mac(s: &str) -> bool {
         (_, Some(b'.')) => (4, b'.'),
         _ => return false,
     };
-    if (b.len() + 1) % (group + 1) != 0 {
+    if !(b.len() + 1).is_multiple_of(group + 1) {
         return false;
     }
     let groups = (b.len() + 1) / (group + 1);

@@ -49,7 +49,7 @@ mod schedstat;
 mod sockstat;
 mod softnet;
 mod stat;
-mod systemd;
+pub mod systemd;
 mod tcpstat;
 mod textfile;
 mod thermal_zone;
@@ -213,6 +213,8 @@ pub struct Options {
     pub postgres: Vec<std::sync::Arc<postgres::Target>>,
     /// Relayed endpoints (`[[relay]]`).
     pub relay: Vec<std::sync::Arc<relay::Target>>,
+    /// The systemd collector's settings (`[collector.systemd]`, `--collector.systemd.*`).
+    pub systemd: std::sync::Arc<systemd::Settings>,
 }
 
 /// node_exporter 1.x defaults for the collector options.
@@ -251,6 +253,7 @@ impl Default for Options {
             haproxy: Vec::new(),
             postgres: Vec::new(),
             relay: Vec::new(),
+            systemd: Default::default(),
         }
     }
 }

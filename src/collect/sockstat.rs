@@ -74,7 +74,7 @@ pub fn parse(text: &str) -> Result<Sockstat<'_>, String> {
         let mut f = line.split_ascii_whitespace();
         let proto = f.next().unwrap_or("");
         let kvs: Vec<&str> = f.collect();
-        if kvs.is_empty() || kvs.len() % 2 != 0 {
+        if kvs.is_empty() || !kvs.len().is_multiple_of(2) {
             return Err(format!("malformed sockstat line {line:?}"));
         }
         let proto = proto.strip_suffix(':').unwrap_or(proto);

@@ -1164,7 +1164,7 @@ mod tests {
                 "constant" => 31_914_983_424.0,
                 // An error counter: a rare increment.
                 "idle counter" => {
-                    if rng.next() % 500 == 0 {
+                    if rng.next().is_multiple_of(500) {
                         v += 1.0;
                     }
                     v

@@ -242,7 +242,7 @@ mod link {
 /// nothing is ever published.
 #[cfg(not(feature = "mqtt"))]
 #[derive(Debug, Default)]
-pub struct Links;
+pub struct Links {}
 
 #[cfg(not(feature = "mqtt"))]
 impl Links {

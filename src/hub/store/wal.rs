@@ -336,7 +336,7 @@ mod tests {
         let want = backlog(30_000);
         let log: Log = want.iter().copied().collect();
         let cut = want[20_000].1;
-        let keep = |id: u32, t: i64| id % 2 == 0 || t >= cut;
+        let keep = |id: u32, t: i64| id.is_multiple_of(2) || t >= cut;
         let (blobs, kept) = log.blobs(Some(&keep), 4);
         let got: Vec<_> = blobs.iter().flat_map(|b| decode(&b.1).unwrap()).collect();
         let kept_want: Vec<_> = want.iter().copied().filter(|s| keep(s.0, s.1)).collect();
