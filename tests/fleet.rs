@@ -29,14 +29,6 @@ use crate::hub::{export, hub_bin, now_ms};
 use crate::mqtt::start_mosquitto;
 use crate::util::*;
 
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn enc(q: &str) -> String {
     let mut out = String::new();
     for b in q.bytes() {
@@ -395,6 +387,13 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
             .collect();
         assert!(extra.is_empty(), "{}: foreign series {extra:?}", b.name);
         assert!(got.contains("up"), "{}: no up", b.name);
+        println!(
+            "fleet: {:12} instance={:22} {} series, {} metric names",
+            b.name,
+            b.instance,
+            series(&hub_addr, &sel).len(),
+            got.len()
+        );
     }
     // No series without a board's identity; one node_load1 per board, one
     // sample per interval (two boards in one series would interleave).
@@ -437,6 +436,10 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
         ));
     }
     assert_eq!(listed, instances, "the Instance variable lists every board");
+    println!(
+        "fleet: dashboard 1860 variables: job {jobs:?}, {} instances",
+        listed.len()
+    );
     // Its panels: each board's own series, exactly one for single values.
     let dash: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
@@ -534,6 +537,11 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
             h.difference(&p).take(5).collect::<Vec<_>>(),
             p.difference(&h).take(5).collect::<Vec<_>>()
         );
+        println!(
+            "fleet: {:12} the same {} series in picket-hub and Prometheus 2.42",
+            b.name,
+            h.len()
+        );
     }
 
     // 4. kill -9 one board of each transport: InstanceDown fires for
@@ -543,6 +551,7 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
     for &i in &killed {
         boards[i].kill_9();
     }
+    let killed_at = Instant::now();
     let want: BTreeSet<String> = killed.iter().map(|&i| boards[i].instance.clone()).collect();
     wait_until(
         Duration::from_secs(30),
@@ -558,12 +567,21 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
         .map(|t| t["labels"]["instance"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(down, want, "/api/v1/targets: {targets}");
+    println!(
+        "fleet: kill -9 of push-pi4, mqtt, pull-pi4: InstanceDown firing for exactly them after {:.1} s",
+        killed_at.elapsed().as_secs_f64()
+    );
     for &i in &killed {
         boards[i].start();
     }
+    let back = Instant::now();
     wait_until(Duration::from_secs(30), "InstanceDown resolved", || {
         firing(&hub_addr).is_empty()
     });
+    println!(
+        "fleet: restarted: resolved after {:.1} s",
+        back.elapsed().as_secs_f64()
+    );
 
     // 5. push-1's link is down for a while, then back: InstanceDown fires
     // during the outage, the backlog arrives once, it resolves after.
@@ -612,5 +630,12 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
         up[0].1.iter().all(|p| p.0 < z0 || p.0 > z1 || p.1 == "0"),
         "up 1 inside the outage: {:?}",
         up[0].1
+    );
+    println!(
+        "fleet: push-1's link down {:.1} s: InstanceDown fired and resolved; {} node_load1 samples of the outage arrived from the buffer, none twice; up has {} zeros from the hub over {:.1} s, no 1 among them",
+        (back_at - cut_at) as f64 / 1000.0,
+        outage.len(),
+        zeros.len(),
+        (z1 - z0) as f64 / 1000.0
     );
 }

@@ -91,14 +91,6 @@ pub(crate) fn stop(p: &mut Proc) {
     let _ = p.child.wait();
 }
 
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 pub(crate) fn metric(addr: &str, line_prefix: &str) -> Option<f64> {
     let text = get(addr, "/metrics").ok()?.text();
     text.lines()

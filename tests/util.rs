@@ -116,6 +116,16 @@ pub fn promql(addr: &str, q: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Polls `f` every 100 ms until it holds; fails the test naming `what`
+/// after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls `path` on `addr` until it answers 200 or `limit` passes.
 pub fn wait_http(addr: &str, path: &str, limit: Duration) {
     let start = Instant::now();
