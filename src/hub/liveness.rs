@@ -226,27 +226,35 @@ pub struct Sources {
     pub overridden: AtomicU64,
 }
 
-/// The `up` series labels of a sorted label list, without `__name__`, and
-/// its map key; `None` if the series is not `up`.
-fn up_labels<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Option<(String, Labels)> {
+/// The two series of a batch liveness reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Up,
+    Duration,
+}
+
+/// Which of them a series is, found without allocating: every series of
+/// every request passes here.
+fn kind<'a>(mut pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Kind> {
+    match pairs.find(|(n, _)| *n == "__name__")?.1 {
+        "up" => Some(Kind::Up),
+        "scrape_duration_seconds" => Some(Kind::Duration),
+        _ => None,
+    }
+}
+
+/// A series' labels without `__name__`, and its map key.
+fn source_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> (String, Labels) {
     let mut key = String::new();
     let mut labels = Labels::new();
-    let mut is_up = false;
-    for (n, v) in pairs {
-        if n == "__name__" {
-            if v != "up" {
-                return None;
-            }
-            is_up = true;
-            continue;
-        }
+    for (n, v) in pairs.filter(|(n, _)| *n != "__name__") {
         key.push_str(n);
         key.push('\u{1}');
         key.push_str(v);
         key.push('\u{2}');
         labels.set(n.to_string(), v);
     }
-    is_up.then_some((key, labels))
+    (key, labels)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -319,25 +327,26 @@ impl Sources {
     /// Learns from a checked remote_write request and removes the `up`
     /// samples the hub's zeros cover.
     pub fn observe_view(&self, view: &mut WriteView<'_>, now: i64) {
-        let mut drop: Vec<usize> = Vec::new();
+        let mut ups = Vec::new();
         let mut durations: HashMap<String, f64> = HashMap::new();
-        for s in &view.series {
-            let pairs = view.labels[s.labels.clone()].iter().copied();
-            if let Some(key) = duration_key(pairs) {
-                if let Some(&(_, v)) = view.samples[s.samples.clone()].last() {
-                    durations.insert(key, v);
+        for (i, s) in view.series.iter().enumerate() {
+            let pairs = || view.labels[s.labels.clone()].iter().copied();
+            match kind(pairs()) {
+                Some(Kind::Up) => ups.push((i, source_of(pairs()))),
+                Some(Kind::Duration) => {
+                    if let Some(&(_, v)) = view.samples[s.samples.clone()].last() {
+                        durations.insert(source_of(pairs()).0, v);
+                    }
                 }
+                None => {}
             }
         }
-        for s in &view.series {
-            let pairs = view.labels[s.labels.clone()].iter().copied();
-            let Some((key, labels)) = up_labels(pairs) else {
-                continue;
-            };
-            let d = durations.get(&key).copied();
-            let range = s.samples.clone();
+        let mut drop: Vec<usize> = Vec::new();
+        for (i, source) in ups {
+            let d = durations.get(&source.0).copied();
+            let range = view.series[i].samples.clone();
             let keep = self.observe(
-                (key, labels),
+                source,
                 (Transport::RemoteWrite, None),
                 &view.samples[range.clone()],
                 d,
@@ -376,14 +385,15 @@ impl Sources {
     ) {
         let mut durations: HashMap<String, f64> = HashMap::new();
         for (l, p) in rows.iter() {
-            if let (Some(key), Some(&(_, v))) = (duration_key(l.iter()), p.last()) {
-                durations.insert(key, v);
+            if let (Some(Kind::Duration), Some(&(_, v))) = (kind(l.iter()), p.last()) {
+                durations.insert(source_of(l.iter()).0, v);
             }
         }
         for (l, points) in rows.iter_mut() {
-            let Some((key, labels)) = up_labels(l.iter()) else {
+            if kind(l.iter()) != Some(Kind::Up) {
                 continue;
-            };
+            }
+            let (key, labels) = source_of(l.iter());
             let d = durations.get(&key).copied();
             let keep = self.observe((key, labels), (Transport::Mqtt, topic), points, d, now);
             let mut k = keep.into_iter();
@@ -400,9 +410,7 @@ impl Sources {
     pub fn restore(&self, ups: Vec<(Labels, f64)>, now: i64) {
         let mut map = lock(&self.map);
         for (l, v) in ups {
-            let Some((key, labels)) = up_labels(l.iter().chain([("__name__", "up")])) else {
-                continue;
-            };
+            let (key, labels) = source_of(l.iter());
             let down = (v == 0.0).then_some((now, now));
             map.entry(key).or_insert_with(|| Source {
                 labels,
@@ -509,17 +517,6 @@ impl Sources {
         v.sort_by(|a, b| a.labels.iter().cmp(b.labels.iter()));
         v
     }
-}
-
-/// The key of a `scrape_duration_seconds` series: its labels as
-/// [`up_labels`] keys them.
-fn duration_key<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
-    let mut pairs: Vec<(&str, &str)> = pairs.collect();
-    let i = pairs
-        .iter()
-        .position(|&(n, v)| n == "__name__" && v == "scrape_duration_seconds")?;
-    pairs[i].1 = "up";
-    up_labels(pairs.into_iter()).map(|(k, _)| k)
 }
 
 fn up(labels: &Labels) -> Labels {
