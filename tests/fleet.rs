@@ -512,9 +512,7 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
     }
 
     // 3. Prometheus 2.42 holds the same identities for the boards it sees
-    // (all but the MQTT one). Known difference: none; a pushing board
-    // sends no scrape_series_added (the agent keeps no series set across
-    // collections), in both stores alike.
+    // (all but the MQTT one). Known differences: none.
     // The hub's own rule results (ALERTS) are not the board's series.
     for b in boards.iter().filter(|b| b.name != "mqtt") {
         let sel = format!(

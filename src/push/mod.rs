@@ -19,8 +19,9 @@
 //! `instance="<hostname>:<listen port>"`, what a Prometheus `job_name: node`
 //! job scraping the board attaches), over HTTP and MQTT alike, and each
 //! batch carries the series a scrape would add: `up 1`,
-//! `scrape_duration_seconds`, `scrape_samples_scraped` and
-//! `scrape_samples_post_metric_relabeling` ([`scrape_series`]), as
+//! `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added`
+//! ([`scrape_series`]), as
 //! Prometheus agent mode sends them. The identity is attached **at
 //! collection**, so a batch is buffered under the name it was collected
 //! under; a buffer file of an older agent (no identity) gets the current
@@ -42,7 +43,8 @@ pub mod mqtt;
 pub mod queue;
 pub mod telemetry;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
@@ -123,11 +125,24 @@ pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
 
 /// The series a scrape of the board would add (Prometheus's `up`,
 /// `scrape_duration_seconds`, `scrape_samples_scraped`,
-/// `scrape_samples_post_metric_relabeling`), so a pushing board has its
-/// `up` as a scraped one has; they get the board's identity like every
-/// other sample.
-pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration) {
+/// `scrape_samples_post_metric_relabeling`, `scrape_series_added`), so a
+/// pushing board has the same series as a scraped one; they get the
+/// board's identity like every other sample. `seen` holds the previous
+/// collection's series (hashed); a series not in it counts as added, as in
+/// Prometheus's scrape cache.
+pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration, seen: &mut HashSet<u64>) {
     let n = samples.len() as f64;
+    let now: HashSet<u64> = samples
+        .iter()
+        .map(|s| {
+            let mut h = std::hash::DefaultHasher::new();
+            s.series_name().hash(&mut h);
+            s.labels.hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    let added = now.difference(seen).count() as f64;
+    *seen = now;
     for (name, help, v) in [
         ("up", "1: the board collected and sent this batch.", 1.0),
         (
@@ -141,6 +156,11 @@ pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration) {
             "Samples left after relabelling (none is done).",
             n,
         ),
+        (
+            "scrape_series_added",
+            "Series in this collection that were not in the previous one.",
+            added,
+        ),
     ] {
         samples.push(Sample::new(name, help, MetricType::Gauge, Labels::new(), v));
     }
@@ -151,12 +171,13 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
     let mut held: VecDeque<(Instant, Vec<Sample>)> = VecDeque::new();
     let mut warned = false;
     let mut next = Instant::now();
+    let mut seen = HashSet::new();
     loop {
         let mut samples = Vec::new();
         let start = Instant::now();
         server.scraper().collect(&Filter::default(), &mut samples);
         let collected = Instant::now();
-        scrape_series(&mut samples, collected - start);
+        scrape_series(&mut samples, collected - start, &mut seen);
         let now = crate::clock::now_ms();
         if !clock_usable(now, cfg.wait_for_clock_sync) {
             if !warned {
@@ -196,5 +217,41 @@ fn dispatch(samples: &[Sample], ts_ms: i64, identity: &Identity, senders: &[Rout
         let b = Arc::new(Batch::from_samples(samples, ts_ms, Some(identity), ext));
         // A closed queue only happens at exit.
         let _ = tx.send(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrape_series_count_what_a_scrape_would() {
+        let base = vec![
+            Sample::new("a", "h", MetricType::Gauge, Labels::new(), 1.0),
+            Sample::new(
+                "b",
+                "h",
+                MetricType::Gauge,
+                Labels::from_pairs([("x", "1")]),
+                2.0,
+            ),
+        ];
+        let mut seen = HashSet::new();
+        let value = |v: &[Sample], name: &str| {
+            v.iter()
+                .find(|s| s.name == name)
+                .map(|s| s.value)
+                .expect(name)
+        };
+        let mut s = base.clone();
+        scrape_series(&mut s, Duration::from_millis(5), &mut seen);
+        assert_eq!(value(&s, "up"), 1.0);
+        assert_eq!(value(&s, "scrape_samples_scraped"), 2.0);
+        assert_eq!(value(&s, "scrape_series_added"), 2.0);
+        assert_eq!(value(&s, "scrape_duration_seconds"), 0.005);
+        let mut s = base.clone();
+        s.push(Sample::new("c", "h", MetricType::Gauge, Labels::new(), 3.0));
+        scrape_series(&mut s, Duration::ZERO, &mut seen);
+        assert_eq!(value(&s, "scrape_series_added"), 1.0, "only c is new");
     }
 }
