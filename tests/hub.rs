@@ -222,6 +222,10 @@ fn config_files_check_and_errors_name_file_line_and_key() {
             "[notify.route]\nreceiver = \"a\"\n[[notify.receivers]]\nname = \"a\"\n[[notify.receivers.email_configs]]\nto = \"t@x\"\nfrom = \"f@x\"\nsmarthost = \"x:25\"\n[notify.receivers.email_configs.tls_config]\nca_file = \"/nonexistent/ca.pem\"\n",
             "bad.toml:10: notify.receivers[0].email_configs[0].tls_config.ca_file: cannot read /nonexistent/ca.pem",
         ),
+        (
+            "[push_sources]\ndown_after_intervals = 3\nforget_after = \"soon\"\n",
+            "bad.toml:3: push_sources.forget_after: \"soon\" is not a duration",
+        ),
     ];
     for (text, want) in cases {
         std::fs::write(&bad, text).expect("write");
