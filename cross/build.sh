@@ -24,6 +24,7 @@
 #   CROSS_TARGET_DIR   cargo target dir (default: <repo>/target/cross)
 #   CROSS_OUT          where the finished binaries are copied (default: <repo>/target/cross/dist)
 #   CROSS_FEATURES     extra cargo args, e.g. "--no-default-features --features x"
+#   HOST_FEATURES      cargo args of the host reference build (--test), e.g. "--features systemd"
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -173,8 +174,12 @@ run_tests() {
     mkdir -p tests/fixtures/pi4/sys/class/power_supply
     log "building host binary for reference"
     local host_bin
-    # The host build uses the normal target dir, so it shares the test suite's build.
-    host_bin=$(CARGO_TARGET_DIR="$repo/target" cargo build --release --locked --bin picket \
+    # The host's dev build in the normal target dir: the test suite's own
+    # (tests/run.sh passes its features in HOST_FEATURES), so on a CI run it
+    # is already built. The code is the same as a release build's; a release
+    # build here cost a whole fat-LTO host build on a cold machine.
+    # shellcheck disable=SC2086
+    host_bin=$(CARGO_TARGET_DIR="$repo/target" cargo build --locked --bin picket ${HOST_FEATURES:-} \
         --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
     local tmp rc=0 t q
     tmp=$(mktemp -d)

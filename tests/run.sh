@@ -76,6 +76,7 @@ fi
 cargo test --locked --features systemd -- --include-ignored "$@"
 
 if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
-  cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+  # The host reference of the qemu comparison is the suite's own build.
+  HOST_FEATURES="--features systemd" cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
   cross/deb.sh aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
 fi
