@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::peers::start_node_exporter_env;
-use crate::util::{fixture, get, require, start_picket_env, temp_dir};
+use crate::util::{fixture, get, require, series_part, start_picket_env, temp_dir};
 
 /// Debian's interpreter, where python3-dbus and python3-gi live.
 const PYTHON: &str = "/usr/bin/python3";
@@ -161,10 +161,7 @@ impl Drop for Bus {
 fn systemd_lines(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| {
-            let name = l
-                .strip_prefix("# HELP ")
-                .or_else(|| l.strip_prefix("# TYPE "))
-                .unwrap_or(l);
+            let name = series_part(l);
             name.starts_with("node_systemd_")
                 || name.starts_with("node_scrape_collector_success{collector=\"systemd\"}")
         })

@@ -272,18 +272,20 @@ fn rand_ish() -> u128 {
         .unwrap_or(0)
 }
 
+/// An exposition line from its metric name on: a sample line as it is,
+/// a `# HELP` or `# TYPE` line without that prefix.
+pub fn series_part(line: &str) -> &str {
+    line.strip_prefix("# HELP ")
+        .or_else(|| line.strip_prefix("# TYPE "))
+        .unwrap_or(line)
+}
+
 /// Lines of an exposition with volatile series removed (for golden files):
 /// durations, self metrics, wall-clock time and what depends on the disk
 /// the test runs on.
 pub fn stable_lines(text: &str, volatile: &[&str]) -> String {
     text.lines()
-        .filter(|l| {
-            let name = l
-                .strip_prefix("# HELP ")
-                .or_else(|| l.strip_prefix("# TYPE "))
-                .unwrap_or(l);
-            !volatile.iter().any(|v| name.starts_with(v))
-        })
+        .filter(|l| !volatile.iter().any(|v| series_part(l).starts_with(v)))
         .map(|l| format!("{l}\n"))
         .collect()
 }
