@@ -175,6 +175,63 @@ fn kill_9_loses_at_most_the_commit_interval() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A board that pushed and then fell silent while the hub was stopped
+/// still gets its `up 0` after the restart: the hub learns its push
+/// sources again from the stored `up` series. A board that keeps pushing
+/// stays up.
+#[test]
+fn push_sources_survive_a_hub_restart() {
+    let dir = temp_dir("hub-sources");
+    let cfg = dir.join("hub.toml");
+    // A 1 s default interval: silent for 3 s is down.
+    std::fs::write(
+        &cfg,
+        "[global]\nscrape_interval = \"1s\"\nscrape_timeout = \"1s\"\n[storage]\ncommit_interval = \"200ms\"\n",
+    )
+    .expect("write config");
+    let cfg_arg = format!("--config.file={}", cfg.display());
+    let up = |inst: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("__name__", "up"), ("instance", inst), ("job", "node")]
+    };
+    let push = |addr: &str, inst: &'static str| {
+        let t = now_ms();
+        let l = up(inst);
+        assert_eq!(post(addr, &body(&[(&l, &[(t, 1.0)])])).status, 204);
+    };
+    let mut hub = start_hub(&dir, &[&cfg_arg]);
+    for _ in 0..3 {
+        push(&hub.addr, "gone:9100");
+        push(&hub.addr, "alive:9100");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = hub.child.kill();
+    let _ = hub.child.wait();
+    let hub = start_hub(&dir, &[&cfg_arg]);
+    let last = |inst: &str| {
+        export(&hub.addr, &format!("up{{instance=\"{inst}\"}}"))
+            .first()
+            .and_then(|(_, pts)| pts.last().cloned())
+            .map(|p| p.1)
+    };
+    let start = std::time::Instant::now();
+    while last("gone:9100").as_deref() != Some("0") {
+        push(&hub.addr, "alive:9100");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no up 0 for the silent board after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(last("alive:9100").as_deref(), Some("1"));
+    let targets = get(&hub.addr, "/api/v1/targets").expect("targets").text();
+    assert!(
+        targets.contains("\"transport\":\"remote_write\""),
+        "{targets}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `picket-hub check-config FILE`: (exit code, stderr).
 fn check_config(file: &std::path::Path) -> (Option<i32>, String) {
     let out = Command::new(hub_bin())
