@@ -159,7 +159,13 @@ def main():
     try:
         bodies, g, start = shape_load(work, RW_LOAD, NODE_EXPORTER, BOARDS, POINTS)
         hp, pp = free_port(), free_port()
-        hub = Server("picket-hub", [HUB, f"--web.listen-address=127.0.0.1:{hp}",
+        # No scrape jobs on either side (the hub's embedded defaults scrape
+        # itself; Prometheus's config below scrapes nothing).
+        hcfg = os.path.join(work, "hub.toml")
+        with open(hcfg, "w") as f:
+            f.write("[global]\nscrape_interval = \"15s\"\n")
+        hub = Server("picket-hub", [HUB, f"--config.file={hcfg}",
+                                    f"--web.listen-address=127.0.0.1:{hp}",
                                     f"--storage.tsdb.path={work}/hub"], hp, work)
         servers.append(hub)
         pdir = os.path.join(work, "prom")
