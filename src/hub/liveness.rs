@@ -432,7 +432,8 @@ impl Sources {
     }
 
     /// An MQTT last will (`offline`) on topic segment `topic`: its sources
-    /// are down at once. False when no source came on that segment.
+    /// are down at once; returns their first `up 0` (none when no source
+    /// came on that segment).
     pub fn offline(&self, topic: &str, now: i64) -> Vec<(Labels, i64, f64)> {
         let mut out = Vec::new();
         for s in lock(&self.map).values_mut() {
@@ -446,13 +447,6 @@ impl Sources {
             }
         }
         out
-    }
-
-    /// Whether any source came on MQTT topic segment `topic`.
-    pub fn knows_topic(&self, topic: &str) -> bool {
-        lock(&self.map)
-            .values()
-            .any(|s| s.topic.as_deref() == Some(topic))
     }
 
     /// At `now`: the `up` samples to write (zeros for silent sources, stale
@@ -591,7 +585,7 @@ mod tests {
         let s = Sources::new(opts());
         s.observe_rows(&mut rows("a:9100", &[1000]), Some("a"), 1000);
         s.observe_rows(&mut rows("b:9100", &[1000]), Some("b"), 1000);
-        assert!(s.knows_topic("a") && !s.knows_topic("c"));
+        assert!(s.offline("c", 2000).is_empty(), "no source came on c");
         let z = s.offline("a", 2000);
         assert_eq!(z.len(), 1);
         assert_eq!(z[0].0.get("instance"), Some("a:9100"));
