@@ -24,7 +24,9 @@
 #   CROSS_TARGET_DIR   cargo target dir (default: <repo>/target/cross)
 #   CROSS_OUT          where the finished binaries are copied (default: <repo>/target/cross/dist)
 #   CROSS_FEATURES     extra cargo args, e.g. "--no-default-features --features x"
-#   HOST_FEATURES      cargo args of the host reference build (--test), e.g. "--features systemd"
+#   HOST_BIN           the host reference binary (--test); tests/run.sh passes the
+#                      agent its suite just tested. Unset: a dev build here, with
+#   HOST_FEATURES      cargo args of that build, e.g. "--features systemd"
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -170,17 +172,20 @@ serve() {
 
 run_tests() {
     ensure_qemu
-    # An empty directory git cannot store (see prepare_fixtures in tests/golden.rs).
+    # An empty directory git cannot store (see prepare_fixtures in tests/util.rs).
     mkdir -p tests/fixtures/pi4/sys/class/power_supply
-    log "building host binary for reference"
-    local host_bin
-    # The host's dev build in the normal target dir: the test suite's own
-    # (tests/run.sh passes its features in HOST_FEATURES), so on a CI run it
-    # is already built. The code is the same as a release build's; a release
-    # build here cost a whole fat-LTO host build on a cold machine.
-    # shellcheck disable=SC2086
-    host_bin=$(CARGO_TARGET_DIR="$repo/target" cargo build --locked --bin picket ${HOST_FEATURES:-} \
-        --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    local host_bin=${HOST_BIN:-}
+    # The host reference is a dev build: the code is the same as a release
+    # build's, and a release build here cost a whole fat-LTO host build on a
+    # cold machine. On a CI run it is the binary the test suite just ran
+    # (HOST_BIN): a build here would differ in features (the suite's build
+    # unifies dev-dependencies) and cost a rebuild.
+    if [ -z "$host_bin" ]; then
+        log "building host binary for reference"
+        # shellcheck disable=SC2086
+        host_bin=$(CARGO_TARGET_DIR="$repo/target" cargo build --locked --bin picket ${HOST_FEATURES:-} \
+            --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    fi
     local tmp rc=0 t q
     tmp=$(mktemp -d)
     scrape "$host_bin" > "$tmp/host.prom"

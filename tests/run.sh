@@ -73,10 +73,10 @@ fi
 # Peer tests start their own instances on free loopback ports. The
 # `systemd` feature is not a default one (size, see Cargo.toml): on here so
 # that the systemd collector's tests run too.
-cargo test --locked --features systemd -- --include-ignored "$@"
+cargo test --locked --workspace --features picket/systemd -- --include-ignored "$@"
 
 if [ "${PICKET_SKIP_CROSS:-0}" != 1 ]; then
-  # The host reference of the qemu comparison is the suite's own build.
-  HOST_FEATURES="--features systemd" cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+  # The host reference of the qemu comparison is the agent the suite ran.
+  HOST_BIN="$PWD/target/debug/picket" cross/build.sh --test aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
   cross/deb.sh aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
 fi

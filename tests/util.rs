@@ -8,14 +8,65 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The picket binary cargo built for these tests.
-pub fn picket_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_picket")
+/// The agent binary of this `cargo test` run.
+pub fn picket_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("picket", option_env!("CARGO_BIN_EXE_picket")))
 }
 
-/// The repository root.
+/// The hub binary of this `cargo test` run.
+pub fn hub_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("picket-hub", option_env!("CARGO_BIN_EXE_picket-hub")))
+}
+
+/// A command for the agent binary, run from the repository root (paths in
+/// golden files and configs are relative to it).
+pub fn picket_cmd() -> Command {
+    let mut c = Command::new(picket_bin());
+    c.current_dir(repo());
+    c
+}
+
+/// A command for the hub binary, run from the repository root.
+pub fn hub_cmd() -> Command {
+    let mut c = Command::new(hub_bin());
+    c.current_dir(repo());
+    c
+}
+
+/// A binary of the workspace. Cargo names its own package's binaries to
+/// its tests (`CARGO_BIN_EXE_*`); the other package's binary is beside
+/// them in the target directory, built by the same `cargo test
+/// --workspace` (cargo builds a package's binaries before any test runs
+/// when that package has integration tests, and both packages have).
+fn workspace_bin(name: &str, own: Option<&str>) -> PathBuf {
+    if let Some(p) = own {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test binary> → target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join(name))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is not built: run the tests with `cargo test --workspace` \
+         (tests/run.sh does), which builds both binaries",
+        bin.display()
+    );
+    bin
+}
+
+/// The repository root (the workspace's; each test crate's manifest is
+/// at src/<crate>/).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// A fixture path under tests/fixtures.
@@ -25,10 +76,7 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// Runs picket with `args` to completion.
 pub fn picket(args: &[&str]) -> Output {
-    Command::new(picket_bin())
-        .args(args)
-        .output()
-        .expect("run picket")
+    picket_cmd().args(args).output().expect("run picket")
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).
@@ -68,7 +116,7 @@ pub fn start_picket(args: &[&str]) -> Proc {
 pub fn start_picket_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(picket_bin())
+    let child = picket_cmd()
         .arg(format!("--web.listen-address={addr}"))
         .args(args)
         .envs(env.iter().copied())
@@ -294,3 +342,58 @@ pub fn stable_lines(text: &str, volatile: &[&str]) -> String {
 pub fn show(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// Directories git cannot store (empty ones) that a real board has.
+pub fn prepare_fixtures() {
+    // A Pi 4 has an empty /sys/class/power_supply: powersupplyclass succeeds with no series.
+    let _ = std::fs::create_dir_all(fixture("pi4/sys/class/power_supply"));
+}
+
+pub fn tree_args(tree: &str) -> Vec<String> {
+    prepare_fixtures();
+    let mut a = vec![
+        format!(
+            "--path.procfs={}",
+            fixture(&format!("{tree}/proc")).display()
+        ),
+        format!("--path.sysfs={}", fixture(&format!("{tree}/sys")).display()),
+        "--collector.processes".into(),
+        "--collector.interrupts".into(),
+        "--collector.tcpstat".into(),
+        "--collector.rpi".into(),
+        // Relative (tests run from the repository root): the textfile
+        // collector puts the path into HELP texts, and the golden file must
+        // not depend on where the checkout is.
+        "--collector.textfile.directory=tests/fixtures/textfile/good".into(),
+    ];
+    let rootfs = fixture(&format!("{tree}/rootfs"));
+    if rootfs.is_dir() {
+        a.push(format!("--path.rootfs={}", rootfs.display()));
+    }
+    a
+}
+
+/// Starts the real node_exporter on a free loopback port with `args`.
+pub fn start_node_exporter(args: &[&str]) -> Proc {
+    start_node_exporter_env(args, &[])
+}
+
+/// [`start_node_exporter`] with extra environment variables.
+pub fn start_node_exporter_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
+    require(NODE_EXPORTER);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(NODE_EXPORTER)
+        .arg(format!("--web.listen-address={addr}"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn node_exporter");
+    let p = Proc { child, addr };
+    wait_http(&p.addr, "/metrics", Duration::from_secs(15));
+    p
+}
+
+pub const NODE_EXPORTER: &str = "prometheus-node-exporter";

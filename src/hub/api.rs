@@ -173,7 +173,7 @@ pub fn labels(store: &Store, p: &Params) -> Answer {
 
 /// `GET /api/v1/label/<name>/values`.
 pub fn label_values(store: &Store, name: &str, p: &Params) -> Answer {
-    if !crate::metric::valid_label_name(name) {
+    if !picket_core::metric::valid_label_name(name) {
         return bad(format!("invalid label name: {name:?}"));
     }
     let (sels, (start, end)) = match (p.selectors(false), p.range()) {

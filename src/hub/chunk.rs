@@ -115,7 +115,7 @@
 //! never panics. Its output is bounded by the header's count (at most 2^24
 //! samples), which must match the body.
 
-use crate::varint::{self, put as put_varint, unzigzag, zigzag};
+use picket_core::varint::{self, put as put_varint, unzigzag, zigzag};
 
 /// The format byte of the only format so far.
 const FORMAT: u8 = 0x01;

@@ -15,10 +15,10 @@ use super::rules::config::{Alerting, AlertingToml};
 use super::rules::route::{Notify, NotifyToml};
 use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
-use crate::config::{locate, read_toml, ConfigError};
-use crate::http::base64;
-use crate::metric::{valid_label_name, Labels};
-use crate::push::config::parse_duration;
+use picket_core::config::parse_duration;
+use picket_core::config::{locate, read_toml, ConfigError};
+use picket_core::http::base64;
+use picket_core::metric::{valid_label_name, Labels};
 
 /// The file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -339,7 +339,7 @@ fn resolve(
     ) {
         None => ":9090".to_string(),
         Some((v, fl, key)) => {
-            crate::config::check_listen(&v).map_err(|e| at(&key, fl, e))?;
+            picket_core::config::check_listen(&v).map_err(|e| at(&key, fl, e))?;
             v
         }
     };
@@ -654,7 +654,7 @@ fn resolve(
 
 /// Prometheus's default external URL: `http://<hostname>:<port>`.
 fn default_external_url(listen: &str) -> String {
-    let host = crate::identity::hostname();
+    let host = picket_core::identity::hostname();
     let port = listen.rsplit_once(':').map_or("9090", |(_, p)| p);
     format!("http://{host}:{port}")
 }

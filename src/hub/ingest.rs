@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::liveness::Sources;
 use super::store::{Appended, Store};
-use crate::decode::remote_write::{parse, SeriesView, WriteView};
-use crate::metric::{valid_label_name, valid_metric_name, Labels};
+use picket_core::decode::remote_write::{parse, SeriesView, WriteView};
+use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
 
 /// Largest decompressed body accepted, whatever the Snappy header claims.
 pub const MAX_DECODED: usize = 256 << 20;
@@ -158,7 +158,7 @@ pub fn count(c: &Counters, status: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteRequest};
+    use picket_core::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteRequest};
 
     fn body(series: Vec<TimeSeries>) -> Vec<u8> {
         let pb = prost::Message::encode_to_vec(&WriteRequest { timeseries: series });

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// Appends `s` as a JSON string.
 pub fn string(out: &mut String, s: &str) {

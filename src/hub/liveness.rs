@@ -6,7 +6,7 @@
 //!
 //! **What a push source is.** Agents send, with every batch, the series a
 //! scrape would add (`up 1`, `scrape_duration_seconds`, …) under their
-//! identity ([`crate::identity`]), as Prometheus agent mode and vmagent do
+//! identity ([`picket_core::identity`]), as Prometheus agent mode and vmagent do
 //! for their targets. A push source is the label set of such an `up`
 //! series (`job`, `instance` and whatever external labels the sender
 //! adds), seen arriving by remote_write or MQTT. The hub learns, per
@@ -55,8 +55,8 @@ use std::time::Duration;
 
 use super::scrape::config::format_duration;
 use super::scrape::TargetStatus;
-use crate::decode::remote_write::WriteView;
-use crate::metric::{Labels, STALE_NAN_BITS};
+use picket_core::decode::remote_write::WriteView;
+use picket_core::metric::{Labels, STALE_NAN_BITS};
 
 /// How a source reaches the hub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -624,11 +624,11 @@ mod tests {
             ],
             samples: vec![(1000, 1.0), (2000, 1.0), (2000, 7.0)],
             series: vec![
-                crate::decode::remote_write::SeriesView {
+                picket_core::decode::remote_write::SeriesView {
                     labels: 0..3,
                     samples: 0..2,
                 },
-                crate::decode::remote_write::SeriesView {
+                picket_core::decode::remote_write::SeriesView {
                     labels: 3..4,
                     samples: 2..3,
                 },

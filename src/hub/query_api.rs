@@ -43,7 +43,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         }
         return Some(ms as i64);
     }
-    let d = crate::push::config::parse_duration(s).ok()?;
+    let d = picket_core::config::parse_duration(s).ok()?;
     i64::try_from(d.as_millis()).ok()
 }
 
@@ -331,8 +331,8 @@ pub fn format_duration(ms: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::promql::MemQuerier;
-    use crate::metric::Labels;
+    use crate::promql::MemQuerier;
+    use picket_core::metric::Labels;
 
     fn params(q: &[(&str, &str)]) -> Params {
         Params(
@@ -605,11 +605,11 @@ mod tests {
         assert_eq!(metadata().1, r#"{"status":"success","data":{}}"#);
         let none = Params(Vec::new());
         assert_eq!(
-            crate::hub::rules::api::rules(&[], &none).1,
+            crate::rules::api::rules(&[], &none).1,
             r#"{"status":"success","data":{"groups":[]}}"#
         );
         assert_eq!(
-            crate::hub::rules::api::alerts(&[]).1,
+            crate::rules::api::alerts(&[]).1,
             r#"{"status":"success","data":{"alerts":[]}}"#
         );
         assert_eq!(query_exemplars().1, r#"{"status":"success","data":[]}"#);

@@ -26,8 +26,8 @@ use super::rules;
 use super::scrape::{self, Manager};
 use super::store::{now_ms, Store, MAX_BACKLOG};
 use super::telemetry;
-use crate::http::{self, ReadError, Request};
-use crate::metric::Labels;
+use picket_core::http::{self, ReadError, Request};
+use picket_core::metric::Labels;
 
 /// The running hub's shared parts.
 #[derive(Debug)]
@@ -118,7 +118,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     let store = Store::open(cfg.store.clone())
         .map_err(|e| format!("cannot open the store in {}: {e}", cfg.store.dir.display()))?;
     let store = Arc::new(store);
-    let listener = crate::serve::bind(&cfg.listen_address)
+    let listener = picket_core::http::bind(&cfg.listen_address)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen_address))?;
     log::info!(
         "picket-hub {} listening on {}, storing in {}, {} scrape job(s)",
@@ -401,7 +401,7 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
         "/metrics" if get => {
             let h = hub.clone();
             let text = smol::unblock(move || telemetry::metrics(&h)).await;
-            (200, crate::encode::text::CONTENT_TYPE, text)
+            (200, picket_core::encode::text::CONTENT_TYPE, text)
         }
         p if p.starts_with("/api/v1/") && (get || post) => {
             let params = params(&req);

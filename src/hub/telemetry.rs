@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::server::Hub;
-use crate::metric::{Labels, MetricType, Sample};
+use picket_core::metric::{Labels, MetricType, Sample};
 
 /// The hub's own metrics, as text.
 pub fn metrics(hub: &Hub) -> String {
@@ -229,10 +229,10 @@ pub fn metrics(hub: &Hub) -> String {
         ));
     }
     rule_metrics(hub, &mut s);
-    crate::collect::exporter::process(&mut crate::collect::Out::new(&mut s));
+    picket_core::process::collect(&mut picket_core::metric::Out::new(&mut s));
     heap_metrics(&mut s);
     let mut out = Vec::new();
-    crate::encode::text::encode(&mut s, &mut out);
+    picket_core::encode::text::encode(&mut s, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 

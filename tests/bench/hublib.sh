@@ -12,5 +12,5 @@ hub_bench_setup() {
   command -v python3 >/dev/null || missing+=(python3)
   bench_apt "$me" "${missing[@]}"
   echo "$me: cargo build --release" >&2
-  cargo build --release --bin picket-hub --example rw-load 1>&2 || die "cargo build --release failed"
+  cargo build --release -p picket-hub --bin picket-hub --example rw-load 1>&2 || die "cargo build --release failed"
 }

@@ -38,8 +38,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use picket::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteRequest};
-use picket::metric::MetricType;
+use picket_core::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteRequest};
+use picket_core::metric::MetricType;
 
 /// How one series evolves.
 #[derive(Clone, Copy)]
@@ -105,9 +105,9 @@ fn unit(a: f64, b: f64) -> f64 {
     u
 }
 
-fn read_template(path: &str) -> Result<Vec<picket::metric::Sample>, String> {
+fn read_template(path: &str) -> Result<Vec<picket_core::metric::Sample>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    picket::decode::text::parse(&text).map_err(|e| format!("{path}: {e}"))
+    picket_core::decode::text::parse(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 fn gen(args: &[String]) -> Result<(), String> {
@@ -119,7 +119,7 @@ fn gen(args: &[String]) -> Result<(), String> {
     let per_req = rest.first().map(num).transpose()?.unwrap_or(10).max(1);
     let first = read_template(a)?;
     let second = read_template(b)?;
-    let key = |s: &picket::metric::Sample| {
+    let key = |s: &picket_core::metric::Sample| {
         let mut k = s.series_name().into_owned();
         for (n, v) in s.labels.iter() {
             k.push_str(&format!(",{n}={v}"));
@@ -388,10 +388,10 @@ fn sizes(args: &[String]) -> Result<(), String> {
     let mut series: std::collections::HashMap<String, (String, Vec<(i64, f64)>)> =
         std::collections::HashMap::new();
     for (_, _, body) in load(input)? {
-        for (labels, points) in picket::hub::ingest::decode(&body)? {
+        for (labels, points) in picket_hub::ingest::decode(&body)? {
             let name = labels.get("__name__").unwrap_or_default().to_string();
             let e = series
-                .entry(picket::hub::store::key(&labels))
+                .entry(picket_hub::store::key(&labels))
                 .or_insert_with(|| (name, Vec::new()));
             e.1.extend(points);
         }
@@ -402,7 +402,7 @@ fn sizes(args: &[String]) -> Result<(), String> {
         let e = by.entry(name).or_default();
         e.0 += 1;
         e.1 += points.len() as u64;
-        e.2 += picket::hub::chunk::encode(&points).len() as u64;
+        e.2 += picket_hub::chunk::encode(&points).len() as u64;
     }
     let (samples, bytes) = by.values().fold((0, 0), |a, v| (a.0 + v.1, a.1 + v.2));
     let mut rows: Vec<_> = by.into_iter().collect();

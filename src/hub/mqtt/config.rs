@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::mqtt::{self, Broker, BrokerKeys};
-use crate::push::config::parse_duration;
+use picket_core::config::parse_duration;
+use picket_core::mqtt::{self, Broker, BrokerKeys};
 
 /// `[mqtt]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -35,7 +35,7 @@ pub struct MqttSection {
     /// Filters of the status topics.
     pub status_topics: Option<Vec<String>>,
     /// Accepted for old files and checked, but unused: agents send their
-    /// `up` with every batch ([`crate::hub::liveness`]).
+    /// `up` with every batch ([`crate::liveness`]).
     pub status_interval: Option<String>,
     /// Start a new session at each connection (default false: the broker
     /// queues QoS 1 messages for the hub while it is away).

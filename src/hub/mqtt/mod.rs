@@ -8,12 +8,12 @@
 //! ```
 //!
 //! - **instance**: agents send their own `job` and `instance`
-//!   ([`crate::identity`]), the same as over remote_write. For other
+//!   ([`picket_core::identity`]), the same as over remote_write. For other
 //!   publishers, the segment the filter's first `+` matched
 //!   (`picket/+/metrics` on `picket/pi4/metrics` gives `pi4`) is added to
 //!   every sample that has no `instance` of its own.
 //! - **up**: each agent batch carries its `up 1`; the hub's push sources
-//!   ([`crate::hub::liveness`]) learn the board from it and write `up 0`
+//!   ([`crate::liveness`]) learn the board from it and write `up 0`
 //!   when it falls silent. A last will `offline` on a status topic downs
 //!   at once the boards that published on the same topic segment.
 //! - **bad input**: a message that does not decode is counted

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::super::ingest::{self, Rows};
-use crate::decode::text::parse_float;
-use crate::metric::{valid_label_name, valid_metric_name, Labels};
+use picket_core::decode::text::parse_float;
+use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
 
 /// Decodes `payload`; `now_ms` stamps samples that carry no time. Err
 /// says why the message is refused.
@@ -21,7 +21,7 @@ pub fn decode(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
         return json(payload, now_ms);
     }
     if let Ok(text) = std::str::from_utf8(payload) {
-        let err = match crate::decode::text::parse(text) {
+        let err = match picket_core::decode::text::parse(text) {
             Ok(samples) => return Ok(from_text(samples, now_ms)),
             Err(e) => format!("text: {e}"),
         };
@@ -31,7 +31,7 @@ pub fn decode(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
     ingest::decode_protobuf(payload).or_else(|e| ingest::decode(payload).map_err(|_| e))
 }
 
-fn from_text(samples: Vec<crate::metric::Sample>, now_ms: i64) -> Rows {
+fn from_text(samples: Vec<picket_core::metric::Sample>, now_ms: i64) -> Rows {
     samples
         .into_iter()
         .map(|s| {
@@ -96,9 +96,9 @@ fn json(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Batch;
-    use crate::encode::mqtt::{payloads, Format};
-    use crate::metric::{MetricType, Sample};
+    use picket_core::batch::Batch;
+    use picket_core::encode::mqtt::{payloads, Format};
+    use picket_core::metric::{MetricType, Sample};
 
     fn batch() -> Batch {
         let s = vec![
@@ -127,7 +127,7 @@ mod tests {
             assert_eq!(cpu.0.get("mode"), Some("idle"), "{f:?}");
             assert_eq!(cpu.1, vec![(1_700_000_000_000, f64::INFINITY)], "{f:?}");
         }
-        let snappy = crate::encode::remote_write::compress(
+        let snappy = picket_core::encode::remote_write::compress(
             &payloads(&[batch()], Format::RemoteWrite, 1 << 20)[0].bytes,
         );
         assert_eq!(decode(&snappy, 5).unwrap().len(), 2);

@@ -9,9 +9,9 @@ use rumqttc::{Client, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode}
 
 use super::config::MqttInput;
 use super::{payload, status, Counters};
-use crate::hub::liveness::Sources;
-use crate::hub::store::{now_ms, Store};
-use crate::mqtt::matches;
+use crate::liveness::Sources;
+use crate::store::{now_ms, Store};
+use picket_core::mqtt::matches;
 
 /// Starts the subscriber thread.
 pub fn start(
@@ -20,7 +20,7 @@ pub fn start(
     counters: Arc<Counters>,
     sources: Arc<Sources>,
 ) -> Result<(), String> {
-    let mut o = crate::mqtt::options(&cfg.broker)?;
+    let mut o = picket_core::mqtt::options(&cfg.broker)?;
     o.set_clean_session(cfg.clean_session);
     let (client, mut conn) = Client::new(o, 64);
     std::thread::Builder::new()

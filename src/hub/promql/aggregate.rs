@@ -11,7 +11,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use super::eval::{dup_check, unparen, Evaluator, Grid};
 use super::value::{self, format_float_f, go_quote, Inner, Lbl, S};
 use super::Error;
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Agg {
@@ -163,7 +163,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Res
     }
     if op == Agg::CountValues {
         let l = value_label.clone().unwrap_or_default();
-        if !crate::metric::valid_label_name(&l) {
+        if !picket_core::metric::valid_label_name(&l) {
             return Err(Error::Execution(format!(
                 "invalid label name {}",
                 go_quote(&l)

@@ -10,7 +10,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use super::eval::{dup_check, Evaluator, Grid};
 use super::value::{self, labels_string, Inner, Lbl, S};
 use super::Error;
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// A binary operator.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

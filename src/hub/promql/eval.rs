@@ -16,8 +16,8 @@ use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelect
 
 use super::value::{self, is_stale, Inner, Interner, Lbl, RangeSeries, S};
 use super::{aggregate, binary, functions, Error, Options, Querier};
-use crate::hub::store::{Limit, Matcher, Op, SelectError};
-use crate::metric::Labels;
+use crate::store::{Limit, Matcher, Op, SelectError};
+use picket_core::metric::Labels;
 
 /// The evaluation times of a node: `start, start + step, … <= end`.
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,7 @@ use super::aggregate::{nan_low, quantile};
 use super::eval::{dup_check, unparen, Evaluator, Grid, RangeArg, SelMode};
 use super::value::{self, parse_go_float, Inner, Lbl, S};
 use super::Error;
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// Evaluates a function call.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Inner, Error> {
@@ -388,7 +388,7 @@ fn label_replace(
             "invalid regular expression in label_replace(): {re}"
         ))
     })?;
-    if !crate::metric::valid_label_name(&dst) {
+    if !picket_core::metric::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_replace(): {dst}"
         )));
@@ -450,14 +450,14 @@ fn label_join(
     let mut srcs = Vec::new();
     for i in 3..vals.len() {
         let s = strarg(i)?;
-        if !crate::metric::valid_label_name(&s) {
+        if !picket_core::metric::valid_label_name(&s) {
             return Err(Error::Execution(format!(
                 "invalid source label name in label_join(): {s}"
             )));
         }
         srcs.push(s);
     }
-    if !crate::metric::valid_label_name(&dst) {
+    if !picket_core::metric::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_join(): {dst}"
         )));

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use promql_parser::parser::{self, value::ValueType, Expr};
 
-use crate::hub::store::{Limit, Matcher, SelectError, Store};
-use crate::metric::Labels;
+use crate::store::{Limit, Matcher, SelectError, Store};
+use picket_core::metric::Labels;
 pub use value::{Sample, Series, Value};
 
 /// Prometheus's message when a query needs too many samples.

@@ -6,7 +6,7 @@
 //! by default) re-runs the corpus against the installed promtool.
 
 use super::*;
-use crate::hub::store::matcher::parse_selector;
+use crate::store::matcher::parse_selector;
 
 /// promtool's series notation (`0+10x5 _ stale 3`), one value per
 /// `interval_ms`, starting at 0.
@@ -156,7 +156,7 @@ stale_only{a="y"} 1 2 stale
 
 /// promtool 2.42's answers for the corpus over [`SERIES`]: one
 /// `expr<TAB>time<TAB>answer` line each, written by
-/// `PICKET_PROMQL_DUMP=src/hub/promql/testdata/promtool-2.42.tsv cargo test
+/// `PICKET_PROMQL_DUMP=$PWD/src/hub/promql/testdata/promtool-2.42.tsv cargo test
 /// --lib hub::promql -- --ignored` (the answer is promtool's "got:" text,
 /// empty for an empty result, or `err: …`).
 const PROMTOOL_ANSWERS: &str = include_str!("testdata/promtool-2.42.tsv");
@@ -705,7 +705,7 @@ fn sort_orders_instant_results() {
 
 #[test]
 fn reads_the_hub_store() {
-    use crate::hub::store::{Options as StoreOptions, Store};
+    use crate::store::{Options as StoreOptions, Store};
     let dir = std::env::temp_dir().join(format!("picket-promql-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -714,7 +714,7 @@ fn reads_the_hub_store() {
         ..StoreOptions::default()
     })
     .unwrap();
-    let now = crate::hub::store::now_ms();
+    let now = crate::store::now_ms();
     let t0 = now - now % 60_000 - 600_000;
     let l = Labels::from_pairs([("__name__", "c"), ("job", "x")]);
     store.append((0..=10).map(|i| (l.clone(), t0 + i * 60_000, (i * 60) as f64)));

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
-pub use crate::metric::{is_stale, STALE_NAN_BITS};
+pub use picket_core::metric::{is_stale, STALE_NAN_BITS};
 
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]

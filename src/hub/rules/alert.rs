@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// Resolved alerts are kept (and re-sent) this long (`resolvedRetention`).
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
@@ -248,7 +248,7 @@ impl AlertState {
             let Some(&(down_at, v)) = last.get(&a.labels) else {
                 continue;
             };
-            if crate::metric::is_stale(v) || !v.is_finite() {
+            if picket_core::metric::is_stale(v) || !v.is_finite() {
                 continue;
             }
             let mut restored_at = (v as i64) * 1000;

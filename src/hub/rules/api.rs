@@ -5,8 +5,8 @@
 use super::alert::{Alert, State};
 use super::file::Kind;
 use super::group::GroupState;
-use crate::hub::api::{Answer, Params};
-use crate::hub::json;
+use crate::api::{Answer, Params};
+use crate::json;
 
 fn secs(out: &mut String, d: std::time::Duration) {
     json::format_value(out, d.as_secs_f64());
@@ -154,6 +154,6 @@ pub fn alerts(groups: &[GroupState]) -> Answer {
     (200, json::success(&out))
 }
 
-fn pairs(v: &[(String, String)]) -> crate::metric::Labels {
-    crate::metric::Labels::from_pairs(v.iter().map(|(k, v)| (k.clone(), v.clone())))
+fn pairs(v: &[(String, String)]) -> picket_core::metric::Labels {
+    picket_core::metric::Labels::from_pairs(v.iter().map(|(k, v)| (k.clone(), v.clone())))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::push::config::parse_duration;
+use picket_core::config::parse_duration;
 
 /// `[alerting]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -29,9 +29,9 @@ use rusqlite::{params, Connection};
 use super::group::Outgoing;
 use super::route::{Notify, Route};
 use super::silence::Silences;
-use crate::hub::json;
-use crate::hub::store::now_ms;
-use crate::metric::Labels;
+use crate::json;
+use crate::store::now_ms;
+use picket_core::metric::Labels;
 
 /// Counters for `/metrics` (Alertmanager's `alertmanager_notifications_*`).
 #[derive(Debug, Default)]
@@ -116,7 +116,7 @@ pub fn fingerprint(l: &Labels) -> u64 {
 fn labelset_string(l: &Labels) -> String {
     let items: Vec<String> = l
         .iter()
-        .map(|(k, v)| format!("{k}={}", crate::hub::promql::value::go_quote(v)))
+        .map(|(k, v)| format!("{k}={}", crate::promql::value::go_quote(v)))
         .collect();
     format!("{{{}}}", items.join(", "))
 }

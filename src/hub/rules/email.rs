@@ -15,7 +15,7 @@ use lettre::transport::smtp::SmtpTransportBuilder;
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// One `email_configs` entry, checked.
 #[derive(Clone, Debug, PartialEq)]

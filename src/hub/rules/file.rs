@@ -13,9 +13,9 @@ use promql_parser::parser::Expr;
 use serde::{Deserialize, Deserializer};
 
 use super::template::Template;
-use crate::hub::promql;
-use crate::metric::{valid_label_name, valid_metric_name};
-use crate::push::config::parse_duration;
+use crate::promql;
+use picket_core::config::parse_duration;
+use picket_core::metric::{valid_label_name, valid_metric_name};
 
 /// A rule-file error: `file:line: group "g", rule 2, "Name": reason`.
 #[derive(Clone, Debug, PartialEq)]
@@ -437,7 +437,7 @@ pub fn expand(patterns: &[PathBuf], base: Option<&Path>) -> Result<Vec<PathBuf>,
             Some(b) if p.is_relative() => b.join(p),
             _ => p.clone(),
         };
-        let files = crate::hub::scrape::file_sd::expand(&full)
+        let files = crate::scrape::file_sd::expand(&full)
             .map_err(|e| format!("{}: {e}", full.display()))?;
         for f in files {
             if !out.contains(&f) {

@@ -243,7 +243,7 @@ pub fn humanize_timestamp(v: f64) -> String {
     }
     let ms = (v * 1000.0).round() as i64;
     let mut s = String::new();
-    crate::hub::json::rfc3339(&mut s, ms);
+    crate::json::rfc3339(&mut s, ms);
     // 2026-11-21T10:00:00.123Z → 2026-11-21 10:00:00.123 +0000 UTC
     let s = s.trim_end_matches('Z').replacen('T', " ", 1);
     let s = s.trim_end_matches(".000").trim_end_matches('0');
@@ -354,7 +354,7 @@ pub fn sprintf(format: &str, args: &[Arg]) -> String {
                 None => s.clone(),
             },
             ('s', Arg::Other(s)) => s.clone(),
-            ('q', Arg::Str(s)) => crate::hub::promql::value::go_quote(s),
+            ('q', Arg::Str(s)) => crate::promql::value::go_quote(s),
             ('t', Arg::Bool(b)) => b.to_string(),
             ('d', Arg::Int(i)) => num_sign(i.to_string(), *i < 0),
             ('x', Arg::Int(i)) => format!("{i:x}"),

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::alert::{Alert, AlertState, Found};
 use super::file::{Group, Kind, Rule};
 use super::template::{Data, QuerySample};
-use crate::hub::promql::{self, Querier, Value};
-use crate::hub::store::{Limit, Matcher};
-use crate::metric::{Labels, STALE_NAN_BITS};
+use crate::promql::{self, Querier, Value};
+use crate::store::{Limit, Matcher};
+use picket_core::metric::{Labels, STALE_NAN_BITS};
 
 /// What an evaluation needs from the hub.
 pub struct Ctx<'a> {

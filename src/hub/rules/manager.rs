@@ -14,10 +14,10 @@ use super::dispatch::Dispatcher;
 use super::file::Group;
 use super::group::{Ctx, GroupState, Health};
 use super::notifier::Notifier;
-use crate::hub::config::HubConfig;
-use crate::hub::promql;
-use crate::hub::store::{now_ms, Store};
-use crate::metric::Labels;
+use crate::config::HubConfig;
+use crate::promql;
+use crate::store::{now_ms, Store};
+use picket_core::metric::Labels;
 
 /// What the rule engine takes from the config (reloadable).
 #[derive(Debug, Clone)]

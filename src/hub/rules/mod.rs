@@ -26,7 +26,7 @@ pub mod route;
 pub mod silence;
 pub mod template;
 
-use crate::hub::config::HubConfig;
+use crate::config::HubConfig;
 
 /// Expands the config's rule file patterns and loads every file; the
 /// errors, one per line, naming file, line, group and rule.

@@ -2,7 +2,7 @@
 //! notification is Alertmanager's webhook payload (version 4, the very
 //! bytes the webhook receiver POSTs) published at QoS 1, not retained, on
 //! the receiver's topic (default `picket/alerts/<receiver>`). The broker
-//! settings are those of `[mqtt]` and `[push.mqtt]` ([`crate::mqtt`]).
+//! settings are those of `[mqtt]` and `[push.mqtt]` ([`picket_core::mqtt`]).
 //!
 //! Delivery goes through the dispatcher's outbox like webhooks and email:
 //! a notification leaves the outbox only once the broker's PUBACK for it
@@ -17,7 +17,7 @@
 //! one made for the next attempt, never reconnected with state carried
 //! over.
 
-use crate::mqtt::Broker;
+use picket_core::mqtt::Broker;
 
 /// One `mqtt_configs` entry, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,7 +49,7 @@ mod link {
     use rumqttc::{Client, ConnectReturnCode, Event, Outgoing, Packet, QoS};
 
     use super::{MqttReceiver, TIMEOUT};
-    use crate::mqtt::Broker;
+    use picket_core::mqtt::Broker;
 
     /// What a connection's thread reports.
     #[derive(Debug)]
@@ -142,7 +142,7 @@ mod link {
 
     impl Link {
         fn open(b: &Broker) -> Result<Link, String> {
-            let mut o = crate::mqtt::options(b)?;
+            let mut o = picket_core::mqtt::options(b)?;
             // Nothing to resume: what was not acknowledged is still in the
             // outbox and is published again on a fresh connection.
             o.set_clean_session(true).set_inflight(1);

@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::group::Outgoing;
-use crate::hub::json;
-use crate::metric::Labels;
+use crate::json;
+use picket_core::metric::Labels;
 
 /// Alerts per POST (`--alertmanager.notification-batch-size`).
 pub const BATCH: usize = 256;

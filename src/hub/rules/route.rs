@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::email::Email;
 use super::mqtt::MqttReceiver;
-use crate::hub::store::{Matcher, Op};
-use crate::metric::Labels;
-use crate::push::config::parse_duration;
+use crate::store::{Matcher, Op};
+use picket_core::config::parse_duration;
+use picket_core::metric::Labels;
 
 /// `[notify]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -263,7 +263,7 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
     } else {
         return Err(format!("{s:?}: not a matcher (name=\"value\")"));
     };
-    if !crate::metric::valid_label_name(name) {
+    if !picket_core::metric::valid_label_name(name) {
         return Err(format!("{s:?}: invalid label name {name:?}"));
     }
     let v = rest[len..].trim();
@@ -281,11 +281,7 @@ fn matcher_text(m: &Matcher) -> String {
         Op::Re => "=~",
         Op::Nre => "!~",
     };
-    format!(
-        "{}{op}{}",
-        m.name,
-        crate::hub::promql::value::go_quote(&m.value)
-    )
+    format!("{}{op}{}", m.name, crate::promql::value::go_quote(&m.value))
 }
 
 fn matchers(list: &[String], key: &str) -> Result<Vec<Matcher>, (String, String)> {
@@ -367,7 +363,7 @@ pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
             if let Some(f) = &ca_file {
                 // Read now: a missing or broken file is a config error, not
                 // a mail that fails for a day.
-                crate::mqtt::ca_roots(f).map_err(|m| (k("tls_config.ca_file"), m))?;
+                picket_core::mqtt::ca_roots(f).map_err(|m| (k("tls_config.ca_file"), m))?;
             }
             emails.push(Email {
                 to: e.to.clone(),
@@ -442,14 +438,14 @@ fn mqtt_receiver(
             "MQTT needs the `mqtt` feature, which this build leaves out".into(),
         ));
     }
-    let host = crate::mqtt::hostname();
-    let segment = crate::mqtt::topic_segment(name);
+    let host = picket_core::mqtt::hostname();
+    let segment = picket_core::mqtt::topic_segment(name);
     let mut client_id = format!("picket-hub-{host}-notify-{segment}");
     if j > 0 {
         client_id.push_str(&format!("-{j}"));
     }
-    let broker = crate::mqtt::resolve(
-        &crate::mqtt::BrokerKeys {
+    let broker = picket_core::mqtt::resolve(
+        &picket_core::mqtt::BrokerKeys {
             url: m.url.as_deref(),
             client_id: m.client_id.as_deref(),
             username: m.username.as_deref(),
@@ -463,7 +459,7 @@ fn mqtt_receiver(
         super::mqtt::DEFAULT_MAX_PACKET,
     )?;
     let topic = match &m.topic {
-        Some(t) => crate::mqtt::expand_topic(t, &host).map_err(|e| ("topic", e))?,
+        Some(t) => picket_core::mqtt::expand_topic(t, &host).map_err(|e| ("topic", e))?,
         None => format!("picket/alerts/{segment}"),
     };
     Ok(MqttReceiver {

@@ -12,10 +12,10 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::route::parse_matcher;
-use crate::hub::api::{parse_time, Answer};
-use crate::hub::json;
-use crate::hub::store::{now_ms, Matcher, Op};
-use crate::metric::Labels;
+use crate::api::{parse_time, Answer};
+use crate::json;
+use crate::store::{now_ms, Matcher, Op};
+use picket_core::metric::Labels;
 
 /// One matcher as the API writes it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -100,7 +100,7 @@ fn check(api: ApiSilence, updated: i64) -> Result<Silence, String> {
             (true, true) => Op::Re,
             (true, false) => Op::Nre,
         };
-        if !crate::metric::valid_label_name(&m.name) {
+        if !picket_core::metric::valid_label_name(&m.name) {
             return Err(format!("silence invalid: invalid label name {:?}", m.name));
         }
         matchers.push(

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::gofmt::{self, Arg as FmtArg};
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// A parsed template.
 #[derive(Clone, Debug)]
@@ -1033,7 +1033,7 @@ impl Exec<'_> {
             ),
             "parseDuration" => {
                 want(1)?;
-                let d = crate::push::config::parse_duration(&s(&a0()))?;
+                let d = picket_core::config::parse_duration(&s(&a0()))?;
                 V::Num(d.as_secs_f64())
             }
             "toTime" => {

@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::metric::{valid_label_name, Labels};
+use picket_core::metric::{valid_label_name, Labels};
 
 /// Parses a Prometheus duration: `15s`, `1m30s`, `500ms`, `2h`, `1d`, `1w`,
 /// `1y` (the agent's parser, shared).
-pub use crate::push::config::parse_duration;
+pub use picket_core::config::parse_duration;
 
 /// Prometheus's default `scrape_interval` (global and per job).
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);

@@ -145,7 +145,7 @@ fn wildcard(pat: &[u8], s: &[u8]) -> bool {
 
 /// What a file looked like when last read: mtime and size. Compared for
 /// equality only, so `Metadata::modified`'s 2038 wrap on 32-bit musl (see
-/// `crate::clock`) does not matter, and its sub-second resolution does.
+/// `picket_core::clock`) does not matter, and its sub-second resolution does.
 type Stamp = Option<(Option<SystemTime>, u64)>;
 
 fn stamp(path: &Path) -> Stamp {

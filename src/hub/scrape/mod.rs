@@ -42,11 +42,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 pub use config::{ScrapeConfig, ScrapeConfigToml};
 
-use crate::metric::Labels;
 use file_sd::FileSd;
+use picket_core::metric::Labels;
 use scrape_loop::{Handle, Settings};
 
-pub use crate::metric::STALE_NAN_BITS;
+pub use picket_core::metric::STALE_NAN_BITS;
 
 /// One stored sample: labels including `__name__`, timestamp in ms, value.
 pub type Row = (Labels, i64, f64);
@@ -82,7 +82,7 @@ pub struct TargetStatus {
     /// `up`, `down` or `unknown` (not scraped yet).
     pub health: &'static str,
     /// `scrape` for targets the hub pulls; `remote_write` or `mqtt` for
-    /// boards that push ([`crate::hub::liveness`]).
+    /// boards that push ([`crate::liveness`]).
     pub transport: &'static str,
     /// The job's interval, as Prometheus writes durations (`15s`).
     pub scrape_interval: String,
@@ -159,7 +159,7 @@ impl Manager {
         if st.stopped {
             return;
         }
-        let now = crate::clock::now_ms();
+        let now = picket_core::clock::now_ms();
         let mut seen = HashSet::new();
         let configs: Vec<ScrapeConfig> = configs
             .into_iter()
@@ -350,7 +350,7 @@ fn watch(
                 if let Some(source) = p.sources.get_mut(idx) {
                     *source = sd.groups();
                 }
-                p.sync(&shared.sink, crate::clock::now_ms());
+                p.sync(&shared.sink, picket_core::clock::now_ms());
             }
             _ => return,
         }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::config::{BasicAuth, ScrapeConfig};
 use super::target::{self, Target};
 use super::Sink;
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// Largest body accepted, before and after gzip; a bigger one fails the
 /// scrape (Prometheus's `body_size_limit`, unlimited by default there).
@@ -203,10 +203,10 @@ impl Loop {
 
     /// Fetches and parses once, writes the rows, records the outcome.
     fn scrape_once(&self) {
-        let start_ms = crate::clock::now_ms();
+        let start_ms = picket_core::clock::now_ms();
         let t0 = Instant::now();
         let result = self.fetch().and_then(|body| {
-            crate::decode::text::parse(&body).map_err(|e| format!("parsing the body: {e}"))
+            picket_core::decode::text::parse(&body).map_err(|e| format!("parsing the body: {e}"))
         });
         let duration = t0.elapsed().as_secs_f64();
         let mut s = lock(&self.series);
@@ -281,7 +281,7 @@ impl Loop {
             );
         if let Some(a) = &self.settings.basic_auth {
             let pw = a.password.get()?;
-            let creds = crate::http::base64(format!("{}:{pw}", a.username).as_bytes());
+            let creds = picket_core::http::base64(format!("{}:{pw}", a.username).as_bytes());
             req = req.header("Authorization", format!("Basic {creds}"));
         }
         let resp = req.call().map_err(|e| fail(&e))?;
@@ -336,7 +336,11 @@ impl Loop {
 /// interval until stopped.
 fn run(lp: Arc<Loop>, wake: Receiver<()>) {
     let interval = lp.settings.interval.max(Duration::from_millis(1));
-    let first = first_delay(offset_hash(&lp.target), interval, crate::clock::now_ms());
+    let first = first_delay(
+        offset_hash(&lp.target),
+        interval,
+        picket_core::clock::now_ms(),
+    );
     let mut next = Instant::now() + first;
     loop {
         let wait = next.saturating_duration_since(Instant::now());

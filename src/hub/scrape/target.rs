@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use super::config::{format_duration, ScrapeConfig};
 use super::{Row, STALE_NAN_BITS};
-use crate::metric::{Labels, Sample};
+use picket_core::metric::{Labels, Sample};
 
 /// A target of a scrape pool.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,7 +268,7 @@ pub(crate) fn report_rows(target: &Labels, ts: i64, values: [f64; 5]) -> Vec<Row
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::scrape::config::{ScrapeConfigToml, DEFAULT_SCRAPE_INTERVAL};
+    use crate::scrape::config::{ScrapeConfigToml, DEFAULT_SCRAPE_INTERVAL};
     use std::time::Duration;
 
     fn cfg() -> ScrapeConfig {
@@ -285,7 +285,9 @@ mod tests {
     }
 
     fn sample(body: &str) -> Sample {
-        crate::decode::text::parse(body).expect("parses").remove(0)
+        picket_core::decode::text::parse(body)
+            .expect("parses")
+            .remove(0)
     }
 
     #[test]
@@ -354,13 +356,13 @@ mod tests {
     #[test]
     fn staleness_between_scrapes() {
         let target = Labels::from_pairs([("job", "j")]);
-        let body1 = crate::decode::text::parse("a 1\nb 2\nc 3 1000\n").expect("parses");
+        let body1 = picket_core::decode::text::parse("a 1\nb 2\nc 3 1000\n").expect("parses");
         let s1 = scraped_rows(body1, &target, false, true, 5000, &HashSet::new());
         assert_eq!((s1.scraped, s1.written, s1.added), (3, 3, 2));
         assert_eq!(s1.series.len(), 2, "c has its own timestamp: not tracked");
         assert_eq!(s1.rows[2].1, 1000);
 
-        let body2 = crate::decode::text::parse("a 1\na 9\n").expect("parses");
+        let body2 = picket_core::decode::text::parse("a 1\na 9\n").expect("parses");
         let s2 = scraped_rows(body2, &target, false, true, 6000, &s1.series);
         assert_eq!((s2.scraped, s2.written, s2.added), (2, 1, 0));
         let stale: Vec<_> = s2

@@ -20,8 +20,8 @@
 //! as bits: NaN payloads and stale markers come back exactly.
 
 use super::Points;
-use crate::hub::chunk;
-use crate::varint::{put as put_uvarint, read as read_uvarint, unzigzag, zigzag};
+use crate::chunk;
+use picket_core::varint::{put as put_uvarint, read as read_uvarint, unzigzag, zigzag};
 
 /// A series' head samples, strictly increasing in time.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@
 
 use regex_lite::Regex;
 
-use crate::metric::Labels;
+use picket_core::metric::Labels;
 
 /// How a matcher compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     };
     let mut out = Vec::new();
     if !name.is_empty() {
-        if !crate::metric::valid_metric_name(name) {
+        if !picket_core::metric::valid_metric_name(name) {
             return Err(format!("invalid metric name {name:?}"));
         }
         out.push(Matcher::eq("__name__", name));
@@ -117,7 +117,7 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(p.len());
             let lname = &p[..end];
-            if !crate::metric::valid_label_name(lname) {
+            if !picket_core::metric::valid_label_name(lname) {
                 return Err(format!("invalid label name in selector {s:?}"));
             }
             p = p[end..].trim_start();

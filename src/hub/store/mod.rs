@@ -80,9 +80,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::chunk;
-use crate::decode::remote_write::WriteView;
-use crate::metric::Labels;
 pub use matcher::{Matcher, Op};
+use picket_core::decode::remote_write::WriteView;
+use picket_core::metric::Labels;
 
 /// One series' samples: (ms, value), in time order.
 pub type Points = Vec<(i64, f64)>;
@@ -485,7 +485,7 @@ impl Store {
     }
 
     /// [`Store::append_series`] for a checked remote_write request
-    /// ([`crate::hub::ingest`]: each series' labels sorted by name, no
+    /// ([`crate::ingest`]: each series' labels sorted by name, no
     /// empty values): the keys are made as they are.
     pub fn append_view(&self, view: &WriteView<'_>) -> Appended {
         let mut keys = String::new();

@@ -21,7 +21,7 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
-use crate::varint::{put as put_uvarint, unzigzag, zigzag};
+use picket_core::varint::{put as put_uvarint, unzigzag, zigzag};
 
 /// Most samples one blob may claim (a corrupt count cannot make the
 /// reader allocate without bound).
@@ -213,7 +213,7 @@ fn encode_segments(segments: &[Segment], keep: Option<&Keep<'_>>) -> (i64, Vec<u
 /// Reads a varint at the start of `p`, advancing it.
 fn uvarint(p: &mut &[u8]) -> Result<u64, String> {
     let mut i = 0;
-    let v = crate::varint::read(p, &mut i)?;
+    let v = picket_core::varint::read(p, &mut i)?;
     *p = &p[i..];
     Ok(v)
 }

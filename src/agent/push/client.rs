@@ -1,0 +1,135 @@
+//! One remote_write POST with ureq, and what its outcome means for the
+//! batch: delivered, retry later, or never (the spec's rules).
+//!
+//! Blocking: called only from a queue's own thread.
+
+use std::io::Read;
+use std::time::Duration;
+
+use super::config::{Auth, RemoteWrite};
+use picket_core::encode::remote_write::HEADERS;
+use picket_core::http::base64;
+
+/// What became of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// 2xx: delete it.
+    Delivered(u16),
+    /// 5xx, 429 or no answer: keep it and retry with backoff.
+    Retry {
+        /// Status code, or `None` for a network error or timeout.
+        code: Option<u16>,
+        /// Why, for the log.
+        why: String,
+    },
+    /// Any other 4xx: the receiver will never take it; drop and count.
+    Rejected {
+        /// Status code.
+        code: u16,
+        /// The start of the response body, for the log.
+        why: String,
+    },
+}
+
+impl Outcome {
+    /// The `code` label: the status, or `error` when there was none.
+    pub fn code_label(&self) -> String {
+        match self {
+            Outcome::Delivered(c) | Outcome::Rejected { code: c, .. } => c.to_string(),
+            Outcome::Retry { code: Some(c), .. } => c.to_string(),
+            Outcome::Retry { code: None, .. } => "error".to_string(),
+        }
+    }
+}
+
+/// A receiver's HTTP client.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    url: String,
+    auth: Option<String>,
+}
+
+impl Client {
+    /// A client for one receiver.
+    pub fn new(rw: &RemoteWrite) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(rw.timeout))
+            .timeout_connect(Some(rw.timeout.min(Duration::from_secs(10))))
+            .http_status_as_error(false)
+            .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let auth = match &rw.auth {
+            Auth::None => None,
+            Auth::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64(format!("{username}:{password}").as_bytes())
+            )),
+            Auth::Bearer(t) => Some(format!("Bearer {t}")),
+        };
+        Client {
+            agent,
+            url: rw.url.clone(),
+            auth,
+        }
+    }
+
+    /// POSTs one request body (Snappy-compressed protobuf).
+    pub fn send(&self, body: &[u8]) -> Outcome {
+        let mut req = self.agent.post(&self.url);
+        for (k, v) in HEADERS {
+            req = req.header(k, v);
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        match req.send(body) {
+            Ok(mut resp) => {
+                let code = resp.status().as_u16();
+                if (200..300).contains(&code) {
+                    return Outcome::Delivered(code);
+                }
+                let mut text = String::new();
+                let _ = resp
+                    .body_mut()
+                    .as_reader()
+                    .take(512)
+                    .read_to_string(&mut text);
+                let why = text.trim().to_string();
+                if code >= 500 || code == 429 {
+                    Outcome::Retry {
+                        code: Some(code),
+                        why,
+                    }
+                } else {
+                    Outcome::Rejected { code, why }
+                }
+            }
+            Err(e) => Outcome::Retry {
+                code: None,
+                why: e.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Config plumbing both binaries share: the error that names file, line
+//! and key ([`ConfigError`]), TOML reading with that locator, and the value
+//! checks every section uses (durations, listen addresses).
+//!
+//! One locator for every config file: serde's span gives the line of a
+//! parse error; [`locate`] finds the line of a key a resolver rejects.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file, or `None` for a command-line flag.
+    pub file: Option<PathBuf>,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// The dotted key (`web.listen_address`) or the flag (`--web.listen-address`).
+    pub key: Option<String>,
+    /// What is wrong.
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(p), Some(l)) => write!(f, "{}:{}: ", p.display(), l)?,
+            (Some(p), None) => write!(f, "{}: ", p.display())?,
+            _ => {}
+        }
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and parses any TOML config file (the agent's, the hub's): its
+/// text and value, or an error naming the file, the line and the key.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), ConfigError> {
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_path_buf()),
+        line: None,
+        key: None,
+        msg: format!("cannot read: {e}"),
+    })?;
+    let v = parse_toml(path, &src)?;
+    Ok((src, v))
+}
+
+/// Parses TOML text into `T`; errors carry `path`, the line and the key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    src: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str::<T>(src).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(span) => (Some(line_of(src, span.start)), key_at(src, span.start)),
+            None => (None, None),
+        };
+        ConfigError {
+            file: Some(path.to_path_buf()),
+            line,
+            key,
+            msg: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// Parses a Prometheus duration: `15s`, `1m30s`, `500ms`, `4h`, `7d`, `1w`, `1y`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration (e.g. 15s, 1m30s, 4h, 7d)");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let ms = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// Checks `host:port` / `:port` / `[v6]:port`.
+pub fn check_listen(a: &str) -> Result<(), String> {
+    let (host, port) = a
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{a:?} is not host:port (e.g. \":9100\")"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{a:?}: port {port:?} is not a number from 0 to 65535"))?;
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!(
+            "{a:?}: IPv6 hosts go in brackets, e.g. \"[::1]:9100\""
+        ));
+    }
+    Ok(())
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src[..offset.min(src.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted key whose line holds `offset`: the nearest table header above
+/// plus the key at the start of that line.
+fn key_at(src: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(src.len());
+    let line_start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = src[line_start..].lines().next().unwrap_or("");
+    let table = src[..line_start]
+        .lines()
+        .rev()
+        .find_map(|l| table_header(l.trim()))
+        .unwrap_or_default();
+    let here = line.trim();
+    if let Some(t) = table_header(here) {
+        return Some(t);
+    }
+    let key = here.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() {
+        return (!table.is_empty()).then_some(table);
+    }
+    Some(if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    })
+}
+
+fn table_header(l: &str) -> Option<String> {
+    let inner = l.strip_prefix('[')?.split(']').next()?;
+    Some(inner.trim_matches('[').trim().to_string())
+}
+
+/// Finds the line of a dotted key (`collector.netdev.device_include`) in
+/// conventionally written TOML: the key under its `[table]` header.
+pub fn locate(src: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    // `a.b[2]`: the third `[[a.b]]` table.
+    let (table, nth) = match table.strip_suffix(']').and_then(|t| t.split_once('[')) {
+        Some((t, n)) => (t, Some(n.parse::<usize>().ok()?)),
+        None => (table, None),
+    };
+    let mut current = String::new();
+    let mut seen = 0usize;
+    for (i, l) in src.lines().enumerate() {
+        let t = l.trim();
+        if let Some(h) = table_header(t) {
+            if h == table {
+                seen += 1;
+            }
+            current = h;
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim();
+        if current == table && nth.is_none_or(|n| seen == n + 1) && k == key && t.contains('=') {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        for bad in ["", "15", "s", "1.5s", "-1s", "1x", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

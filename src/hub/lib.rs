@@ -1,0 +1,27 @@
+//! picket-hub: the aggregator's data flow, in module order:
+//!
+//! ```text
+//! ingest (remote_write receiver, scrape, MQTT) → store (SQLite chunks) → api (Prometheus HTTP API)
+//! ```
+//!
+//! `main.rs` only parses arguments and maps errors to exit
+//! codes; [`config`] reads the TOML file and Prometheus's flags, [`server`]
+//! wires the parts together.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod chunk;
+pub mod config;
+pub mod ingest;
+pub mod json;
+pub mod liveness;
+pub mod mqtt;
+pub mod promql;
+pub mod query_api;
+pub mod rules;
+pub mod scrape;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+pub mod api;
