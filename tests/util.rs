@@ -106,27 +106,104 @@ impl Proc {
     }
 }
 
-/// Starts picket serving on a free loopback port with extra `args`, and
-/// waits until /healthz answers.
-pub fn start_picket(args: &[&str]) -> Proc {
-    start_picket_env(args, &[])
+/// The one way tests start picket or picket-hub: from the repository
+/// root, on a free loopback port (or [`Launch::at`] a given address),
+/// stdout dropped, stderr dropped or kept ([`Launch::log`]);
+/// [`Launch::start`] waits until the binary answers its readiness path.
+pub struct Launch {
+    cmd: Command,
+    addr: String,
+    ready: &'static str,
+    stderr: Stdio,
 }
 
-/// [`start_picket`] with extra environment variables.
-pub fn start_picket_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = picket_cmd()
-        .arg(format!("--web.listen-address={addr}"))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn picket");
-    let p = Proc { child, addr };
-    wait_http(&p.addr, "/healthz", Duration::from_secs(10));
-    p
+impl Launch {
+    /// The agent; ready when `/healthz` answers. Its stderr is piped
+    /// (readable from [`Proc::child`]) unless [`Launch::log`] or
+    /// [`Launch::quiet`] says otherwise.
+    pub fn agent() -> Launch {
+        Launch::new(picket_cmd(), "/healthz", Stdio::piped())
+    }
+
+    /// The hub with its data in `<dir>/data`; ready when `/-/ready` answers.
+    pub fn hub(dir: &Path) -> Launch {
+        let mut l = Launch::new(hub_cmd(), "/-/ready", Stdio::null());
+        l.cmd.arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ));
+        l
+    }
+
+    fn new(cmd: Command, ready: &'static str, stderr: Stdio) -> Launch {
+        Launch {
+            cmd,
+            addr: format!("127.0.0.1:{}", free_port()),
+            ready,
+            stderr,
+        }
+    }
+
+    /// Listens on `addr` instead of a free port.
+    pub fn at(mut self, addr: &str) -> Launch {
+        self.addr = addr.to_string();
+        self
+    }
+
+    /// Extra arguments.
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Launch {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Extra environment variables.
+    pub fn envs<'a>(mut self, env: impl IntoIterator<Item = (&'a str, &'a str)>) -> Launch {
+        self.cmd.envs(env);
+        self
+    }
+
+    /// Environment variables the child must not inherit.
+    pub fn env_remove(mut self, names: &[&str]) -> Launch {
+        for n in names {
+            self.cmd.env_remove(n);
+        }
+        self
+    }
+
+    /// Keeps stderr in the file `log`.
+    pub fn log(mut self, log: &Path) -> Launch {
+        self.stderr = Stdio::from(std::fs::File::create(log).expect("log file"));
+        self
+    }
+
+    /// Drops stderr.
+    pub fn quiet(mut self) -> Launch {
+        self.stderr = Stdio::null();
+        self
+    }
+
+    /// Spawns and waits (10 s at most) until the binary is ready.
+    pub fn start(mut self) -> Proc {
+        let child = self
+            .cmd
+            .arg(format!("--web.listen-address={}", self.addr))
+            .stdout(Stdio::null())
+            .stderr(self.stderr)
+            .spawn()
+            .expect("spawn");
+        let p = Proc {
+            child,
+            addr: self.addr,
+        };
+        wait_http(&p.addr, self.ready, Duration::from_secs(10));
+        p
+    }
+}
+
+/// The agent on a free loopback port with extra `args`, once /healthz
+/// answers.
+pub fn start_picket(args: &[&str]) -> Proc {
+    Launch::agent().args(args).start()
 }
 
 /// Starts the real Prometheus on `addr` with `<dir>/prometheus.yml` and its
@@ -164,28 +241,46 @@ pub fn promql(addr: &str, q: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Polls `f` every 100 ms until it holds; fails the test naming `what`
-/// after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+/// The one wait loop: polls `f` every `every` until it gives `Ok`, and
+/// returns that; after `limit` fails the test naming `what` and the last
+/// `Err` (what was seen instead).
+pub fn poll<T>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> T {
     let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                start.elapsed() < limit,
+                "timed out waiting for {what}{}{seen}",
+                if seen.is_empty() { "" } else { ": " }
+            ),
+        }
+        std::thread::sleep(every);
     }
+}
+
+/// [`poll`] every 50 ms until `f` gives `Some`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    poll(what, limit, Duration::from_millis(50), || {
+        f().ok_or_else(String::new)
+    })
+}
+
+/// [`wait_for`] a condition.
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    wait_for(what, limit, || f().then_some(()))
 }
 
 /// Polls `path` on `addr` until it answers 200 or `limit` passes.
 pub fn wait_http(addr: &str, path: &str, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Ok(r) = get(addr, path) {
-            if r.status == 200 {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{addr}{path} did not answer 200 within {limit:?}");
+    wait_until(limit, &format!("{addr}{path} to answer 200"), || {
+        get(addr, path).is_ok_and(|r| r.status == 200)
+    })
 }
 
 /// A parsed HTTP response.

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use picket_core::decode::text::parse;
 use picket_core::metric::{MetricType, Sample};
 
-use crate::util::{free_port, get, require, start_picket, temp_dir, wait_http, Proc};
+use crate::util::{
+    free_port, get, poll, require, start_picket, temp_dir, wait_for, wait_http, wait_until, Proc,
+};
 
 const HAPROXY: &str = "haproxy";
 const EXPORTER: &str = "prometheus-haproxy-exporter";
@@ -200,23 +202,23 @@ listen sockstats
             child,
             addr: format!("127.0.0.1:{}", self.stats),
         });
-        let start = Instant::now();
-        loop {
-            if let Ok(s) = self.show("show stat\n") {
-                if s.contains("app,down1,")
-                    && stat_status(&s, "app", "down1") == Some("DOWN")
-                    && stat_status(&s, "app", "up1") == Some("UP")
-                {
-                    return;
+        poll(
+            "haproxy to come up",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || {
+                let up = self.show("show stat\n").is_ok_and(|s| {
+                    s.contains("app,down1,")
+                        && stat_status(&s, "app", "down1") == Some("DOWN")
+                        && stat_status(&s, "app", "up1") == Some("UP")
+                });
+                if up {
+                    Ok(())
+                } else {
+                    Err(std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default())
                 }
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "haproxy did not come up: {}",
-                std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            },
+        )
     }
 
     fn pid(&self) -> i32 {
@@ -430,26 +432,17 @@ fn same_series_as_haproxy_exporter() {
             "--collector.disable-defaults",
             &format!("--haproxy.scrape-uri={}", h.unix_uri()),
         ]);
-        let start = Instant::now();
-        loop {
+        wait_until(Duration::from_secs(10), "the health checks to run", || {
             let s = scrape(&probe.addr);
-            let checked = [("app", "up1"), ("sockstats", "s2")].iter().all(|(b, v)| {
+            [("app", "up1"), ("sockstats", "s2")].iter().all(|(b, v)| {
                 value(
                     &s,
                     "haproxy_server_check_duration_seconds",
                     &[("backend", b), ("server", v)],
                 )
                 .is_some()
-            });
-            if checked {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "health checks never ran"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            })
+        });
     }
     let mut problems = Vec::new();
     for (what, uri) in [
@@ -571,19 +564,15 @@ fn a_hanging_or_dead_haproxy_never_stalls_metrics() {
 
         // Back.
         h.restart();
-        let start = Instant::now();
-        loop {
-            let (up, ok, _) = timed(&pk);
-            if up == 1.0 {
-                assert_eq!(ok, Some(1.0));
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{uri}: haproxy_up did not return to 1"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let ok = wait_for(
+            &format!("{uri}: haproxy_up to return to 1"),
+            Duration::from_secs(5),
+            || {
+                let (up, ok, _) = timed(&pk);
+                (up == 1.0).then_some(ok)
+            },
+        );
+        assert_eq!(ok, Some(1.0));
 
         // The failures were logged, without the password.
         let _ = pk.child.kill();

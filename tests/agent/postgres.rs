@@ -27,7 +27,7 @@ use picket_core::decode::text::parse;
 use picket_core::metric::{MetricType, Sample};
 
 use crate::util::{
-    fixture, free_port, get, have, picket_bin, picket_cmd, require, temp_dir, wait_http, Proc,
+    fixture, free_port, get, have, picket_cmd, require, temp_dir, wait_http, Launch, Proc,
 };
 
 /// The real exporter (Debian package, version 0.11.1).
@@ -529,7 +529,19 @@ fn start_picket(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Running {
         "--log.level=debug".to_string(),
     ];
     a.extend(args.iter().map(|s| s.to_string()));
-    spawn(picket_bin(), dir, env, &a, "/healthz")
+    let addr = format!("127.0.0.1:{}", free_port());
+    let log = dir.join(format!(
+        "picket-{}.log",
+        addr.rsplit(':').next().unwrap_or("0")
+    ));
+    let proc = Launch::agent()
+        .at(&addr)
+        .args(&a)
+        .env_remove(PG_ENV)
+        .envs(env.iter().copied())
+        .log(&log)
+        .start();
+    Running { proc, log }
 }
 
 /// postgres_exporter 0.11.1 on `dsn`, with the two queries.yaml entries.

@@ -694,25 +694,26 @@ fn batches_collected_before_the_clock_is_set_are_held_and_restamped() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    let child = picket_cmd()
+    let _p = Launch::agent()
+        .at(&addr)
         .args([
-            &format!("--web.listen-address={addr}"),
             "--collector.disable-defaults",
             "--collector.loadavg",
             "--push-interval=200ms",
             &format!("--push-url={}", rx.url()),
             &format!("--buffer-path={}", dir.join("buf").display()),
         ])
-        .env("LD_PRELOAD", &lib)
-        .env("FAKETIME_TIMESTAMP_FILE", &offset)
-        .env("FAKETIME_NO_CACHE", "1")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn picket");
-    let p = Proc { child, addr };
-    wait_http(&p.addr, "/healthz", Duration::from_secs(10));
+        .envs([
+            ("LD_PRELOAD", lib.to_str().expect("utf-8 path")),
+            (
+                "FAKETIME_TIMESTAMP_FILE",
+                offset.to_str().expect("utf-8 path"),
+            ),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ])
+        .quiet()
+        .start();
     std::thread::sleep(Duration::from_secs(2));
     assert!(
         rx.stamps(LOAD1).is_empty(),

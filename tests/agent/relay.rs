@@ -116,21 +116,22 @@ fn haproxys_own_exporter_is_relayed_to_metrics_and_through_push() {
     // And it rides the push path, under the board's identity: as when
     // Prometheus scrapes the board (honor_labels false), the relay's own
     // job is kept as exported_job.
-    let start = Instant::now();
-    loop {
-        let r = promql(
-            &prom_addr,
-            "haproxy_process_nbthread{job=\"node\",exported_job=\"haproxy\"}",
-        );
-        if r.contains("haproxy_process_nbthread") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "not in Prometheus: {r}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll(
+        "the relayed series in Prometheus",
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let r = promql(
+                &prom_addr,
+                "haproxy_process_nbthread{job=\"node\",exported_job=\"haproxy\"}",
+            );
+            if r.contains("haproxy_process_nbthread") {
+                Ok(())
+            } else {
+                Err(format!("not in Prometheus: {r}"))
+            }
+        },
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::start_node_exporter_env;
-use crate::util::{fixture, get, require, series_part, start_picket_env, temp_dir};
+use crate::util::{fixture, get, poll, require, series_part, temp_dir, Launch};
 
 /// Debian's interpreter, where python3-dbus and python3-gi live.
 const PYTHON: &str = "/usr/bin/python3";
@@ -125,22 +125,23 @@ impl Bus {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
         let want_stopped = sig == libc::SIGSTOP;
-        let start = Instant::now();
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next());
-            if (state == Some("T")) == want_stopped {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "signal {sig} not taken"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let what = format!("signal {sig} to be taken");
+        poll(
+            &what,
+            Duration::from_secs(5),
+            Duration::from_millis(5),
+            || {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next());
+                match (state == Some("T")) == want_stopped {
+                    true => Ok(()),
+                    false => Err(String::new()),
+                }
+            },
+        )
     }
 }
 
@@ -224,7 +225,7 @@ fn same_series_as_node_exporter_over_one_fake_systemd() {
     for (what, extra, expect) in sets {
         let mut args = vec!["--collector.disable-defaults", "--collector.systemd"];
         args.extend_from_slice(extra);
-        let pk = start_picket_env(&args, &bus.env());
+        let pk = Launch::agent().args(&args).envs(bus.env()).start();
         let ne = start_node_exporter_env(&args, &bus.env());
         let ours = systemd_lines(&scrape(&pk.addr));
         let theirs = systemd_lines(&scrape(&ne.addr));
@@ -272,7 +273,10 @@ fn a_hung_bus_costs_a_scrape_at_most_the_timeout() {
     )
     .expect("write agent.toml");
     let conf_arg = format!("--config.file={}", conf.display());
-    let pk = start_picket_env(&[&conf_arg, "--collector.systemd"], &bus.env());
+    let pk = Launch::agent()
+        .args([&conf_arg, "--collector.systemd"])
+        .envs(bus.env())
+        .start();
     let success = r#"node_scrape_collector_success{collector="systemd"}"#;
     assert_eq!(value(&scrape(&pk.addr), success), Some(1.0), "before");
 

@@ -229,36 +229,13 @@ fn start_alertmanager(dir: &Path, config: &str) -> Proc {
 
 /// Starts picket on a given address (to bring a "failed" target back).
 fn start_picket_at(addr: &str) -> Proc {
-    let child = picket_cmd()
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn picket");
-    let p = Proc {
-        child,
-        addr: addr.to_string(),
-    };
-    wait_http(addr, "/healthz", Duration::from_secs(10));
-    p
+    Launch::agent().at(addr).quiet().start()
 }
 
 fn json_get(addr: &str, path: &str) -> serde_json::Value {
     let r = get(addr, path).expect("get");
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     serde_json::from_slice(&r.body).expect("json")
-}
-
-/// Polls `f` every 100 ms until it gives `Some`, or panics after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The hub's alerts named `name`: (state, activeAt) pairs.

@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,18 +145,13 @@ impl Board {
     }
 
     fn start(&mut self) {
-        let child = picket_cmd()
-            .arg(format!("--web.listen-address={}", self.addr()))
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn picket");
-        self.proc = Some(Proc {
-            child,
-            addr: self.addr(),
-        });
-        wait_http(&self.addr(), "/healthz", Duration::from_secs(10));
+        self.proc = Some(
+            Launch::agent()
+                .at(&self.addr())
+                .args(&self.args)
+                .quiet()
+                .start(),
+        );
     }
 
     fn kill_9(&mut self) {
@@ -346,25 +340,11 @@ fn a_fleet_on_defaults_keeps_every_boards_identity_up_alerts_and_dashboards() {
         ),
     )
     .expect("hub.toml");
-    let _hub = {
-        let child = hub_cmd()
-            .arg(format!("--web.listen-address={hub_addr}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--config.file={}", hub_cfg.display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("hub.log")).expect("log"))
-            .spawn()
-            .expect("spawn picket-hub");
-        let p = Proc {
-            child,
-            addr: hub_addr.clone(),
-        };
-        wait_http(&hub_addr, "/-/ready", Duration::from_secs(10));
-        p
-    };
+    let _hub = Launch::hub(&dir)
+        .at(&hub_addr)
+        .args([format!("--config.file={}", hub_cfg.display())])
+        .log(&dir.join("hub.log"))
+        .start();
     for b in &mut boards {
         b.start();
     }

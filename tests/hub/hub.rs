@@ -2,29 +2,16 @@
 //! the read API out, as promtool sees it; duplicates, bad bodies, late and
 //! out-of-order backlogs, kill -9.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use picket_core::encode::remote_write::{compress, Label, PbSample, TimeSeries, WriteRequest};
 
 use crate::util::*;
 
+/// The hub with its data under `dir` and `extra` flags, once ready.
 pub fn start_hub(dir: &std::path::Path, extra: &[&str]) -> Proc {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = hub_cmd()
-        .arg(format!("--web.listen-address={addr}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn picket-hub");
-    let p = Proc { child, addr };
-    wait_http(&p.addr, "/-/ready", Duration::from_secs(10));
-    p
+    Launch::hub(dir).args(extra).start()
 }
 
 pub fn now_ms() -> i64 {
@@ -317,23 +304,25 @@ fn agent_and_prometheus_push_and_promtool_reads_the_hub() {
     let prom_addr = format!("127.0.0.1:{}", free_port());
     let _prom = start_prometheus(&prom_dir, &prom_addr, &[]);
     let url = format!("http://{}", hub.addr);
-    let start = Instant::now();
-    loop {
-        let out = Command::new("promtool")
-            .args(["query", "series", "--match=node_load1", &url])
-            .output()
-            .expect("promtool");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        // One series from the agent's push, one from Prometheus's scrape.
-        if text.contains("job=\"board\"") && text.lines().count() >= 2 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "promtool saw: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    poll(
+        "node_load1 pushed and scraped",
+        Duration::from_secs(40),
+        Duration::from_millis(500),
+        || {
+            let out = Command::new("promtool")
+                .args(["query", "series", "--match=node_load1", &url])
+                .output()
+                .expect("promtool");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            // One series from the agent's push, one from Prometheus's scrape.
+            let both = text.contains("job=\"board\"") && text.lines().count() >= 2;
+            if both {
+                Ok(())
+            } else {
+                Err(format!("promtool saw: {text}"))
+            }
+        },
+    );
     let out = Command::new("promtool")
         .args(["query", "labels", &url, "job"])
         .output()
@@ -352,18 +341,19 @@ fn wait_export(
     what: &str,
     f: impl Fn(&[(String, Vec<(i64, String)>)]) -> bool,
 ) -> Vec<(String, Vec<(i64, String)>)> {
-    let start = Instant::now();
-    loop {
-        let got = export(addr, selector);
-        if f(&got) {
-            return got;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what}: {selector} gave {got:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll(
+        what,
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || {
+            let got = export(addr, selector);
+            if f(&got) {
+                Ok(got)
+            } else {
+                Err(format!("{selector} gave {got:?}"))
+            }
+        },
+    )
 }
 
 fn last_value(series: &[(String, Vec<(i64, String)>)]) -> Option<&str> {

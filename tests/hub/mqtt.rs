@@ -542,21 +542,10 @@ fn kill_and_read_stderr(p: &mut Proc) -> String {
 /// picket-hub with `--config.file=cfg`, its stderr kept in `log` (start_hub
 /// discards it).
 pub(crate) fn start_hub_logged(dir: &Path, cfg: &Path, log: &Path) -> Proc {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = hub_cmd()
-        .arg(format!("--web.listen-address={addr}"))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--config.file={}", cfg.display()))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("hub log"))
-        .spawn()
-        .expect("spawn picket-hub");
-    let p = Proc { child, addr };
-    wait_http(&p.addr, "/-/ready", Duration::from_secs(10));
-    p
+    Launch::hub(dir)
+        .args([format!("--config.file={}", cfg.display())])
+        .log(log)
+        .start()
 }
 
 #[test]
