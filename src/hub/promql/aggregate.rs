@@ -125,42 +125,13 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
 
 /// Evaluates an aggregation.
 pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Result<Inner, Error> {
-    let op = match a.op.to_string().as_str() {
-        "sum" => Agg::Sum,
-        "avg" => Agg::Avg,
-        "min" => Agg::Min,
-        "max" => Agg::Max,
-        "count" => Agg::Count,
-        "group" => Agg::Group,
-        "stddev" => Agg::Stddev,
-        "stdvar" => Agg::Stdvar,
-        "quantile" => Agg::Quantile,
-        "count_values" => Agg::CountValues,
-        "topk" => Agg::Topk,
-        "bottomk" => Agg::Bottomk,
-        other => {
-            return Err(Error::BadData(format!(
-                "aggregation {other:?} is not supported"
-            )))
-        }
-    };
+    let op = Agg::parse(&a.op.to_string())?;
     let (without, mut grouping): (bool, Vec<String>) = match &a.modifier {
         Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
         Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
         None => (false, Vec::new()),
     };
-    let mut value_label = None;
-    let mut params: Option<Vec<f64>> = None;
-    if let Some(p) = &a.param {
-        match unparen(p) {
-            promql_parser::parser::Expr::StringLiteral(s) => value_label = Some(s.val.clone()),
-            _ => match ev.eval(p, grid)? {
-                Inner::Scalar(v) => params = Some(v),
-                Inner::Str(s) => value_label = Some(s),
-                _ => return Err(Error::BadData("expected scalar parameter".into())),
-            },
-        }
-    }
+    let (value_label, params) = parameter(ev, a, grid)?;
     if op == Agg::CountValues {
         let l = value_label.clone().unwrap_or_default();
         if !picket_core::metric::valid_label_name(&l) {
@@ -177,8 +148,13 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Res
         Inner::Vector(v) => v,
         _ => return Err(Error::BadData("aggregation needs an instant vector".into())),
     };
-    // Output labels per input series (= the group's identity).
-    let mut group_of: HashMap<usize, Lbl> = HashMap::new();
+    let mut spec = Spec {
+        op,
+        without,
+        grouping,
+        value_label: value_label.unwrap_or_default(),
+        group_of: HashMap::new(),
+    };
     let mut out = Vec::with_capacity(steps.len());
     for (i, step) in steps.into_iter().enumerate() {
         ev.check_deadline()?;
@@ -186,131 +162,146 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Res
             .as_ref()
             .and_then(|p| p.get(i).copied())
             .unwrap_or(0.0);
-        let mut k = 0usize;
-        if matches!(op, Agg::Topk | Agg::Bottomk) {
-            if !(param >= i64::MIN as f64 && param <= i64::MAX as f64) {
-                return Err(Error::Execution(format!(
-                    "Scalar value {} overflows int64",
-                    format_float_f(param)
-                )));
+        let k = match op {
+            Agg::Topk | Agg::Bottomk => match top_k(param)? {
+                Some(k) => k,
+                None => {
+                    out.push(Vec::new());
+                    continue;
+                }
+            },
+            _ => 0,
+        };
+        let groups = spec.group(ev, step, k);
+        let o = spec.finish(groups, param, k);
+        dup_check(&o)?;
+        out.push(o);
+    }
+    Ok(Inner::Vector(out))
+}
+
+impl Agg {
+    fn parse(name: &str) -> Result<Agg, Error> {
+        Ok(match name {
+            "sum" => Agg::Sum,
+            "avg" => Agg::Avg,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "count" => Agg::Count,
+            "group" => Agg::Group,
+            "stddev" => Agg::Stddev,
+            "stdvar" => Agg::Stdvar,
+            "quantile" => Agg::Quantile,
+            "count_values" => Agg::CountValues,
+            "topk" => Agg::Topk,
+            "bottomk" => Agg::Bottomk,
+            other => {
+                return Err(Error::BadData(format!(
+                    "aggregation {other:?} is not supported"
+                )))
             }
-            let kk = param as i64;
-            if kk < 1 {
-                out.push(Vec::new());
-                continue;
-            }
-            k = usize::try_from(kk).unwrap_or(usize::MAX);
-        }
+        })
+    }
+}
+
+/// The parameter of `topk`, `quantile`, `count_values`...: a string label
+/// name, or a scalar per step.
+#[allow(clippy::type_complexity)]
+fn parameter(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+    grid: Grid,
+) -> Result<(Option<String>, Option<Vec<f64>>), Error> {
+    let Some(p) = &a.param else {
+        return Ok((None, None));
+    };
+    Ok(match unparen(p) {
+        promql_parser::parser::Expr::StringLiteral(s) => (Some(s.val.clone()), None),
+        _ => match ev.eval(p, grid)? {
+            Inner::Scalar(v) => (None, Some(v)),
+            Inner::Str(s) => (Some(s), None),
+            _ => return Err(Error::BadData("expected scalar parameter".into())),
+        },
+    })
+}
+
+/// `k` of topk/bottomk at one step; `None` when below 1 (an empty result).
+fn top_k(param: f64) -> Result<Option<usize>, Error> {
+    if !(param >= i64::MIN as f64 && param <= i64::MAX as f64) {
+        return Err(Error::Execution(format!(
+            "Scalar value {} overflows int64",
+            format_float_f(param)
+        )));
+    }
+    let kk = param as i64;
+    Ok((kk >= 1).then(|| usize::try_from(kk).unwrap_or(usize::MAX)))
+}
+
+/// One aggregation over the steps: the operator, its grouping, and the
+/// output labels per input series (= the group's identity), kept across
+/// steps.
+struct Spec {
+    op: Agg,
+    without: bool,
+    grouping: Vec<String>,
+    value_label: String,
+    group_of: HashMap<usize, Lbl>,
+}
+
+impl Spec {
+    /// The groups of one step, in first-seen order, with their running
+    /// values.
+    fn group(&mut self, ev: &mut Evaluator<'_>, step: Vec<S>, k: usize) -> Vec<Group> {
+        let op = self.op;
         let mut groups: Vec<Group> = Vec::new();
         let mut index: HashMap<usize, usize> = HashMap::new();
         for s in step {
             let metric = if op == Agg::CountValues {
                 let mut l = (*s.l).clone();
-                l.set(value_label.clone().unwrap_or_default(), format_float_f(s.v));
+                l.set(self.value_label.clone(), format_float_f(s.v));
                 ev.intern(l)
             } else {
                 s.l.clone()
             };
-            let g = match group_of.get(&value::key(&metric)) {
-                Some(g) => g.clone(),
-                None => {
-                    let l = if without {
-                        let mut l = (*metric).clone();
-                        for n in &grouping {
-                            l.remove(n);
-                        }
-                        l.remove("__name__");
-                        l
-                    } else {
-                        Labels::from_pairs(
-                            metric
-                                .iter()
-                                .filter(|(n, _)| grouping.iter().any(|g| g == n))
-                                .map(|(n, v)| (n.to_string(), v.to_string())),
-                        )
-                    };
-                    let g = ev.intern(l);
-                    group_of.insert(value::key(&metric), g.clone());
-                    g
-                }
-            };
-            let v = s.v;
+            let g = self.labels_of(ev, &metric);
             let Some(&gi) = index.get(&value::key(&g)) else {
                 index.insert(value::key(&g), groups.len());
-                groups.push(Group {
-                    labels: g,
-                    value: match op {
-                        Agg::Stddev | Agg::Stdvar => 0.0,
-                        Agg::Group => 1.0,
-                        _ => v,
-                    },
-                    mean: v,
-                    count: 1,
-                    members: if matches!(op, Agg::Topk | Agg::Bottomk | Agg::Quantile) {
-                        vec![s]
-                    } else {
-                        Vec::new()
-                    },
-                });
+                groups.push(Group::first(op, g, s));
                 continue;
             };
-            let gr = &mut groups[gi];
-            match op {
-                Agg::Sum => gr.value += v,
-                Agg::Avg => {
-                    gr.count += 1;
-                    if gr.mean.is_infinite() {
-                        if v.is_infinite() && (gr.mean > 0.0) == (v > 0.0) {
-                            continue;
-                        }
-                        if !v.is_infinite() && !v.is_nan() {
-                            continue;
-                        }
-                    }
-                    let c = gr.count as f64;
-                    gr.mean += v / c - gr.mean / c;
-                }
-                Agg::Group => {}
-                Agg::Max => {
-                    if gr.value < v || gr.value.is_nan() {
-                        gr.value = v;
-                    }
-                }
-                Agg::Min => {
-                    if gr.value > v || gr.value.is_nan() {
-                        gr.value = v;
-                    }
-                }
-                Agg::Count | Agg::CountValues => gr.count += 1,
-                Agg::Stddev | Agg::Stdvar => {
-                    gr.count += 1;
-                    let delta = v - gr.mean;
-                    gr.mean += delta / gr.count as f64;
-                    gr.value += delta * (v - gr.mean);
-                }
-                Agg::Quantile => gr.members.push(s),
-                Agg::Topk | Agg::Bottomk => {
-                    let less = if op == Agg::Topk {
-                        top_less
-                    } else {
-                        bottom_less
-                    };
-                    let h = &mut gr.members;
-                    let root = h[0].v;
-                    let better = if op == Agg::Topk { root < v } else { root > v };
-                    if h.len() < k || better || root.is_nan() {
-                        if h.len() == k {
-                            if k == 1 {
-                                h[0] = s;
-                                continue;
-                            }
-                            heap_pop(h, less);
-                        }
-                        heap_push(h, s, less);
-                    }
-                }
-            }
+            groups[gi].add(op, s, k);
         }
+        groups
+    }
+
+    /// The output labels of the group `metric` belongs to.
+    fn labels_of(&mut self, ev: &mut Evaluator<'_>, metric: &Lbl) -> Lbl {
+        if let Some(g) = self.group_of.get(&value::key(metric)) {
+            return g.clone();
+        }
+        let l = if self.without {
+            let mut l = (**metric).clone();
+            for n in &self.grouping {
+                l.remove(n);
+            }
+            l.remove("__name__");
+            l
+        } else {
+            Labels::from_pairs(
+                metric
+                    .iter()
+                    .filter(|(n, _)| self.grouping.iter().any(|g| g == n))
+                    .map(|(n, v)| (n.to_string(), v.to_string())),
+            )
+        };
+        let g = ev.intern(l);
+        self.group_of.insert(value::key(metric), g.clone());
+        g
+    }
+
+    /// One step's output from its groups.
+    fn finish(&self, groups: Vec<Group>, param: f64, k: usize) -> Vec<S> {
+        let op = self.op;
         let mut o = Vec::with_capacity(groups.len());
         for g in groups {
             let v = match op {
@@ -341,8 +332,92 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Res
             };
             o.push(S { l: g.labels, v });
         }
-        dup_check(&o)?;
-        out.push(o);
+        o
     }
-    Ok(Inner::Vector(out))
+}
+
+impl Group {
+    /// A group with its first member.
+    fn first(op: Agg, labels: Lbl, s: S) -> Group {
+        let v = s.v;
+        Group {
+            labels,
+            value: match op {
+                Agg::Stddev | Agg::Stdvar => 0.0,
+                Agg::Group => 1.0,
+                _ => v,
+            },
+            mean: v,
+            count: 1,
+            members: if matches!(op, Agg::Topk | Agg::Bottomk | Agg::Quantile) {
+                vec![s]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Adds a member, as Prometheus's `aggregation()` does per sample.
+    fn add(&mut self, op: Agg, s: S, k: usize) {
+        let v = s.v;
+        match op {
+            Agg::Sum => self.value += v,
+            Agg::Avg => {
+                self.count += 1;
+                if self.mean.is_infinite() {
+                    if v.is_infinite() && (self.mean > 0.0) == (v > 0.0) {
+                        return;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        return;
+                    }
+                }
+                let c = self.count as f64;
+                self.mean += v / c - self.mean / c;
+            }
+            Agg::Group => {}
+            Agg::Max => {
+                if self.value < v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            Agg::Min => {
+                if self.value > v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            Agg::Count | Agg::CountValues => self.count += 1,
+            Agg::Stddev | Agg::Stdvar => {
+                self.count += 1;
+                let delta = v - self.mean;
+                self.mean += delta / self.count as f64;
+                self.value += delta * (v - self.mean);
+            }
+            Agg::Quantile => self.members.push(s),
+            Agg::Topk | Agg::Bottomk => self.keep_top(op, s, k),
+        }
+    }
+
+    /// topk/bottomk: keeps the `k` best in a heap ordered as Prometheus's.
+    fn keep_top(&mut self, op: Agg, s: S, k: usize) {
+        let less = if op == Agg::Topk {
+            top_less
+        } else {
+            bottom_less
+        };
+        let v = s.v;
+        let h = &mut self.members;
+        let root = h[0].v;
+        let better = if op == Agg::Topk { root < v } else { root > v };
+        if h.len() < k || better || root.is_nan() {
+            if h.len() == k {
+                if k == 1 {
+                    h[0] = s;
+                    return;
+                }
+                heap_pop(h, less);
+            }
+            heap_push(h, s, less);
+        }
+    }
 }

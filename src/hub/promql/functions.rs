@@ -58,135 +58,122 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<
             ))),
         }
     };
-    let scalar_at = |i: usize, step: usize| -> f64 {
-        match vals.get(i) {
-            Some(Inner::Scalar(v)) => v.get(step).copied().unwrap_or(f64::NAN),
-            _ => f64::NAN,
-        }
-    };
     match name {
         "scalar" => {
             let v = vector_arg(&vals, 0)?;
-            return Ok(Inner::Scalar(
+            Ok(Inner::Scalar(
                 v.iter()
                     .map(|s| if s.len() == 1 { s[0].v } else { f64::NAN })
                     .collect(),
-            ));
+            ))
         }
         "vector" => {
             let empty = ev.intern(Labels::new());
-            return Ok(Inner::Vector(
-                (0..n)
-                    .map(|i| {
-                        vec![S {
-                            l: empty.clone(),
-                            v: scalar_at(0, i),
-                        }]
-                    })
-                    .collect(),
-            ));
+            Ok(each_step(&empty, n, |i| scalar_at(&vals, 0, i)))
         }
-        "absent" => {
-            let l = ev.intern(absent_labels(args.first().copied()));
-            let v = vector_arg(&vals, 0)?;
-            return Ok(Inner::Vector(
-                v.iter()
-                    .map(|s| {
-                        if s.is_empty() {
-                            vec![S {
-                                l: l.clone(),
-                                v: 1.0,
-                            }]
-                        } else {
-                            Vec::new()
-                        }
-                    })
-                    .collect(),
-            ));
-        }
-        "label_replace" => return label_replace(ev, &vals, &strarg),
-        "label_join" => return label_join(ev, &vals, &strarg),
-        "histogram_quantile" => return histogram_quantile(ev, &vals, grid),
-        "sort" | "sort_desc" => {
-            let desc = name == "sort_desc";
-            let Some(Inner::Vector(v)) = vals.into_iter().next() else {
-                return Err(Error::BadData("sort needs an instant vector".into()));
-            };
-            return Ok(Inner::Vector(
-                v.into_iter()
-                    .map(|mut s| {
-                        s.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
-                            (true, true) => std::cmp::Ordering::Equal,
-                            (true, false) => std::cmp::Ordering::Greater,
-                            (false, true) => std::cmp::Ordering::Less,
-                            _ if desc => nan_low(b.v, a.v),
-                            _ => nan_low(a.v, b.v),
-                        });
-                        s
-                    })
-                    .collect(),
-            ));
-        }
-        _ => {}
+        "absent" => absent(ev, &args, &vals),
+        "label_replace" => label_replace(ev, &vals, &strarg),
+        "label_join" => label_join(ev, &vals, &strarg),
+        "histogram_quantile" => histogram_quantile(ev, &vals, grid),
+        "sort" | "sort_desc" => sort(vals, name == "sort_desc"),
+        _ => match date_fn(name) {
+            // Date functions: the vector argument is optional (default
+            // vector(time())).
+            Some(f) if vals.is_empty() => {
+                let empty = ev.intern(Labels::new());
+                Ok(each_step(&empty, n, |i| f(grid.ts(i).div_euclid(1000))))
+            }
+            Some(f) => map_vector(ev, &vals, |v, _| Some(f(go_f64_to_i64(v)))),
+            None => {
+                let f = elementwise(name, &vals, grid)?;
+                map_vector(ev, &vals, f)
+            }
+        },
     }
-    // Date functions: the vector argument is optional (default vector(time())).
-    if let Some(f) = date_fn(name) {
-        if vals.is_empty() {
-            let empty = ev.intern(Labels::new());
-            return Ok(Inner::Vector(
-                (0..n)
-                    .map(|i| {
-                        vec![S {
-                            l: empty.clone(),
-                            v: f(grid.ts(i).div_euclid(1000)),
-                        }]
-                    })
-                    .collect(),
-            ));
-        }
-        return map_vector(ev, &vals, |v, _| Some(f(go_f64_to_i64(v))));
+}
+
+/// The value of scalar argument `i` at `step` (NaN when it is not a scalar).
+fn scalar_at(vals: &[Inner], i: usize, step: usize) -> f64 {
+    match vals.get(i) {
+        Some(Inner::Scalar(v)) => v.get(step).copied().unwrap_or(f64::NAN),
+        _ => f64::NAN,
     }
-    // Element-wise functions that drop the metric name.
-    let f: Box<dyn Fn(f64, usize) -> Option<f64>> = match name {
-        "abs" => Box::new(|v, _| Some(v.abs())),
-        "ceil" => Box::new(|v, _| Some(v.ceil())),
-        "floor" => Box::new(|v, _| Some(v.floor())),
-        "exp" => Box::new(|v, _| Some(v.exp())),
-        "sqrt" => Box::new(|v, _| Some(v.sqrt())),
-        "ln" => Box::new(|v, _| Some(v.ln())),
-        "log2" => Box::new(|v, _| Some(v.log2())),
-        "log10" => Box::new(|v, _| Some(v.log10())),
-        "sin" => Box::new(|v, _| Some(v.sin())),
-        "cos" => Box::new(|v, _| Some(v.cos())),
-        "tan" => Box::new(|v, _| Some(v.tan())),
-        "asin" => Box::new(|v, _| Some(v.asin())),
-        "acos" => Box::new(|v, _| Some(v.acos())),
-        "atan" => Box::new(|v, _| Some(v.atan())),
-        "sinh" => Box::new(|v, _| Some(v.sinh())),
-        "cosh" => Box::new(|v, _| Some(v.cosh())),
-        "tanh" => Box::new(|v, _| Some(v.tanh())),
-        "asinh" => Box::new(|v, _| Some(v.asinh())),
-        "acosh" => Box::new(|v, _| Some(v.acosh())),
-        "atanh" => Box::new(|v, _| Some(v.atanh())),
-        "rad" => Box::new(|v, _| Some(v * std::f64::consts::PI / 180.0)),
-        "deg" => Box::new(|v, _| Some(v * 180.0 / std::f64::consts::PI)),
-        "sgn" => Box::new(|v, _| {
-            Some(if v < 0.0 {
-                -1.0
-            } else if v > 0.0 {
-                1.0
-            } else {
-                v
+}
+
+/// One sample labelled `l` per step, valued `v(step)`.
+fn each_step(l: &Lbl, n: usize, v: impl Fn(usize) -> f64) -> Inner {
+    Inner::Vector(
+        (0..n)
+            .map(|i| {
+                vec![S {
+                    l: l.clone(),
+                    v: v(i),
+                }]
             })
-        }),
+            .collect(),
+    )
+}
+
+/// `absent(v)`: 1 with the selector's equality labels where `v` is empty.
+fn absent(ev: &mut Evaluator<'_>, args: &[&Expr], vals: &[Inner]) -> Result<Inner, Error> {
+    let l = ev.intern(absent_labels(args.first().copied()));
+    let v = vector_arg(vals, 0)?;
+    Ok(Inner::Vector(
+        v.iter()
+            .map(|s| {
+                if s.is_empty() {
+                    vec![S {
+                        l: l.clone(),
+                        v: 1.0,
+                    }]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// `sort` / `sort_desc`: NaN last either way.
+fn sort(vals: Vec<Inner>, desc: bool) -> Result<Inner, Error> {
+    let Some(Inner::Vector(v)) = vals.into_iter().next() else {
+        return Err(Error::BadData("sort needs an instant vector".into()));
+    };
+    Ok(Inner::Vector(
+        v.into_iter()
+            .map(|mut s| {
+                s.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if desc => nan_low(b.v, a.v),
+                    _ => nan_low(a.v, b.v),
+                });
+                s
+            })
+            .collect(),
+    ))
+}
+
+/// A function applied to each value on its own, by value and step.
+type Elementwise = Box<dyn Fn(f64, usize) -> Option<f64>>;
+
+/// Element-wise functions that drop the metric name: the plain maths ones,
+/// then those with per-step parameters.
+fn elementwise(name: &str, vals: &[Inner], grid: Grid) -> Result<Elementwise, Error> {
+    if let Some(f) = maths(name) {
+        return Ok(Box::new(move |v, _| Some(f(v))));
+    }
+    let n = grid.len();
+    let per_step = |i: usize| -> Vec<f64> { (0..n).map(|s| scalar_at(vals, i, s)).collect() };
+    Ok(match name {
         // timestamp() of an expression: every value's time is the step's.
         "timestamp" => {
             let times: Vec<f64> = (0..n).map(|i| grid.ts(i) as f64 / 1000.0).collect();
             Box::new(move |_, i| Some(times[i]))
         }
         "clamp" => {
-            let (lo, hi): (Vec<f64>, Vec<f64>) =
-                (0..n).map(|i| (scalar_at(1, i), scalar_at(2, i))).unzip();
+            let (lo, hi) = (per_step(1), per_step(2));
             Box::new(move |v, i| {
                 if hi[i] < lo[i] {
                     None
@@ -196,17 +183,18 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<
             })
         }
         "clamp_min" => {
-            let lo: Vec<f64> = (0..n).map(|i| scalar_at(1, i)).collect();
+            let lo = per_step(1);
             Box::new(move |v, i| Some(go_max(lo[i], v)))
         }
         "clamp_max" => {
-            let hi: Vec<f64> = (0..n).map(|i| scalar_at(1, i)).collect();
+            let hi = per_step(1);
             Box::new(move |v, i| Some(go_min(hi[i], v)))
         }
         "round" => {
-            let to: Vec<f64> = (0..n)
-                .map(|i| if vals.len() > 1 { scalar_at(1, i) } else { 1.0 })
-                .collect();
+            let to: Vec<f64> = match vals.len() > 1 {
+                true => per_step(1),
+                false => vec![1.0; n],
+            };
             Box::new(move |v, i| {
                 let inv = 1.0 / to[i];
                 Some((v * inv + 0.5).floor() / inv)
@@ -217,8 +205,45 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<
                 "function {other:?} is not supported by picket-hub"
             )))
         }
-    };
-    map_vector(ev, &vals, f)
+    })
+}
+
+/// The functions of one value alone.
+fn maths(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "sqrt" => f64::sqrt,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sin" => f64::sin,
+        "cos" => f64::cos,
+        "tan" => f64::tan,
+        "asin" => f64::asin,
+        "acos" => f64::acos,
+        "atan" => f64::atan,
+        "sinh" => f64::sinh,
+        "cosh" => f64::cosh,
+        "tanh" => f64::tanh,
+        "asinh" => f64::asinh,
+        "acosh" => f64::acosh,
+        "atanh" => f64::atanh,
+        "rad" => |v| v * std::f64::consts::PI / 180.0,
+        "deg" => |v| v * 180.0 / std::f64::consts::PI,
+        "sgn" => |v| {
+            if v < 0.0 {
+                -1.0
+            } else if v > 0.0 {
+                1.0
+            } else {
+                v
+            }
+        },
+        _ => return None,
+    })
 }
 
 fn vector_arg(vals: &[Inner], i: usize) -> Result<&Vec<Vec<S>>, Error> {
