@@ -35,6 +35,29 @@ pub fn hub_cmd() -> Command {
     c
 }
 
+/// `--help` of `cmd`, checked the way users meet it: its text (exit 0),
+/// and a reader that closes the pipe at once (`picket --help | head -0`)
+/// gets a quiet exit 0, not a panic.
+pub fn help_of(mut cmd: impl FnMut() -> Command) -> String {
+    let out = cmd().arg("--help").output().expect("run --help");
+    assert!(out.status.success(), "--help exit {:?}", out.status);
+    let mut child = cmd()
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn --help");
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().expect("wait --help");
+    let err = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && err.is_empty(),
+        "--help into a closed pipe: {:?}: {err}",
+        closed.status
+    );
+    String::from_utf8(out.stdout).expect("utf-8 help")
+}
+
 /// A binary of the workspace. Cargo names its own package's binaries to
 /// its tests (`CARGO_BIN_EXE_*`); the other package's binary is beside
 /// them in the target directory, built by the same `cargo test

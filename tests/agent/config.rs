@@ -1,7 +1,7 @@
 //! Config files and flags: valid ones load, every bad one exits 2 naming
 //! file, line and key (one fixture file per case under tests/configs/).
 
-use crate::util::{picket, repo};
+use crate::util::{help_of, picket, picket_cmd, repo};
 
 #[test]
 fn documented_config_loads_and_matches_defaults() {
@@ -168,4 +168,40 @@ fn bad_flags_exit_2_naming_the_flag() {
             "{args:?}: expected {expect:?} in {stderr:?}"
         );
     }
+}
+
+#[test]
+fn help_shows_node_exporters_spellings_and_survives_a_closed_pipe() {
+    let help = help_of(picket_cmd);
+    for typed in [
+        "--web.listen-address",
+        "--path.procfs",
+        "--collector.textfile.directory",
+        "--collector.systemd.unit-include",
+        "--no-haproxy.ssl-verify",
+        "--log.level",
+        "--push-url",
+    ] {
+        assert!(help.contains(typed), "{typed} missing from --help:\n{help}");
+    }
+    // argh's own spelling of a dotted flag is never shown.
+    for argh in [
+        "--web-listen-address",
+        "--path-procfs",
+        "--collector-textfile-directory",
+    ] {
+        assert!(!help.contains(argh), "{argh} in --help:\n{help}");
+    }
+    // Every dotted spelling still parses (the help shows what works).
+    let out = picket(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--path.udev.data=/x",
+        "check-config",
+        "/dev/null",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

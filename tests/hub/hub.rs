@@ -856,3 +856,24 @@ fn promtool_queries_the_hub_instant_and_range() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn help_shows_prometheus_spellings_and_survives_a_closed_pipe() {
+    let help = help_of(hub_cmd);
+    for typed in [
+        "--config.file",
+        "--storage.tsdb.retention.time",
+        "--query.lookback-delta",
+        "--web.external-url",
+        "--rule-file",
+    ] {
+        assert!(help.contains(typed), "{typed} missing from --help:\n{help}");
+    }
+    for argh in [
+        "--storage-tsdb-path",
+        "--web-listen-address",
+        "--query-timeout",
+    ] {
+        assert!(!help.contains(argh), "{argh} in --help:\n{help}");
+    }
+}
