@@ -62,6 +62,7 @@ use serde::Deserialize;
 #[cfg(feature = "systemd")]
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Matcher, Out};
+use picket_core::config::{ConfigError, Locator};
 
 /// Default of the `timeout` key: the longest a scrape waits for systemd.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -175,12 +176,13 @@ fn anchored(pattern: &str) -> Result<Matcher, String> {
     Matcher::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
 }
 
-/// A problem with a key: (dotted key or flag, message, from a flag).
-pub type KeyError = (String, String, bool);
-
 /// The settings from the file's `[collector.systemd]` and the flags (which win).
-pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> {
-    let file = |k: &str, m: String| (format!("collector.systemd.{k}"), m, false);
+pub fn resolve(
+    sec: &Section,
+    flags: &Flags,
+    loc: &Locator<'_>,
+) -> Result<Arc<Settings>, ConfigError> {
+    let file = |k: &str, m: String| loc.key(&format!("collector.systemd.{k}"), m);
     let (unit_include, unit_exclude) = (
         pattern(
             sec.unit_include.as_deref(),
@@ -188,6 +190,7 @@ pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> 
             ("unit-whitelist", &flags.unit_whitelist),
             "unit_include",
             DEFAULT_UNIT_INCLUDE,
+            loc,
         )?,
         pattern(
             sec.unit_exclude.as_deref(),
@@ -195,6 +198,7 @@ pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> 
             ("unit-blacklist", &flags.unit_blacklist),
             "unit_exclude",
             DEFAULT_UNIT_EXCLUDE,
+            loc,
         )?,
     );
     let timeout = match &sec.timeout {
@@ -222,28 +226,24 @@ fn pattern(
     (old, old_val): (&str, &Option<String>),
     key: &str,
     default: &str,
-) -> Result<Matcher, KeyError> {
-    let flag = |f: &str, m: String| (format!("--collector.systemd.{f}"), m, true);
-    let (value, blame) = match (new_val, old_val) {
+    loc: &Locator<'_>,
+) -> Result<Matcher, ConfigError> {
+    let flag = |f: &str, m: String| loc.flag(&format!("--collector.systemd.{f}"), m);
+    let file = |m: String| loc.key(&format!("collector.systemd.{key}"), m);
+    let (value, blame): (&str, Option<&str>) = match (new_val, old_val) {
         (Some(_), Some(_)) => {
             let both = format!("{old} and --collector.systemd.{new} are mutually exclusive");
             return Err(flag(old, format!("--collector.systemd.{both}")));
         }
-        (Some(v), None) => (v.as_str(), Some(flag(new, String::new()))),
+        (Some(v), None) => (v.as_str(), Some(new)),
         // (node_exporter also logs that it is deprecated; flags are read
         // before the logger starts here.)
-        (None, Some(v)) => (v.as_str(), Some(flag(old, String::new()))),
-        (None, None) => match from_file {
-            Some(v) => (
-                v,
-                Some((format!("collector.systemd.{key}"), String::new(), false)),
-            ),
-            None => (default, None),
-        },
+        (None, Some(v)) => (v.as_str(), Some(old)),
+        (None, None) => (from_file.unwrap_or(default), None),
     };
     anchored(value).map_err(|m| match blame {
-        Some((k, _, f)) => (k, m, f),
-        None => (format!("collector.systemd.{key}"), m, false),
+        Some(f) => flag(f, m),
+        None => file(m),
     })
 }
 
