@@ -313,6 +313,60 @@ pub trait Systemd {
 /// node_exporter's systemd collector over `sd`: samples to `out`; an error
 /// when node_exporter's `Update` would return one.
 pub fn collect(sd: &mut dyn Systemd, set: &Settings, out: &mut Out<'_>) -> Result<(), String> {
+    let version = manager_info(sd, out);
+    let all = sd
+        .list_units()
+        .map_err(|e| format!("couldn't get units: {e}"))?;
+    for (state, n) in summarize(&all) {
+        out.gauge(
+            "node_systemd_units",
+            "Summary of systemd unit states",
+            &[("state", state)],
+            n,
+        );
+    }
+    let units: Vec<&Unit> = all
+        .iter()
+        .filter(|u| {
+            set.unit_include.is_match(&u.name)
+                && !set.unit_exclude.is_match(&u.name)
+                && u.load_state == "loaded"
+        })
+        .collect();
+
+    for u in &units {
+        unit_status(sd, set, u, out);
+    }
+    if set.start_time {
+        start_times(sd, &units, out);
+    }
+    if set.tasks {
+        tasks(sd, &units, out);
+    }
+    if version >= MIN_VERSION_SYSTEM_STATE {
+        timers(sd, &units, out);
+    }
+    for u in units.iter().filter(|u| u.name.ends_with(".socket")) {
+        sockets(sd, u, out);
+    }
+    if version >= MIN_VERSION_SYSTEM_STATE {
+        let state = sd
+            .manager_property("SystemState")
+            .map_err(|e| format!("couldn't get system state: {e}"))?;
+        let running = go_variant_string(&state) == "\"running\"";
+        out.gauge(
+            "node_systemd_system_running",
+            "Whether the system is operational (see 'systemctl is-system-running')",
+            &[],
+            if running { 1.0 } else { 0.0 },
+        );
+    }
+    Ok(())
+}
+
+/// `node_systemd_version` and `node_systemd_virtualization_info`; the
+/// version (0 when it cannot be read, as node_exporter).
+fn manager_info(sd: &mut dyn Systemd, out: &mut Out<'_>) -> f64 {
     let (version, version_label) = match sd.manager_property("Version") {
         Ok(v) => parse_version(&go_variant_string(&v)),
         Err(e) => {
@@ -345,109 +399,76 @@ pub fn collect(sd: &mut dyn Systemd, set: &Settings, out: &mut Out<'_>) -> Resul
         &[("virtualization_type", &virt)],
         1.0,
     );
+    version
+}
 
-    let all = sd
-        .list_units()
-        .map_err(|e| format!("couldn't get units: {e}"))?;
-    for (state, n) in summarize(&all) {
-        out.gauge(
-            "node_systemd_units",
-            "Summary of systemd unit states",
-            &[("state", state)],
-            n,
-        );
-    }
-    let units: Vec<&Unit> = all
-        .iter()
-        .filter(|u| {
-            set.unit_include.is_match(&u.name)
-                && !set.unit_exclude.is_match(&u.name)
-                && u.load_state == "loaded"
-        })
-        .collect();
-
-    for u in &units {
-        unit_status(sd, set, u, out);
-    }
-    if set.start_time {
-        for u in &units {
-            let usec = if u.active_state != "active" {
-                0
-            } else {
-                match sd
-                    .unit_property(&u.name, "Unit", "ActiveEnterTimestamp")
-                    .and_then(u64_of)
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        log::debug!("systemd: {}: ActiveEnterTimestamp: {e}", u.name);
-                        continue;
-                    }
-                }
-            };
-            out.gauge(
-                "node_systemd_unit_start_time_seconds",
-                "Start time of the unit since unix epoch in seconds.",
-                &[("name", &u.name)],
-                usec as f64 / 1e6,
-            );
-        }
-    }
-    if set.tasks {
-        for u in units.iter().filter(|u| u.name.ends_with(".service")) {
-            for (prop, name, help) in [
-                (
-                    "TasksCurrent",
-                    "node_systemd_unit_tasks_current",
-                    "Current number of tasks per Systemd unit",
-                ),
-                (
-                    "TasksMax",
-                    "node_systemd_unit_tasks_max",
-                    "Maximum number of tasks per Systemd unit",
-                ),
-            ] {
-                match sd.unit_property(&u.name, "Service", prop).and_then(u64_of) {
-                    // Unlimited / not tracked: no sample, as node_exporter.
-                    Ok(u64::MAX) => {}
-                    Ok(v) => out.gauge(name, help, &[("name", &u.name)], v as f64),
-                    Err(e) => log::debug!("systemd: {}: {prop}: {e}", u.name),
-                }
-            }
-        }
-    }
-    if version >= MIN_VERSION_SYSTEM_STATE {
-        for u in units.iter().filter(|u| u.name.ends_with(".timer")) {
+/// `node_systemd_unit_start_time_seconds` (0 for units not active).
+fn start_times(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units {
+        let usec = if u.active_state != "active" {
+            0
+        } else {
             match sd
-                .unit_property(&u.name, "Timer", "LastTriggerUSec")
+                .unit_property(&u.name, "Unit", "ActiveEnterTimestamp")
                 .and_then(u64_of)
             {
-                Ok(v) => out.gauge(
-                    "node_systemd_timer_last_trigger_seconds",
-                    "Seconds since epoch of last trigger.",
-                    &[("name", &u.name)],
-                    v as f64 / 1e6,
-                ),
-                Err(e) => log::debug!("systemd: {}: LastTriggerUSec: {e}", u.name),
+                Ok(v) => v,
+                Err(e) => {
+                    log::debug!("systemd: {}: ActiveEnterTimestamp: {e}", u.name);
+                    continue;
+                }
+            }
+        };
+        out.gauge(
+            "node_systemd_unit_start_time_seconds",
+            "Start time of the unit since unix epoch in seconds.",
+            &[("name", &u.name)],
+            usec as f64 / 1e6,
+        );
+    }
+}
+
+/// `node_systemd_unit_tasks_{current,max}` of the services.
+fn tasks(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units.iter().filter(|u| u.name.ends_with(".service")) {
+        for (prop, name, help) in [
+            (
+                "TasksCurrent",
+                "node_systemd_unit_tasks_current",
+                "Current number of tasks per Systemd unit",
+            ),
+            (
+                "TasksMax",
+                "node_systemd_unit_tasks_max",
+                "Maximum number of tasks per Systemd unit",
+            ),
+        ] {
+            match sd.unit_property(&u.name, "Service", prop).and_then(u64_of) {
+                // Unlimited / not tracked: no sample, as node_exporter.
+                Ok(u64::MAX) => {}
+                Ok(v) => out.gauge(name, help, &[("name", &u.name)], v as f64),
+                Err(e) => log::debug!("systemd: {}: {prop}: {e}", u.name),
             }
         }
     }
-    for u in units.iter().filter(|u| u.name.ends_with(".socket")) {
-        sockets(sd, u, out);
+}
+
+/// `node_systemd_timer_last_trigger_seconds` of the timers.
+fn timers(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units.iter().filter(|u| u.name.ends_with(".timer")) {
+        match sd
+            .unit_property(&u.name, "Timer", "LastTriggerUSec")
+            .and_then(u64_of)
+        {
+            Ok(v) => out.gauge(
+                "node_systemd_timer_last_trigger_seconds",
+                "Seconds since epoch of last trigger.",
+                &[("name", &u.name)],
+                v as f64 / 1e6,
+            ),
+            Err(e) => log::debug!("systemd: {}: LastTriggerUSec: {e}", u.name),
+        }
     }
-    if version >= MIN_VERSION_SYSTEM_STATE {
-        let state = sd
-            .manager_property("SystemState")
-            .map_err(|e| format!("couldn't get system state: {e}"))?;
-        let running = go_variant_string(&state) == "\"running\"";
-        out.gauge(
-            "node_systemd_system_running",
-            "Whether the system is operational (see 'systemctl is-system-running')",
-            &[],
-            if running { 1.0 } else { 0.0 },
-        );
-    }
-    Ok(())
 }
 
 /// `node_systemd_unit_state` (and restarts) of one unit.
