@@ -243,6 +243,36 @@ pub struct CheckConfigArgs {
 impl Args {
     /// The command-line settings that override the config file.
     pub fn overrides(&self) -> Overrides {
+        Overrides {
+            log_level: self.log_level.clone(),
+            listen_address: self.web_listen_address.clone(),
+            telemetry_path: self.web_telemetry_path.clone(),
+            disable_exporter_metrics: self.web_disable_exporter_metrics,
+            max_requests: self.web_max_requests,
+            procfs: self.path_procfs.clone(),
+            sysfs: self.path_sysfs.clone(),
+            rootfs: self.path_rootfs.clone(),
+            udev_data: self.path_udev_data.clone(),
+            disable_defaults: self.collector_disable_defaults,
+            enable: self.collector.clone(),
+            disable: self.no_collector.clone(),
+            options: self.collector_options(),
+            push: crate::push::config::PushFlags {
+                urls: self.push_url.clone(),
+                interval: self.push_interval.clone(),
+                buffer_path: self.buffer_path.clone(),
+                mqtt_url: self.mqtt_url.clone(),
+                job: self.push_job.clone(),
+                instance: self.push_instance.clone(),
+            },
+            haproxy: self.haproxy_flags(),
+            postgres: crate::collect::postgres::Env::from_process(),
+            systemd: self.systemd_flags(),
+        }
+    }
+
+    /// The `--collector.<name>.<option>` values given, by dotted file key.
+    fn collector_options(&self) -> Vec<(&'static str, String)> {
         let mut options = Vec::new();
         let mut opt = |key: &'static str, v: &Option<String>| {
             if let Some(v) = v {
@@ -279,52 +309,37 @@ impl Args {
         );
         opt("collector.vmstat.fields", &self.collector_vmstat_fields);
         opt("collector.netstat.fields", &self.collector_netstat_fields);
-        Overrides {
-            log_level: self.log_level.clone(),
-            listen_address: self.web_listen_address.clone(),
-            telemetry_path: self.web_telemetry_path.clone(),
-            disable_exporter_metrics: self.web_disable_exporter_metrics,
-            max_requests: self.web_max_requests,
-            procfs: self.path_procfs.clone(),
-            sysfs: self.path_sysfs.clone(),
-            rootfs: self.path_rootfs.clone(),
-            udev_data: self.path_udev_data.clone(),
-            disable_defaults: self.collector_disable_defaults,
-            enable: self.collector.clone(),
-            disable: self.no_collector.clone(),
-            options,
-            push: crate::push::config::PushFlags {
-                urls: self.push_url.clone(),
-                interval: self.push_interval.clone(),
-                buffer_path: self.buffer_path.clone(),
-                mqtt_url: self.mqtt_url.clone(),
-                job: self.push_job.clone(),
-                instance: self.push_instance.clone(),
+        options
+    }
+
+    /// `--haproxy.*`.
+    fn haproxy_flags(&self) -> crate::collect::haproxy::Flags {
+        crate::collect::haproxy::Flags {
+            scrape_uri: self.haproxy_scrape_uri.clone(),
+            ssl_verify: if self.no_haproxy_ssl_verify {
+                Some(false)
+            } else if self.haproxy_ssl_verify {
+                Some(true)
+            } else {
+                None
             },
-            haproxy: crate::collect::haproxy::Flags {
-                scrape_uri: self.haproxy_scrape_uri.clone(),
-                ssl_verify: if self.no_haproxy_ssl_verify {
-                    Some(false)
-                } else if self.haproxy_ssl_verify {
-                    Some(true)
-                } else {
-                    None
-                },
-                timeout: self.haproxy_timeout.clone(),
-                server_metric_fields: self.haproxy_server_metric_fields.clone(),
-                server_exclude_states: self.haproxy_server_exclude_states.clone(),
-            },
-            postgres: crate::collect::postgres::Env::from_process(),
-            systemd: crate::collect::systemd::Flags {
-                unit_include: self.collector_systemd_unit_include.clone(),
-                unit_exclude: self.collector_systemd_unit_exclude.clone(),
-                unit_whitelist: self.collector_systemd_unit_whitelist.clone(),
-                unit_blacklist: self.collector_systemd_unit_blacklist.clone(),
-                enable_restarts_metrics: self.collector_systemd_enable_restarts_metrics,
-                enable_task_metrics: self.collector_systemd_enable_task_metrics,
-                enable_start_time_metrics: self.collector_systemd_enable_start_time_metrics,
-                private: self.collector_systemd_private,
-            },
+            timeout: self.haproxy_timeout.clone(),
+            server_metric_fields: self.haproxy_server_metric_fields.clone(),
+            server_exclude_states: self.haproxy_server_exclude_states.clone(),
+        }
+    }
+
+    /// `--collector.systemd.*`.
+    fn systemd_flags(&self) -> crate::collect::systemd::Flags {
+        crate::collect::systemd::Flags {
+            unit_include: self.collector_systemd_unit_include.clone(),
+            unit_exclude: self.collector_systemd_unit_exclude.clone(),
+            unit_whitelist: self.collector_systemd_unit_whitelist.clone(),
+            unit_blacklist: self.collector_systemd_unit_blacklist.clone(),
+            enable_restarts_metrics: self.collector_systemd_enable_restarts_metrics,
+            enable_task_metrics: self.collector_systemd_enable_task_metrics,
+            enable_start_time_metrics: self.collector_systemd_enable_start_time_metrics,
+            private: self.collector_systemd_private,
         }
     }
 }

@@ -13,7 +13,7 @@ use log::LevelFilter;
 use regex_lite::Regex;
 use serde::Deserialize;
 
-use picket_core::config::{check_listen, locate, parse_toml, read_toml, ConfigError};
+use picket_core::config::{check_listen, parse_toml, read_toml, ConfigError, Locator};
 
 use crate::collect::{self, Def, Options, Root};
 
@@ -247,7 +247,8 @@ pub fn parse_file(path: &Path, src: &str) -> Result<FileConfig, ConfigError> {
     parse_toml(path, src)
 }
 
-/// Merges defaults, an optional file and the flags, and checks the result.
+/// Merges defaults, an optional file and the flags, and checks the result:
+/// each section resolves itself, against one [`Locator`] for the file.
 pub fn resolve(
     file: Option<(&Path, &str, FileConfig)>,
     ov: &Overrides,
@@ -257,237 +258,254 @@ pub fn resolve(
         None => (None, "", FileConfig::default()),
     };
     // Errors about a file key point at its line; errors about a flag name the flag.
-    let file_err = |key: &str, msg: String| ConfigError {
-        file: path.map(Path::to_path_buf),
-        line: path.and_then(|_| locate(src, key)),
-        key: Some(key.to_string()),
-        msg,
-    };
-    let flag_err = |flag: &str, msg: String| ConfigError {
-        file: None,
-        line: None,
-        key: Some(flag.to_string()),
-        msg,
-    };
-
-    let log_level = match (&ov.log_level, &fc.log.level) {
-        (Some(l), _) => picket_core::logger::parse_level(l).ok_or_else(|| {
-            flag_err(
-                "--log.level",
-                format!("unknown level {l:?} (debug, info, warn, error)"),
-            )
-        })?,
-        (None, Some(l)) => picket_core::logger::parse_level(l).ok_or_else(|| {
-            file_err(
-                "log.level",
-                format!("unknown level {l:?} (debug, info, warn, error)"),
-            )
-        })?,
-        (None, None) => LevelFilter::Info,
-    };
-
-    let listen_address = match (&ov.listen_address, &fc.web.listen_address) {
-        (Some(a), _) => {
-            check_listen(a).map_err(|m| flag_err("--web.listen-address", m))?;
-            a.clone()
-        }
-        (None, Some(a)) => {
-            check_listen(a).map_err(|m| file_err("web.listen_address", m))?;
-            a.clone()
-        }
-        (None, None) => DEFAULT_LISTEN.to_string(),
-    };
-
-    let telemetry_path = match (&ov.telemetry_path, &fc.web.telemetry_path) {
-        (Some(p), _) if !p.starts_with('/') => {
-            return Err(flag_err(
-                "--web.telemetry-path",
-                format!("{p:?} must start with '/'"),
-            ))
-        }
-        (None, Some(p)) if !p.starts_with('/') => {
-            return Err(file_err(
-                "web.telemetry_path",
-                format!("{p:?} must start with '/'"),
-            ))
-        }
-        (Some(p), _) | (None, Some(p)) => p.clone(),
-        (None, None) => DEFAULT_TELEMETRY_PATH.to_string(),
-    };
-
-    let exporter_metrics =
-        !(ov.disable_exporter_metrics || fc.web.disable_exporter_metrics.unwrap_or(false));
-    let max_requests = ov
-        .max_requests
-        .or(fc.web.max_requests)
-        .unwrap_or(DEFAULT_MAX_REQUESTS);
-    let read_timeout_seconds = fc.web.read_timeout_seconds.unwrap_or(10);
-    if read_timeout_seconds == 0 {
-        return Err(file_err(
-            "web.read_timeout_seconds",
-            "must be at least 1".into(),
-        ));
-    }
-
-    let d = Root::default();
-    let root = Root {
-        procfs: ov.procfs.clone().or(fc.paths.procfs).unwrap_or(d.procfs),
-        sysfs: ov.sysfs.clone().or(fc.paths.sysfs).unwrap_or(d.sysfs),
-        rootfs: ov.rootfs.clone().or(fc.paths.rootfs).unwrap_or(d.rootfs),
-        udev_data: ov.udev_data.clone().or(fc.paths.udev_data),
-    };
-
-    // Collectors: defaults (unless disabled), then the file's lists, then the flags'.
-    let mut on: Vec<&'static Def> = Vec::new();
-    let disable_defaults = ov.disable_defaults || fc.collectors.disable_defaults.unwrap_or(false);
-    if !disable_defaults {
-        on.extend(collect::ALL.iter().filter(|d| d.default));
-    }
-    let lookup = |name: &str| {
-        collect::find(name).ok_or_else(|| {
-            let names: Vec<_> = collect::ALL.iter().map(|d| d.name).collect();
-            format!("unknown collector {name:?} (known: {})", names.join(", "))
-        })
-    };
-    for name in &fc.collectors.enable {
-        on.push(lookup(name).map_err(|m| file_err("collectors.enable", m))?);
-    }
-    for name in &fc.collectors.disable {
-        let d = lookup(name).map_err(|m| file_err("collectors.disable", m))?;
-        on.retain(|x| x.name != d.name);
-    }
-    for name in &ov.enable {
-        on.push(lookup(name).map_err(|m| flag_err(&format!("--collector.{name}"), m))?);
-    }
-    for name in &ov.disable {
-        let d = lookup(name).map_err(|m| flag_err(&format!("--no-collector.{name}"), m))?;
-        on.retain(|x| x.name != d.name);
-    }
-    on.sort_by_key(|d| d.name);
-    on.dedup_by_key(|d| d.name);
-
-    // Collector options: flag value, else file value, else node_exporter's default.
-    let c = &fc.collector;
-    let pick =
-        |key: &'static str, file_val: &Option<String>| -> Result<Option<Regex>, ConfigError> {
-            let (val, from_flag) = match ov.options.iter().rev().find(|(k, _)| *k == key) {
-                Some((_, v)) => (Some(v.clone()), true),
-                None => (file_val.clone(), false),
-            };
-            match val {
-                // An empty value unsets the filter, as in node_exporter.
-                Some(v) if v.is_empty() && !key.ends_with(".fields") => Ok(Some(never_matches())),
-                None => Ok(None),
-                Some(v) => Regex::new(&v).map(Some).map_err(|e| {
-                    let msg = format!("invalid regex {v:?}: {e}");
-                    if from_flag {
-                        flag_err(&format!("--{}", key.replace('_', "-")), msg)
-                    } else {
-                        file_err(key, msg)
-                    }
-                }),
-            }
-        };
-    let mut opts = Options::default();
-    if let Some(r) = pick(
-        "collector.filesystem.mount_points_exclude",
-        &c.filesystem.mount_points_exclude,
-    )? {
-        opts.filesystem_mount_points_exclude = r.into();
-    }
-    if let Some(r) = pick(
-        "collector.filesystem.fs_types_exclude",
-        &c.filesystem.fs_types_exclude,
-    )? {
-        opts.filesystem_fs_types_exclude = r.into();
-    }
-    if let Some(r) = pick(
-        "collector.diskstats.device_exclude",
-        &c.diskstats.device_exclude,
-    )? {
-        opts.diskstats_device_exclude = r.into();
-    }
-    // An empty include means "all", an empty exclude "none": both are no filter.
-    let unset_if_empty = |r: Option<Regex>| r.filter(|r| r.as_str() != NEVER).map(Into::into);
-    opts.netdev_device_include = unset_if_empty(pick(
-        "collector.netdev.device_include",
-        &c.netdev.device_include,
-    )?);
-    opts.netdev_device_exclude = unset_if_empty(pick(
-        "collector.netdev.device_exclude",
-        &c.netdev.device_exclude,
-    )?);
-    if let Some(r) = pick(
-        "collector.netclass.ignored_devices",
-        &c.netclass.ignored_devices,
-    )? {
-        opts.netclass_ignored_devices = r.into();
-    }
-    if let Some(r) = pick("collector.vmstat.fields", &c.vmstat.fields)? {
-        opts.vmstat_fields = r.into();
-    }
-    if let Some(r) = pick("collector.netstat.fields", &c.netstat.fields)? {
-        opts.netstat_fields = r.into();
-    }
-    opts.textfile_directory = ov
-        .options
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == "collector.textfile.directory")
-        .map(|(_, v)| PathBuf::from(v))
-        .or_else(|| c.textfile.directory.clone())
-        .filter(|p| !p.as_os_str().is_empty());
-
-    // Network collectors: their targets, and the collector is on when it has
-    // any (as the exporters they replace were, once started), unless the
-    // file or a flag turns it off.
-    let keyed = |(key, msg, from_flag): (String, String, bool)| {
-        if from_flag {
-            flag_err(&key, msg)
-        } else {
-            file_err(&key, msg)
-        }
-    };
-    opts.haproxy = collect::haproxy::resolve(&fc.haproxy, &ov.haproxy).map_err(keyed)?;
-    opts.postgres = collect::postgres::resolve(&fc.postgres, &ov.postgres).map_err(keyed)?;
-    opts.relay = collect::relay::resolve(&fc.relay).map_err(keyed)?;
-    opts.systemd = collect::systemd::resolve(&c.systemd, &ov.systemd).map_err(keyed)?;
-    let off = |name: &str| {
-        fc.collectors.disable.iter().any(|n| n == name) || ov.disable.iter().any(|n| n == name)
-    };
-    for (name, has) in [
-        ("haproxy", !opts.haproxy.is_empty()),
-        ("postgres", !opts.postgres.is_empty()),
-        ("relay", !opts.relay.is_empty()),
-    ] {
-        if has && !off(name) && !on.iter().any(|d| d.name == name) {
-            on.extend(collect::find(name));
-        }
-    }
-    on.sort_by_key(|d| d.name);
-
-    let push = crate::push::config::resolve(&fc.push, &ov.push, &listen_address).map_err(
-        |(key, msg, from_flag)| {
-            if from_flag {
-                flag_err(&key, msg)
-            } else {
-                file_err(&key, msg)
-            }
-        },
-    )?;
-
+    let loc = Locator::new(path, src);
+    let log_level = fc.log.resolve(ov, &loc)?;
+    let web = fc.web.resolve(ov, &loc)?;
+    let root = fc.paths.resolve(ov);
+    let mut enabled = fc.collectors.resolve(ov, &loc)?;
+    let mut opts = fc.collector.resolve(ov, &loc)?;
+    opts.haproxy = collect::haproxy::resolve(&fc.haproxy, &ov.haproxy, &loc)?;
+    opts.postgres = collect::postgres::resolve(&fc.postgres, &ov.postgres, &loc)?;
+    opts.relay = collect::relay::resolve(&fc.relay, &loc)?;
+    opts.systemd = collect::systemd::resolve(&fc.collector.systemd, &ov.systemd, &loc)?;
+    fc.collectors.add_targeted(ov, &opts, &mut enabled);
+    let push = crate::push::config::resolve(&fc.push, &ov.push, &web.listen_address)
+        .map_err(|e| loc.keyed(e))?;
     Ok(AgentConfig {
         push,
         log_level,
-        listen_address,
-        telemetry_path,
-        exporter_metrics,
-        max_requests,
-        read_timeout_seconds,
+        listen_address: web.listen_address,
+        telemetry_path: web.telemetry_path,
+        exporter_metrics: web.exporter_metrics,
+        max_requests: web.max_requests,
+        read_timeout_seconds: web.read_timeout_seconds,
         root,
         opts,
-        enabled: on,
+        enabled,
     })
+}
+
+impl LogSection {
+    /// The level: the flag's, else the file's, else `info`.
+    fn resolve(&self, ov: &Overrides, loc: &Locator<'_>) -> Result<LevelFilter, ConfigError> {
+        let unknown = |l: &str| format!("unknown level {l:?} (debug, info, warn, error)");
+        Ok(match (&ov.log_level, &self.level) {
+            (Some(l), _) => picket_core::logger::parse_level(l)
+                .ok_or_else(|| loc.flag("--log.level", unknown(l)))?,
+            (None, Some(l)) => picket_core::logger::parse_level(l)
+                .ok_or_else(|| loc.key("log.level", unknown(l)))?,
+            (None, None) => LevelFilter::Info,
+        })
+    }
+}
+
+/// `[web]`, resolved: the fields of [`AgentConfig`] it gives.
+struct Web {
+    listen_address: String,
+    telemetry_path: String,
+    exporter_metrics: bool,
+    max_requests: usize,
+    read_timeout_seconds: u64,
+}
+
+impl WebSection {
+    /// Flags over the file over node_exporter's defaults.
+    fn resolve(&self, ov: &Overrides, loc: &Locator<'_>) -> Result<Web, ConfigError> {
+        let listen_address = match (&ov.listen_address, &self.listen_address) {
+            (Some(a), _) => {
+                check_listen(a).map_err(|m| loc.flag("--web.listen-address", m))?;
+                a.clone()
+            }
+            (None, Some(a)) => {
+                check_listen(a).map_err(|m| loc.key("web.listen_address", m))?;
+                a.clone()
+            }
+            (None, None) => DEFAULT_LISTEN.to_string(),
+        };
+        let telemetry_path = match (&ov.telemetry_path, &self.telemetry_path) {
+            (Some(p), _) if !p.starts_with('/') => {
+                return Err(loc.flag("--web.telemetry-path", format!("{p:?} must start with '/'")))
+            }
+            (None, Some(p)) if !p.starts_with('/') => {
+                return Err(loc.key("web.telemetry_path", format!("{p:?} must start with '/'")))
+            }
+            (Some(p), _) | (None, Some(p)) => p.clone(),
+            (None, None) => DEFAULT_TELEMETRY_PATH.to_string(),
+        };
+        let read_timeout_seconds = self.read_timeout_seconds.unwrap_or(10);
+        if read_timeout_seconds == 0 {
+            return Err(loc.key("web.read_timeout_seconds", "must be at least 1".into()));
+        }
+        Ok(Web {
+            listen_address,
+            telemetry_path,
+            exporter_metrics: !(ov.disable_exporter_metrics
+                || self.disable_exporter_metrics.unwrap_or(false)),
+            max_requests: ov
+                .max_requests
+                .or(self.max_requests)
+                .unwrap_or(DEFAULT_MAX_REQUESTS),
+            read_timeout_seconds,
+        })
+    }
+}
+
+impl PathsSection {
+    /// Each mount point: the flag's, else the file's, else the default.
+    fn resolve(self, ov: &Overrides) -> Root {
+        let d = Root::default();
+        Root {
+            procfs: ov.procfs.clone().or(self.procfs).unwrap_or(d.procfs),
+            sysfs: ov.sysfs.clone().or(self.sysfs).unwrap_or(d.sysfs),
+            rootfs: ov.rootfs.clone().or(self.rootfs).unwrap_or(d.rootfs),
+            udev_data: ov.udev_data.clone().or(self.udev_data),
+        }
+    }
+}
+
+impl CollectorsSection {
+    /// The collectors on, in name order: defaults (unless disabled), then
+    /// the file's lists, then the flags'.
+    fn resolve(&self, ov: &Overrides, loc: &Locator<'_>) -> Result<Vec<&'static Def>, ConfigError> {
+        let mut on: Vec<&'static Def> = Vec::new();
+        if !(ov.disable_defaults || self.disable_defaults.unwrap_or(false)) {
+            on.extend(collect::ALL.iter().filter(|d| d.default));
+        }
+        let lookup = |name: &str| {
+            collect::find(name).ok_or_else(|| {
+                let names: Vec<_> = collect::ALL.iter().map(|d| d.name).collect();
+                format!("unknown collector {name:?} (known: {})", names.join(", "))
+            })
+        };
+        for name in &self.enable {
+            on.push(lookup(name).map_err(|m| loc.key("collectors.enable", m))?);
+        }
+        for name in &self.disable {
+            let d = lookup(name).map_err(|m| loc.key("collectors.disable", m))?;
+            on.retain(|x| x.name != d.name);
+        }
+        for name in &ov.enable {
+            on.push(lookup(name).map_err(|m| loc.flag(&format!("--collector.{name}"), m))?);
+        }
+        for name in &ov.disable {
+            let d = lookup(name).map_err(|m| loc.flag(&format!("--no-collector.{name}"), m))?;
+            on.retain(|x| x.name != d.name);
+        }
+        on.sort_by_key(|d| d.name);
+        on.dedup_by_key(|d| d.name);
+        Ok(on)
+    }
+
+    /// Network collectors are on when they have targets (as the exporters
+    /// they replace were, once started), unless the file or a flag turns
+    /// them off.
+    fn add_targeted(&self, ov: &Overrides, opts: &Options, on: &mut Vec<&'static Def>) {
+        let off = |name: &str| {
+            self.disable.iter().any(|n| n == name) || ov.disable.iter().any(|n| n == name)
+        };
+        for (name, has) in [
+            ("haproxy", !opts.haproxy.is_empty()),
+            ("postgres", !opts.postgres.is_empty()),
+            ("relay", !opts.relay.is_empty()),
+        ] {
+            if has && !off(name) && !on.iter().any(|d| d.name == name) {
+                on.extend(collect::find(name));
+            }
+        }
+        on.sort_by_key(|d| d.name);
+    }
+}
+
+impl CollectorOptionsSection {
+    /// The filters and the textfile directory: flag value, else file value,
+    /// else node_exporter's default. (`[collector.systemd]` resolves in
+    /// its collector.)
+    fn resolve(&self, ov: &Overrides, loc: &Locator<'_>) -> Result<Options, ConfigError> {
+        let pick =
+            |key: &'static str, file_val: &Option<String>| option_regex(key, file_val, ov, loc);
+        let mut opts = Options::default();
+        if let Some(r) = pick(
+            "collector.filesystem.mount_points_exclude",
+            &self.filesystem.mount_points_exclude,
+        )? {
+            opts.filesystem_mount_points_exclude = r.into();
+        }
+        if let Some(r) = pick(
+            "collector.filesystem.fs_types_exclude",
+            &self.filesystem.fs_types_exclude,
+        )? {
+            opts.filesystem_fs_types_exclude = r.into();
+        }
+        if let Some(r) = pick(
+            "collector.diskstats.device_exclude",
+            &self.diskstats.device_exclude,
+        )? {
+            opts.diskstats_device_exclude = r.into();
+        }
+        // An empty include means "all", an empty exclude "none": both are no filter.
+        let unset_if_empty = |r: Option<Regex>| r.filter(|r| r.as_str() != NEVER).map(Into::into);
+        opts.netdev_device_include = unset_if_empty(pick(
+            "collector.netdev.device_include",
+            &self.netdev.device_include,
+        )?);
+        opts.netdev_device_exclude = unset_if_empty(pick(
+            "collector.netdev.device_exclude",
+            &self.netdev.device_exclude,
+        )?);
+        if let Some(r) = pick(
+            "collector.netclass.ignored_devices",
+            &self.netclass.ignored_devices,
+        )? {
+            opts.netclass_ignored_devices = r.into();
+        }
+        if let Some(r) = pick("collector.vmstat.fields", &self.vmstat.fields)? {
+            opts.vmstat_fields = r.into();
+        }
+        if let Some(r) = pick("collector.netstat.fields", &self.netstat.fields)? {
+            opts.netstat_fields = r.into();
+        }
+        opts.textfile_directory = option_flag(ov, "collector.textfile.directory")
+            .map(PathBuf::from)
+            .or_else(|| self.textfile.directory.clone())
+            .filter(|p| !p.as_os_str().is_empty());
+        Ok(opts)
+    }
+}
+
+/// The last `--collector.<name>.<option>` given for the dotted `key`.
+fn option_flag<'a>(ov: &'a Overrides, key: &str) -> Option<&'a String> {
+    ov.options
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// A regex option: the flag's value, else the file's; an empty filter
+/// (not `fields`) is one that matches nothing, as in node_exporter.
+fn option_regex(
+    key: &'static str,
+    file_val: &Option<String>,
+    ov: &Overrides,
+    loc: &Locator<'_>,
+) -> Result<Option<Regex>, ConfigError> {
+    let (val, from_flag) = match option_flag(ov, key) {
+        Some(v) => (Some(v.clone()), true),
+        None => (file_val.clone(), false),
+    };
+    match val {
+        // An empty value unsets the filter, as in node_exporter.
+        Some(v) if v.is_empty() && !key.ends_with(".fields") => Ok(Some(never_matches())),
+        None => Ok(None),
+        Some(v) => Regex::new(&v).map(Some).map_err(|e| {
+            let msg = format!("invalid regex {v:?}: {e}");
+            if from_flag {
+                loc.flag(&format!("--{}", key.replace('_', "-")), msg)
+            } else {
+                loc.key(key, msg)
+            }
+        }),
+    }
 }
 
 /// A regex that matches no string, standing for an exclude filter set to "".
@@ -496,4 +514,23 @@ const NEVER: &str = "[^\\s\\S]";
 fn never_matches() -> Regex {
     // A constant pattern; compiling it cannot fail.
     Regex::new(NEVER).expect("constant regex")
+}
+
+/// For the collectors' unit tests of their section resolvers.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use picket_core::config::{ConfigError, Locator};
+
+    /// A locator for a file (without text), so an error about a file key
+    /// names a file and one about a flag does not.
+    pub fn loc() -> Locator<'static> {
+        Locator::new(Some(Path::new("picket.toml")), "")
+    }
+
+    /// An error from [`loc`] taken apart: (key or flag, message, from a flag).
+    pub fn parts(e: ConfigError) -> (String, String, bool) {
+        (e.key.unwrap_or_default(), e.msg, e.file.is_none())
+    }
 }

@@ -3,7 +3,8 @@
 //! checks every section uses (durations, listen addresses).
 //!
 //! One locator for every config file: serde's span gives the line of a
-//! parse error; [`locate`] finds the line of a key a resolver rejects.
+//! parse error; [`locate`] finds the line of a key a resolver rejects, and
+//! [`Locator`] carries the file and its text to every section's resolver.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,61 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A problem a resolver reports before it meets a [`Locator`]: (dotted
+/// key or flag, message, from a flag).
+pub type KeyError = (String, String, bool);
+
+/// The one error locator every section of a config resolves against: the
+/// file and its text, so an error about a file key names the file and the
+/// key's line, and an error about a flag (or an environment variable)
+/// names just the flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Locator<'a> {
+    /// The file, or `None` when the config is flags and defaults only.
+    file: Option<&'a Path>,
+    /// The file's text (empty without a file).
+    src: &'a str,
+}
+
+impl<'a> Locator<'a> {
+    /// A locator for `file` holding `src`; `None` for no file.
+    pub fn new(file: Option<&'a Path>, src: &'a str) -> Locator<'a> {
+        Locator { file, src }
+    }
+
+    /// An error at the dotted file key `key` (`web.listen_address`,
+    /// `haproxy[0].timeout`): the file, the key's line, the key.
+    pub fn key(&self, key: &str, msg: String) -> ConfigError {
+        ConfigError {
+            file: self.file.map(Path::to_path_buf),
+            line: self.file.and_then(|_| locate(self.src, key)),
+            key: Some(key.to_string()),
+            msg,
+        }
+    }
+
+    /// An error at a command-line flag or environment variable, named as
+    /// the user wrote it (`--web.listen-address`, `DATA_SOURCE_NAME`).
+    pub fn flag(&self, flag: &str, msg: String) -> ConfigError {
+        ConfigError {
+            file: None,
+            line: None,
+            key: Some(flag.to_string()),
+            msg,
+        }
+    }
+
+    /// [`Locator::flag`] when `from_flag`, else [`Locator::key`]: for
+    /// resolvers that report `(key or flag, message, from a flag)`.
+    pub fn keyed(&self, (key, msg, from_flag): KeyError) -> ConfigError {
+        if from_flag {
+            self.flag(&key, msg)
+        } else {
+            self.key(&key, msg)
+        }
+    }
+}
 
 /// Reads and parses any TOML config file (the agent's, the hub's): its
 /// text and value, or an error naming the file, the line and the key.

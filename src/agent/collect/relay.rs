@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Out};
+use picket_core::config::{ConfigError, Locator};
 use picket_core::metric::{Labels, MetricType, Sample};
 
 /// Largest body relayed (Prometheus's default body_size_limit is unlimited;
@@ -70,31 +71,29 @@ pub struct Target {
     agent: ureq::Agent,
 }
 
-/// A problem with a key: (dotted key, message, from a flag).
-pub type KeyError = (String, String, bool);
-
 /// The targets of the file's `[[relay]]` tables.
-pub fn resolve(sections: &[Section]) -> Result<Vec<Arc<Target>>, KeyError> {
+pub fn resolve(sections: &[Section], loc: &Locator<'_>) -> Result<Vec<Arc<Target>>, ConfigError> {
     let mut out = Vec::new();
     for (i, s) in sections.iter().enumerate() {
         let key = |k: &str| format!("relay[{i}].{k}");
         let url = s
             .url
             .clone()
-            .ok_or((key("url"), "missing".to_string(), false))?;
+            .ok_or_else(|| loc.key(&key("url"), "missing".to_string()))?;
         let hostport = url
             .strip_prefix("http://")
             .and_then(|r| r.split('/').next())
             .filter(|h| !h.is_empty())
-            .ok_or((
-                key("url"),
-                format!("{url:?}: expected http://host:port/path"),
-                false,
-            ))?
+            .ok_or_else(|| {
+                loc.key(
+                    &key("url"),
+                    format!("{url:?}: expected http://host:port/path"),
+                )
+            })?
             .to_string();
         let timeout = match &s.timeout {
             Some(t) => {
-                picket_core::config::parse_duration(t).map_err(|m| (key("timeout"), m, false))?
+                picket_core::config::parse_duration(t).map_err(|m| loc.key(&key("timeout"), m))?
             }
             None => DEFAULT_TIMEOUT,
         };
@@ -219,6 +218,7 @@ fn relabel(t: &Target, mut s: Sample) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::{loc, parts};
 
     fn target(honor: bool) -> Target {
         Target {
@@ -272,13 +272,15 @@ mod tests {
             url: Some("ftp://x/metrics".into()),
             ..Section::default()
         };
-        let e = resolve(&[Section::default(), bad]).expect_err("no url");
+        let e = resolve(&[Section::default(), bad], &loc())
+            .map_err(parts)
+            .expect_err("no url");
         assert_eq!(e.0, "relay[0].url");
         let ok = Section {
             url: Some("http://127.0.0.1:8405/metrics".into()),
             ..Section::default()
         };
-        let t = resolve(&[ok]).expect("resolves");
+        let t = resolve(&[ok], &loc()).expect("resolves");
         assert_eq!(t[0].instance, "127.0.0.1:8405");
         assert_eq!(t[0].job, "relay");
     }

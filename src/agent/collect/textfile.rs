@@ -266,16 +266,26 @@ fn convert(f: &mut Family) -> Result<(), String> {
         }
     };
     let histogram = f.kind == MetricType::Histogram;
+    let groups = group(&f.name, raw, special, histogram)?;
+    emit_groups(f, groups, special, histogram);
+    Ok(())
+}
+
+/// The samples of a histogram or summary, by label set without `special`
+/// (`le`, `quantile`): the points, sum and count of each.
+fn group(
+    name: &str,
+    raw: Vec<Sample>,
+    special: &str,
+    histogram: bool,
+) -> Result<Vec<(Labels, Group)>, String> {
     let mut groups: Vec<(Labels, Group)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for s in raw {
         let mut labels = s.labels;
         let bound = match labels.remove(special) {
             Some(v) => Some(text::parse_float(&v).ok_or_else(|| {
-                format!(
-                    "expected float as value for {special:?} label of {:?}, got {v:?}",
-                    f.name
-                )
+                format!("expected float as value for {special:?} label of {name:?}, got {v:?}")
             })?),
             None => None,
         };
@@ -293,13 +303,13 @@ fn convert(f: &mut Family) -> Result<(), String> {
         let v = s.value;
         match s.suffix {
             Suffix::Sum => g.sum = v,
-            Suffix::Count if histogram => g.count = histogram_count(v, &f.name, &mut g.float)?,
+            Suffix::Count if histogram => g.count = histogram_count(v, name, &mut g.float)?,
             // Go: uint64(value), truncating.
             Suffix::Count => g.count = v as u64 as f64,
             Suffix::None | Suffix::Bucket => {
                 if let Some(b) = bound {
                     let v = if histogram {
-                        histogram_count(v, &f.name, &mut g.float)?
+                        histogram_count(v, name, &mut g.float)?
                     } else {
                         v
                     };
@@ -312,7 +322,17 @@ fn convert(f: &mut Family) -> Result<(), String> {
             }
         }
     }
+    Ok(groups)
+}
 
+/// The groups as samples of `f`, in Go's order: the points by bound (a
+/// histogram gets its `+Inf` bucket), then sum and count.
+fn emit_groups(
+    f: &mut Family,
+    groups: Vec<(Labels, Group)>,
+    special: &'static str,
+    histogram: bool,
+) {
     let names = label_names(groups.iter().map(|g| &g.0));
     for (mut labels, mut g) in groups {
         pad(&mut labels, &names);
@@ -343,7 +363,6 @@ fn convert(f: &mut Family) -> Result<(), String> {
         f.samples
             .push(sample(&f.name, Suffix::Count, f.kind, labels, g.count));
     }
-    Ok(())
 }
 
 /// A histogram count or bucket as Go's parser takes it: a non-negative
@@ -404,6 +423,18 @@ fn pad(labels: &mut Labels, names: &[String]) {
 /// (see the module doc). Returns the samples and whether a help clash set
 /// the error flag.
 pub fn merge(files: &[FileResult]) -> (Vec<Sample>, bool) {
+    let (accepted, files_of, errored) = accept(files);
+    (gather(accepted, &files_of), errored)
+}
+
+/// The files a family name was read from, by name.
+type FilesOf<'a> = HashMap<&'a str, Vec<&'a str>>;
+
+/// The families that pass node_exporter's help check (the first help of a
+/// name wins; a family with another help is skipped, and so is every later
+/// one of a name that clashed), the files each name came from, and whether
+/// any clashed.
+fn accept(files: &[FileResult]) -> (Vec<&Family>, FilesOf<'_>, bool) {
     let mut errored = false;
     // name → (first help, help of the first clash)
     let mut helps: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
@@ -434,8 +465,13 @@ pub fn merge(files: &[FileResult]) -> (Vec<Sample>, bool) {
             accepted.push(fam);
         }
     }
+    (accepted, files_of, errored)
+}
 
-    // What client_golang's registry does when gathering.
+/// What client_golang's registry does when gathering: a name keeps its
+/// first help and type, names that collide by suffix are dropped, and a
+/// series already collected from an earlier file is not repeated.
+fn gather(accepted: Vec<&Family>, files_of: &FilesOf<'_>) -> Vec<Sample> {
     let mut registry: HashMap<&str, (String, MetricType)> = HashMap::new();
     let mut seen: HashSet<(&str, Labels)> = HashSet::new();
     let mut out = Vec::new();
@@ -493,7 +529,7 @@ pub fn merge(files: &[FileResult]) -> (Vec<Sample>, bool) {
         }
         seen.extend(keys.into_iter().map(|k| (fam.name.as_str(), k)));
     }
-    (out, errored)
+    out
 }
 
 /// client_golang's `checkSuffixCollisions`: returns the clashing name.

@@ -53,6 +53,7 @@ use serde::Deserialize;
 
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Out};
+use picket_core::config::{ConfigError, Locator};
 use picket_core::metric::{Labels, MetricType, Sample};
 
 pub use fetch::redact;
@@ -131,11 +132,12 @@ pub struct Target {
     agent: OnceLock<ureq::Agent>,
 }
 
-/// A problem with a key: (dotted key or flag, message, from a flag).
-pub type KeyError = (String, String, bool);
-
 /// The targets of the file's `[[haproxy]]` tables, or of the flags.
-pub fn resolve(sections: &[Section], flags: &Flags) -> Result<Vec<Arc<Target>>, KeyError> {
+pub fn resolve(
+    sections: &[Section],
+    flags: &Flags,
+    loc: &Locator<'_>,
+) -> Result<Vec<Arc<Target>>, ConfigError> {
     let mut out = Vec::new();
     if !flags.scrape_uri.is_empty() {
         for uri in &flags.scrape_uri {
@@ -146,11 +148,11 @@ pub fn resolve(sections: &[Section], flags: &Flags) -> Result<Vec<Arc<Target>>, 
                 server_metric_fields: flags.server_metric_fields.clone(),
                 server_exclude_states: flags.server_exclude_states.clone(),
             };
-            out.push(target(&s).map_err(|(k, m)| (format!("--haproxy.{k}"), m, true))?);
+            out.push(target(&s).map_err(|(k, m)| loc.flag(&format!("--haproxy.{k}"), m))?);
         }
     } else {
         for (i, s) in sections.iter().enumerate() {
-            out.push(target(s).map_err(|(k, m)| (format!("haproxy[{i}].{k}"), m, false))?);
+            out.push(target(s).map_err(|(k, m)| loc.key(&format!("haproxy[{i}].{k}"), m))?);
         }
     }
     if out.len() > 1 {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::collect::{Options, Root};
+use crate::config::testing::{loc, parts};
 
 fn fixture(name: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +37,7 @@ fn targets(uris: &[&str], edit: impl Fn(&mut Section)) -> Vec<Arc<Target>> {
             s
         })
         .collect();
-    resolve(&sections, &Flags::default()).expect("valid targets")
+    resolve(&sections, &Flags::default(), &loc()).expect("valid targets")
 }
 
 /// Runs the collector once on `targets`.
@@ -618,7 +619,12 @@ fn several_targets_are_told_apart_by_a_label_and_fail_alone() {
 
 #[test]
 fn config_errors_name_the_key_and_hide_the_password() {
-    let bad = |s: Section| resolve(&[s], &Flags::default()).map(|_| ()).unwrap_err();
+    let bad = |s: Section| {
+        resolve(&[s], &Flags::default(), &loc())
+            .map(|_| ())
+            .map_err(parts)
+            .unwrap_err()
+    };
     let (k, m, flag) = bad(Section {
         scrape_uri: Some("ftp://u:secret@h/".into()),
         ..Section::default()
@@ -642,7 +648,10 @@ fn config_errors_name_the_key_and_hide_the_password() {
         timeout: Some("0s".into()),
         ..Flags::default()
     };
-    let (k, _, flag) = resolve(&[], &flags).map(|_| ()).unwrap_err();
+    let (k, _, flag) = resolve(&[], &flags, &loc())
+        .map(|_| ())
+        .map_err(parts)
+        .unwrap_err();
     assert_eq!((k.as_str(), flag), ("--haproxy.timeout", true));
 }
 

@@ -219,6 +219,10 @@ fn plan(version: Option<metrics::Version>) -> Vec<(Job, String)> {
     jobs
 }
 
+/// The answer to a batch: a table per job (`None` for those left to run
+/// alone), or the error that stopped it.
+type Batch = Result<Vec<Option<Table>>, postgres::Error>;
+
 /// Sends the queries of `jobs` not in `solo` as one simple-protocol
 /// message (one round trip instead of one per query) and splits the
 /// answer at each statement's `CommandComplete`. The tables of `solo`
@@ -229,7 +233,7 @@ fn batch(
     columns: &mut Columns,
     solo: &HashSet<&'static str>,
     jobs: &[(Job, String)],
-) -> Result<Vec<Option<Table>>, postgres::Error> {
+) -> Batch {
     let mut text = String::new();
     let mut sent = Vec::new();
     for (i, (job, sql)) in jobs.iter().enumerate() {
@@ -270,19 +274,63 @@ fn batch(
 pub(super) fn scrape(t: &Target, report: &Report) {
     let mut session = t.session();
     let session = &mut *session;
-    let fail = |what: &str, e: &str, exporter: bool| {
-        report.error(format!("{}: {what}: {}", t.server, t.redact(e)), exporter)
+    let mut version = session.version;
+    let Some((jobs, results)) = first_batch(t, report, session, version) else {
+        return;
     };
+    let Some(client) = session.client.as_mut() else {
+        return;
+    };
+    report.connected();
+    let mut pass = Pass {
+        t,
+        report,
+        client,
+        columns: &mut session.columns,
+        solo: &mut session.solo,
+        alive: true,
+    };
+    let mut tables = pass.ran(&jobs, results);
+    pass.learn_version(&mut session.version, &mut version, &mut tables);
+    if version.is_none() {
+        pass.fail(
+            "builtin metrics",
+            "skipped: the server version is not known yet",
+            false,
+        );
+    }
+    pass.emit(&tables, version);
+    pass.collectors(&mut session.database_stmt, version);
+    if !pass.alive {
+        pass.fail(
+            "connection",
+            "lost during the scrape; reconnecting next time",
+            true,
+        );
+        session.client = None;
+    }
+}
 
-    // The connection: the kept one, else a new one. The first batch tells
-    // whether the kept one still works (no extra round trip to check it):
-    // if it fails on a closed connection, it is retried once on a new one.
+/// Reports a failure of `what` on `t`'s server, its secrets redacted.
+fn fail(t: &Target, report: &Report, what: &str, e: &str, exporter: bool) {
+    report.error(format!("{}: {what}: {}", t.server, t.redact(e)), exporter)
+}
+
+/// The connection and the scrape's first batch: the kept connection, else
+/// a new one. The first batch tells whether the kept one still works (no
+/// extra round trip to check it): if it fails on a closed connection, it
+/// is retried once on a new one. `None` when there is nothing to scrape
+/// (no connection, or the scrape's time is up).
+fn first_batch(
+    t: &Target,
+    report: &Report,
+    session: &mut super::Session,
+    version: Option<metrics::Version>,
+) -> Option<(Vec<(Job, String)>, Batch)> {
     if session.client.as_ref().is_some_and(|c| c.is_closed()) {
         session.client = None;
     }
     let mut fresh = false;
-    let mut version = session.version;
-    let (mut jobs, results);
     loop {
         if session.client.is_none() {
             if t.sslmode_unset && !session.warned_plain {
@@ -300,44 +348,51 @@ pub(super) fn scrape(t: &Target, report: &Report) {
                     session.database_stmt = None;
                     fresh = true;
                 }
-                Err(e) => return fail("cannot connect", &e, true),
+                Err(e) => {
+                    fail(t, report, "cannot connect", &e, true);
+                    return None;
+                }
             }
         }
-        let Some(client) = session.client.as_mut() else {
-            return;
-        };
+        let client = session.client.as_mut()?;
         if !report.open() {
-            return;
+            return None;
         }
         // Until the version is known, only `SELECT version()`: the other
         // queries depend on it.
-        jobs = plan(version);
+        let jobs = plan(version);
         match batch(client, &mut session.columns, &session.solo, &jobs) {
             Err(e) if !fresh && (e.is_closed() || client.is_closed()) => {
                 log::debug!("postgres {}: connection lost, reconnecting", t.server);
                 session.client = None;
             }
-            r => {
-                results = r;
-                break;
-            }
+            results => return Some((jobs, results)),
         }
     }
-    let Some(client) = session.client.as_mut() else {
-        return;
-    };
-    report.connected();
-    let columns = &mut session.columns;
-    let mut alive = true;
-    let ran = |client: &mut Client,
-               alive: &mut bool,
-               columns: &mut Columns,
-               solo: &mut HashSet<&'static str>,
-               jobs: &[(Job, String)],
-               results: Result<Vec<Option<Table>>, postgres::Error>| {
-        // A failed batch: its queries one at a time, so that one failing
-        // query costs only its own series; those that fail are run on
-        // their own from now on (a batch stops at its first error).
+}
+
+/// A scrape on a working connection: what its steps share.
+struct Pass<'a> {
+    t: &'a Target,
+    report: &'a Report,
+    client: &'a mut Client,
+    columns: &'a mut Columns,
+    solo: &'a mut HashSet<&'static str>,
+    /// The connection has not been lost during the scrape.
+    alive: bool,
+}
+
+impl Pass<'_> {
+    /// [`fail`], on this scrape's server.
+    fn fail(&self, what: &str, e: &str, exporter: bool) {
+        fail(self.t, self.report, what, e, exporter)
+    }
+
+    /// The tables of a batch's `jobs`. A failed batch: its queries one at
+    /// a time, so that one failing query costs only its own series; those
+    /// that fail are run on their own from now on (a batch stops at its
+    /// first error).
+    fn ran(&mut self, jobs: &[(Job, String)], results: Batch) -> Vec<(Job, Table)> {
         let tables = match results {
             Ok(t) => t,
             Err(_) => vec![None; jobs.len()],
@@ -346,135 +401,129 @@ pub(super) fn scrape(t: &Target, report: &Report) {
         for ((job, sql), table) in jobs.iter().zip(tables) {
             let table = match table {
                 Some(t) => Ok(t),
-                None if !*alive || !report.open() => continue,
-                None => query(client, columns, job.what(), sql),
+                None if !self.alive || !self.report.open() => continue,
+                None => query(self.client, self.columns, job.what(), sql),
             };
             match table {
                 Ok(table) => out.push((*job, table)),
                 Err(e) => {
-                    solo.insert(job.what());
-                    fail(job.what(), &describe(&e), job.exporter_error());
-                    *alive &= !client.is_closed();
+                    self.solo.insert(job.what());
+                    self.fail(job.what(), &describe(&e), job.exporter_error());
+                    self.alive &= !self.client.is_closed();
                 }
             }
         }
         out
-    };
-    let mut tables = ran(
-        client,
-        &mut alive,
-        columns,
-        &mut session.solo,
-        &jobs,
-        results,
-    );
+    }
 
-    // pg_static, and the version the maps depend on. On a new connection
-    // (or a server that changed version under the same address), the
-    // other queries follow now, planned for the version just read.
-    if let Some(text) = tables.iter().find_map(|(j, t)| match j {
-        Job::Version => Some(version_text(t)),
-        _ => None,
-    }) {
-        match metrics::parse_version(&text) {
-            Some(v) => {
-                if session.version != Some(v) {
-                    log::info!("postgres {}: server version {v}", t.server);
-                }
-                session.version = Some(v);
-                report.samples(vec![metrics::static_sample(&text, v, &t.server)]);
-                if version != Some(v) && alive && report.open() {
-                    // What was learnt for the other version does not hold.
-                    version = Some(v);
-                    columns.clear();
-                    session.solo.clear();
-                    let rest: Vec<_> = plan(version)
-                        .into_iter()
-                        .filter(|(j, _)| !matches!(j, Job::Version))
-                        .collect();
-                    let results = batch(client, columns, &session.solo, &rest);
-                    tables = ran(
-                        client,
-                        &mut alive,
-                        columns,
-                        &mut session.solo,
-                        &rest,
-                        results,
-                    );
-                }
-            }
-            None => fail("version", "no version number in SELECT version()", false),
+    /// pg_static, and the version the maps depend on (`known`: the
+    /// session's). On a new connection (or a server that changed version
+    /// under the same address), the other queries follow now, planned for
+    /// the version just read, and their tables replace `tables`.
+    fn learn_version(
+        &mut self,
+        known: &mut Option<metrics::Version>,
+        version: &mut Option<metrics::Version>,
+        tables: &mut Vec<(Job, Table)>,
+    ) {
+        let Some(text) = tables.iter().find_map(|(j, t)| match j {
+            Job::Version => Some(version_text(t)),
+            _ => None,
+        }) else {
+            return;
+        };
+        let Some(v) = metrics::parse_version(&text) else {
+            return self.fail("version", "no version number in SELECT version()", false);
+        };
+        let server = &self.t.server;
+        if *known != Some(v) {
+            log::info!("postgres {server}: server version {v}");
+        }
+        *known = Some(v);
+        self.report
+            .samples(vec![metrics::static_sample(&text, v, server)]);
+        if *version != Some(v) && self.alive && self.report.open() {
+            // What was learnt for the other version does not hold.
+            *version = Some(v);
+            self.columns.clear();
+            self.solo.clear();
+            let rest: Vec<_> = plan(*version)
+                .into_iter()
+                .filter(|(j, _)| !matches!(j, Job::Version))
+                .collect();
+            let results = batch(self.client, self.columns, self.solo, &rest);
+            *tables = self.ran(&rest, results);
         }
     }
-    if version.is_none() {
-        fail(
-            "builtin metrics",
-            "skipped: the server version is not known yet",
-            false,
-        );
-    }
-    for (job, table) in &tables {
-        match (job, version) {
-            (Job::Settings, _) => {
-                let mut out = Vec::new();
-                for row in &table.rows {
-                    let cell = |i: usize| row.get(i).unwrap_or("");
-                    match metrics::setting(cell(0), cell(1), cell(2), cell(3), cell(4), &t.server) {
-                        Ok(s) => out.push(s),
-                        Err(e) => log::debug!("postgres {}: {e}", t.server),
+
+    /// The series of `pg_settings` and of the maps and user queries.
+    fn emit(&self, tables: &[(Job, Table)], version: Option<metrics::Version>) {
+        let server = &self.t.server;
+        for (job, table) in tables {
+            match (job, version) {
+                (Job::Settings, _) => {
+                    let mut out = Vec::new();
+                    for row in &table.rows {
+                        let cell = |i: usize| row.get(i).unwrap_or("");
+                        match metrics::setting(cell(0), cell(1), cell(2), cell(3), cell(4), server)
+                        {
+                            Ok(s) => out.push(s),
+                            Err(e) => log::debug!("postgres {server}: {e}"),
+                        }
+                    }
+                    self.report.samples(out);
+                }
+                (Job::Namespace(ns), Some(v)) => {
+                    let mut problems = Vec::new();
+                    self.report
+                        .samples(metrics::namespace(ns, v, table, server, &mut problems));
+                    for p in problems {
+                        log::debug!("postgres {server}: {p}");
                     }
                 }
-                report.samples(out);
+                _ => {}
             }
-            (Job::Namespace(ns), Some(v)) => {
-                let mut problems = Vec::new();
-                report.samples(metrics::namespace(ns, v, table, &t.server, &mut problems));
-                for p in problems {
-                    log::debug!("postgres {}: {p}", t.server);
-                }
-            }
-            _ => {}
         }
     }
 
-    // The `bgwriter` and `database` collectors, with their own success gauges.
-    for name in super::COLLECTORS {
-        if !report.open() {
-            break;
-        }
-        let start = Instant::now();
-        let (samples, result) = if !alive {
-            (Vec::new(), Err("the connection was lost".to_string()))
-        } else if name == "bgwriter" {
-            match query(
-                client,
-                columns,
-                "bgwriter",
-                metrics::bgwriter_query(version),
-            ) {
-                Ok(table) => match metrics::bgwriter(&table, &t.server) {
-                    Ok(s) => (s, Ok(())),
-                    Err(e) => (Vec::new(), Err(e)),
-                },
-                Err(e) => (Vec::new(), Err(describe(&e))),
+    /// The `bgwriter` and `database` collectors, with their own success gauges.
+    fn collectors(
+        &mut self,
+        database_stmt: &mut Option<Statement>,
+        version: Option<metrics::Version>,
+    ) {
+        let server = &self.t.server;
+        for name in super::COLLECTORS {
+            if !self.report.open() {
+                break;
             }
-        } else {
-            database_sizes(client, &mut session.database_stmt, &t.server)
-        };
-        alive &= !client.is_closed();
-        report.samples(samples);
-        if let Err(e) = &result {
-            fail(&format!("collector {name}"), e, false);
+            let start = Instant::now();
+            let (samples, result) = if !self.alive {
+                (Vec::new(), Err("the connection was lost".to_string()))
+            } else if name == "bgwriter" {
+                match query(
+                    self.client,
+                    self.columns,
+                    "bgwriter",
+                    metrics::bgwriter_query(version),
+                ) {
+                    Ok(table) => match metrics::bgwriter(&table, server) {
+                        Ok(s) => (s, Ok(())),
+                        Err(e) => (Vec::new(), Err(e)),
+                    },
+                    Err(e) => (Vec::new(), Err(describe(&e))),
+                }
+            } else {
+                database_sizes(self.client, database_stmt, server)
+            };
+            self.alive &= !self.client.is_closed();
+            self.report.samples(samples);
+            if let Err(e) = &result {
+                self.fail(&format!("collector {name}"), e, false);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            self.report
+                .samples(super::collector_samples(name, server, secs, result.is_ok()).into());
         }
-        let secs = start.elapsed().as_secs_f64();
-        report.samples(super::collector_samples(name, &t.server, secs, result.is_ok()).into());
-    }
-    if !alive {
-        fail(
-            "connection",
-            "lost during the scrape; reconnecting next time",
-            true,
-        );
-        session.client = None;
     }
 }

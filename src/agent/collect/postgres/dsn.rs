@@ -117,46 +117,12 @@ fn parse_uri(rest: &str) -> Result<Parsed, String> {
     };
     let mut params = Params::default();
     if let Some(ui) = userinfo {
-        let (user, password) = match ui.split_once(':') {
-            Some((u, p)) => (u, Some(p)),
-            None => (ui, None),
-        };
-        let user = unescape(user, false).map_err(|e| format!("the URI's user name {e}"))?;
-        if !user.is_empty() {
-            params.push("user", user);
-        }
-        if let Some(p) = password {
-            let p = unescape(p, false).map_err(|e| format!("the URI's password {e}"))?;
-            if !p.is_empty() {
-                params.push("password", p);
-            }
-        }
+        userinfo_params(ui, &mut params)?;
     }
     let hostport = unescape(hostport, false).map_err(|e| format!("the URI's host {e}"))?;
     // The connection: libpq's comma-separated host[:port] list.
     if !hostport.is_empty() {
-        let (mut hosts, mut ports) = (Vec::new(), Vec::new());
-        for chunk in hostport.split(',') {
-            let (h, p) = match chunk.strip_prefix('[') {
-                Some(v6) => {
-                    let end = v6.find(']').ok_or("the URI's host has a '[' without ']'")?;
-                    let after = &v6[end + 1..];
-                    let port = match after.strip_prefix(':') {
-                        Some(p) => p,
-                        None if after.is_empty() => "",
-                        None => return Err("the URI's host has text after ']'".into()),
-                    };
-                    (&v6[..end], port)
-                }
-                None => chunk.split_once(':').unwrap_or((chunk, "")),
-            };
-            hosts.push(h);
-            ports.push(p);
-        }
-        params.push("host", hosts.join(","));
-        if ports.iter().any(|p| !p.is_empty()) {
-            params.push("port", ports.join(","));
-        }
+        host_list(&hostport, &mut params)?;
     }
     if path.len() > 1 {
         let db = unescape(&path[1..], false).map_err(|e| format!("the URI's database {e}"))?;
@@ -188,6 +154,52 @@ fn parse_uri(rest: &str) -> Result<Parsed, String> {
     }
     let server = label(Some(&lhost), Some(&lport));
     Ok(Parsed { params, server })
+}
+
+/// The `user` and `password` of a URI's user info (`user:password`).
+fn userinfo_params(ui: &str, params: &mut Params) -> Result<(), String> {
+    let (user, password) = match ui.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (ui, None),
+    };
+    let user = unescape(user, false).map_err(|e| format!("the URI's user name {e}"))?;
+    if !user.is_empty() {
+        params.push("user", user);
+    }
+    if let Some(p) = password {
+        let p = unescape(p, false).map_err(|e| format!("the URI's password {e}"))?;
+        if !p.is_empty() {
+            params.push("password", p);
+        }
+    }
+    Ok(())
+}
+
+/// The `host` and `port` lists of a URI's host part (`h1:p1,[v6]:p2`).
+fn host_list(hostport: &str, params: &mut Params) -> Result<(), String> {
+    let (mut hosts, mut ports) = (Vec::new(), Vec::new());
+    for chunk in hostport.split(',') {
+        let (h, p) = match chunk.strip_prefix('[') {
+            Some(v6) => {
+                let end = v6.find(']').ok_or("the URI's host has a '[' without ']'")?;
+                let after = &v6[end + 1..];
+                let port = match after.strip_prefix(':') {
+                    Some(p) => p,
+                    None if after.is_empty() => "",
+                    None => return Err("the URI's host has text after ']'".into()),
+                };
+                (&v6[..end], port)
+            }
+            None => chunk.split_once(':').unwrap_or((chunk, "")),
+        };
+        hosts.push(h);
+        ports.push(p);
+    }
+    params.push("host", hosts.join(","));
+    if ports.iter().any(|p| !p.is_empty()) {
+        params.push("port", ports.join(","));
+    }
+    Ok(())
 }
 
 /// Go's `net.SplitHostPort`; `None` where Go returns an error.
@@ -389,43 +401,8 @@ const UNSUPPORTED: &[&str] = &[
 /// connection string.
 pub fn normalise(params: &Params, env: &(impl Fallback + ?Sized)) -> Result<Normalised, String> {
     let mut p = params.clone();
-    let mut ignored = Vec::new();
-    for var in [
-        ("host", "PGHOST"),
-        ("port", "PGPORT"),
-        ("dbname", "PGDATABASE"),
-        ("user", "PGUSER"),
-        ("password", "PGPASSWORD"),
-        ("sslmode", "PGSSLMODE"),
-    ] {
-        if p.get(var.0).is_none() {
-            if let Some(v) = env.var(var.1) {
-                p.set(var.0, &v);
-            }
-        }
-    }
-    let sslmode = p.remove("sslmode");
-    let sslmode_unset = sslmode.is_none();
-    match sslmode.as_deref() {
-        None | Some("disable" | "allow" | "prefer") => {}
-        Some("require" | "verify-ca" | "verify-full") => {
-            return Err(
-                "sslmode requires TLS, and picket's PostgreSQL client has none: use sslmode=disable (over a trusted network or a unix socket)"
-                    .into(),
-            )
-        }
-        Some(_) => {
-            return Err(
-                "sslmode must be one of disable, allow, prefer (require, verify-ca and verify-full need TLS, which picket does not have)"
-                    .into(),
-            )
-        }
-    }
-    if p.remove("requiressl").as_deref() == Some("1") {
-        return Err(
-            "requiressl=1 requires TLS, which picket's PostgreSQL client does not have".into(),
-        );
-    }
+    env_defaults(&mut p, env);
+    let sslmode_unset = check_tls(&mut p)?;
     if let Some(enc) = p.remove("client_encoding") {
         if !matches!(enc.to_ascii_uppercase().as_str(), "UTF8" | "UTF-8") {
             return Err("client_encoding must be UTF8 (as lib/pq requires)".into());
@@ -470,6 +447,67 @@ pub fn normalise(params: &Params, env: &(impl Fallback + ?Sized)) -> Result<Norm
     let tcp = p.get("hostaddr").is_some()
         || p.get("host")
             .is_some_and(|h| h.split(',').any(|h| !h.starts_with('/')));
+    let (out, ignored) = conn_string(&p)?;
+    Ok(Normalised {
+        conn_str: out.trim_end().to_string(),
+        password: p.get("password").map(str::to_string),
+        connect_timeout,
+        sslmode_unset: sslmode_unset && tcp,
+        ignored,
+    })
+}
+
+/// lib/pq's environment fallbacks for the keywords the DSN leaves out.
+fn env_defaults(p: &mut Params, env: &(impl Fallback + ?Sized)) {
+    for var in [
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("dbname", "PGDATABASE"),
+        ("user", "PGUSER"),
+        ("password", "PGPASSWORD"),
+        ("sslmode", "PGSSLMODE"),
+    ] {
+        if p.get(var.0).is_none() {
+            if let Some(v) = env.var(var.1) {
+                p.set(var.0, &v);
+            }
+        }
+    }
+}
+
+/// Takes out `sslmode` and `requiressl`, refusing what needs TLS; whether
+/// `sslmode` was unset.
+fn check_tls(p: &mut Params) -> Result<bool, String> {
+    let sslmode = p.remove("sslmode");
+    let sslmode_unset = sslmode.is_none();
+    match sslmode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") => {}
+        Some("require" | "verify-ca" | "verify-full") => {
+            return Err(
+                "sslmode requires TLS, and picket's PostgreSQL client has none: use sslmode=disable (over a trusted network or a unix socket)"
+                    .into(),
+            )
+        }
+        Some(_) => {
+            return Err(
+                "sslmode must be one of disable, allow, prefer (require, verify-ca and verify-full need TLS, which picket does not have)"
+                    .into(),
+            )
+        }
+    }
+    if p.remove("requiressl").as_deref() == Some("1") {
+        return Err(
+            "requiressl=1 requires TLS, which picket's PostgreSQL client does not have".into(),
+        );
+    }
+    Ok(sslmode_unset)
+}
+
+/// The client's connection string (`key='value' ...`, quoted as libpq
+/// reads it) and the keywords left out as ignored; an error for a keyword
+/// the client does not take.
+fn conn_string(p: &Params) -> Result<(String, Vec<String>), String> {
+    let mut ignored = Vec::new();
     let mut out = String::new();
     for (i, (k, v)) in p.iter().enumerate() {
         if IGNORED.contains(&k) {
@@ -496,13 +534,7 @@ pub fn normalise(params: &Params, env: &(impl Fallback + ?Sized)) -> Result<Norm
         }
         out.push_str("' ");
     }
-    Ok(Normalised {
-        conn_str: out.trim_end().to_string(),
-        password: p.get("password").map(str::to_string),
-        connect_timeout,
-        sslmode_unset: sslmode_unset && tcp,
-        ignored,
-    })
+    Ok((out, ignored))
 }
 
 /// Percent-encodes a URI user-info part (user or password).

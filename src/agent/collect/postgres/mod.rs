@@ -53,6 +53,7 @@ use serde::Deserialize;
 
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Out};
+use picket_core::config::{ConfigError, Locator};
 use picket_core::metric::{Labels, MetricType, Sample};
 
 #[cfg(feature = "postgres")]
@@ -285,94 +286,118 @@ fn read_secret(path: &Path) -> Result<String, String> {
     Ok(line.to_string())
 }
 
-/// A problem with a key: (dotted key or variable, message, from the environment).
-pub type KeyError = (String, String, bool);
+/// A target and what names it in errors: (key or variable, from the
+/// environment, the target).
+type Named = (String, bool, Target);
 
-/// The targets of the file's `[[postgres]]` tables, or of the environment.
-pub fn resolve(sections: &[Section], env: &Env) -> Result<Vec<Arc<Target>>, KeyError> {
-    let mut out: Vec<(String, bool, Target)> = Vec::new();
-    if let Some(list) = &env.data_source_name {
-        let dsns: Vec<&str> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .collect();
-        for (i, dsn) in dsns.iter().enumerate() {
-            let what = if dsns.len() > 1 {
-                format!("DATA_SOURCE_NAME (DSN {} of {})", i + 1, dsns.len())
-            } else {
-                "DATA_SOURCE_NAME".to_string()
-            };
-            let t = Target::new(dsn.to_string(), env.pass_file.clone(), DEFAULT_TIMEOUT, env)
-                .map_err(|m| (what.clone(), m, true))?;
-            out.push((what, true, t));
-        }
+/// The targets of the file's `[[postgres]]` tables, or of the environment
+/// (which wins, as postgres_exporter reads nothing else).
+pub fn resolve(
+    sections: &[Section],
+    env: &Env,
+    loc: &Locator<'_>,
+) -> Result<Vec<Arc<Target>>, ConfigError> {
+    let out = if let Some(list) = &env.data_source_name {
+        from_data_source_name(list, env, loc)?
     } else if env.uri.is_some() || env.uri_file.is_some() {
-        let what = "DATA_SOURCE_URI".to_string();
-        let env_err = |k: &str, m: String| (k.to_string(), m, true);
-        let uri = match &env.uri_file {
-            Some(p) => read_secret(p).map_err(|m| env_err("DATA_SOURCE_URI_FILE", m))?,
-            None => env.uri.clone().unwrap_or_default(),
-        };
-        let user = match &env.user_file {
-            Some(p) => read_secret(p).map_err(|m| env_err("DATA_SOURCE_USER_FILE", m))?,
-            None => env.user.clone().unwrap_or_default(),
-        };
-        let pass = match &env.pass_file {
-            Some(p) => read_secret(p).map_err(|m| env_err("DATA_SOURCE_PASS_FILE", m))?,
-            None => env.pass.clone().unwrap_or_default(),
-        };
-        let dsn = format!(
-            "postgresql://{}:{}@{uri}",
-            dsn::escape_userinfo(&user),
-            dsn::escape_userinfo(&pass)
-        );
-        let mut t = Target::new(dsn, None, DEFAULT_TIMEOUT, env).map_err(|m| {
-            (
-                what.clone(),
-                dsn::redact(&m, std::slice::from_ref(&pass)),
-                true,
-            )
-        })?;
-        t.secrets.push(pass);
-        out.push((what, true, t));
+        vec![from_data_source_uri(env, loc)?]
     } else {
-        for (i, s) in sections.iter().enumerate() {
-            let key = |k: &str| format!("postgres[{i}].{k}");
-            let dsn = s.dsn.clone().filter(|d| !d.trim().is_empty()).ok_or((
-                key("dsn"),
-                "missing".to_string(),
-                false,
-            ))?;
-            let timeout = match &s.timeout {
-                Some(t) => picket_core::config::parse_duration(t)
-                    .map_err(|m| (key("timeout"), m, false))?,
-                None => DEFAULT_TIMEOUT,
-            };
-            if timeout.is_zero() {
-                return Err((key("timeout"), "must be more than 0".into(), false));
-            }
-            let t = Target::new(dsn, s.password_file.clone(), timeout, env)
-                .map_err(|m| (key("dsn"), m, false))?;
-            if let Some(p) = &s.password_file {
-                read_secret(p).map_err(|m| (key("password_file"), m, false))?;
-            }
-            out.push((key("dsn"), false, t));
-        }
-    }
+        from_sections(sections, env, loc)?
+    };
     for (i, (what, from_env, t)) in out.iter().enumerate() {
         if let Some((first, _, _)) = out[..i].iter().find(|(_, _, o)| o.server == t.server) {
-            return Err((
-                what.clone(),
-                format!(
-                    "the same server ({}) as {first}: their series would collide",
-                    t.server
-                ),
-                *from_env,
-            ));
+            let msg = format!(
+                "the same server ({}) as {first}: their series would collide",
+                t.server
+            );
+            return Err(loc.keyed((what.clone(), msg, *from_env)));
         }
     }
     Ok(out.into_iter().map(|(_, _, t)| Arc::new(t)).collect())
+}
+
+/// `DATA_SOURCE_NAME`: one target per comma-separated DSN.
+fn from_data_source_name(
+    list: &str,
+    env: &Env,
+    loc: &Locator<'_>,
+) -> Result<Vec<Named>, ConfigError> {
+    let dsns: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, dsn) in dsns.iter().enumerate() {
+        let what = if dsns.len() > 1 {
+            format!("DATA_SOURCE_NAME (DSN {} of {})", i + 1, dsns.len())
+        } else {
+            "DATA_SOURCE_NAME".to_string()
+        };
+        let t = Target::new(dsn.to_string(), env.pass_file.clone(), DEFAULT_TIMEOUT, env)
+            .map_err(|m| loc.flag(&what, m))?;
+        out.push((what, true, t));
+    }
+    Ok(out)
+}
+
+/// `DATA_SOURCE_URI` with `DATA_SOURCE_USER`/`_PASS` (or their `_FILE`s).
+fn from_data_source_uri(env: &Env, loc: &Locator<'_>) -> Result<Named, ConfigError> {
+    let what = "DATA_SOURCE_URI".to_string();
+    let uri = match &env.uri_file {
+        Some(p) => read_secret(p).map_err(|m| loc.flag("DATA_SOURCE_URI_FILE", m))?,
+        None => env.uri.clone().unwrap_or_default(),
+    };
+    let user = match &env.user_file {
+        Some(p) => read_secret(p).map_err(|m| loc.flag("DATA_SOURCE_USER_FILE", m))?,
+        None => env.user.clone().unwrap_or_default(),
+    };
+    let pass = match &env.pass_file {
+        Some(p) => read_secret(p).map_err(|m| loc.flag("DATA_SOURCE_PASS_FILE", m))?,
+        None => env.pass.clone().unwrap_or_default(),
+    };
+    let dsn = format!(
+        "postgresql://{}:{}@{uri}",
+        dsn::escape_userinfo(&user),
+        dsn::escape_userinfo(&pass)
+    );
+    let mut t = Target::new(dsn, None, DEFAULT_TIMEOUT, env)
+        .map_err(|m| loc.flag(&what, dsn::redact(&m, std::slice::from_ref(&pass))))?;
+    t.secrets.push(pass);
+    Ok((what, true, t))
+}
+
+/// The file's `[[postgres]]` tables.
+fn from_sections(
+    sections: &[Section],
+    env: &Env,
+    loc: &Locator<'_>,
+) -> Result<Vec<Named>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, s) in sections.iter().enumerate() {
+        let key = |k: &str| format!("postgres[{i}].{k}");
+        let dsn = s
+            .dsn
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .ok_or_else(|| loc.key(&key("dsn"), "missing".to_string()))?;
+        let timeout = match &s.timeout {
+            Some(t) => {
+                picket_core::config::parse_duration(t).map_err(|m| loc.key(&key("timeout"), m))?
+            }
+            None => DEFAULT_TIMEOUT,
+        };
+        if timeout.is_zero() {
+            return Err(loc.key(&key("timeout"), "must be more than 0".into()));
+        }
+        let t = Target::new(dsn, s.password_file.clone(), timeout, env)
+            .map_err(|m| loc.key(&key("dsn"), m))?;
+        if let Some(p) = &s.password_file {
+            read_secret(p).map_err(|m| loc.key(&key("password_file"), m))?;
+        }
+        out.push((key("dsn"), false, t));
+    }
+    Ok(out)
 }
 
 /// Scrapes since the agent started (`pg_exporter_scrapes_total`).
@@ -604,6 +629,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::{loc, parts};
 
     fn env_with(dsn: &str) -> Env {
         Env {
@@ -617,7 +643,7 @@ mod tests {
         let env = env_with(
             "postgresql://u:pw@127.0.0.1:5432/postgres?sslmode=disable, host=/run/pg user=u sslmode=disable",
         );
-        let ts = resolve(&[], &env).expect("resolves");
+        let ts = resolve(&[], &env, &loc()).expect("resolves");
         let servers: Vec<&str> = ts.iter().map(|t| t.server.as_str()).collect();
         assert_eq!(servers, ["127.0.0.1:5432", "/run/pg:5432"]);
         assert!(!format!("{:?}", ts[0]).contains("pw"));
@@ -640,7 +666,9 @@ mod tests {
                 "port",
             ),
         ] {
-            let (key, msg, from_env) = resolve(&[], &env_with(dsn)).expect_err(dsn);
+            let (key, msg, from_env) = resolve(&[], &env_with(dsn), &loc())
+                .map_err(parts)
+                .expect_err(dsn);
             assert_eq!((key.as_str(), from_env), ("DATA_SOURCE_NAME", true));
             assert!(msg.contains(want), "{dsn}: {msg}");
             assert!(!msg.contains("hunter2"), "{dsn}: {msg}");
@@ -648,7 +676,9 @@ mod tests {
         let (key, msg, _) = resolve(
             &[],
             &env_with("host=h user=u sslmode=disable,host=h port=5432 user=v sslmode=disable"),
+            &loc(),
         )
+        .map_err(parts)
         .expect_err("duplicate");
         assert!(
             key.contains("DSN 2 of 2") && msg.contains("h:5432"),
@@ -663,7 +693,9 @@ mod tests {
             password_file: Some("/nonexistent/picket-pw".into()),
             timeout: None,
         };
-        let (key, msg, _) = resolve(&[s], &Env::default()).expect_err("no file");
+        let (key, msg, _) = resolve(&[s], &Env::default(), &loc())
+            .map_err(parts)
+            .expect_err("no file");
         assert_eq!(key, "postgres[0].password_file");
         assert!(msg.contains("/nonexistent/picket-pw"), "{msg}");
         let s = Section {
@@ -672,7 +704,7 @@ mod tests {
             ..Section::default()
         };
         assert_eq!(
-            resolve(&[s], &Env::default()).expect("ok")[0].timeout,
+            resolve(&[s], &Env::default(), &loc()).expect("ok")[0].timeout,
             Duration::from_millis(250)
         );
         let env = Env {
@@ -681,7 +713,7 @@ mod tests {
             pass: Some("p@ss:word".into()),
             ..Env::default()
         };
-        let t = &resolve(&[], &env).expect("uri")[0];
+        let t = &resolve(&[], &env, &loc()).expect("uri")[0];
         assert_eq!(t.server, "db.local:6432");
         assert!(t.conn_str.contains("password='p@ss:word'"));
         assert_eq!(t.redact("x p@ss:word y"), "x <redacted> y");
@@ -691,7 +723,7 @@ mod tests {
     #[test]
     fn without_the_feature_every_server_fails_clearly() {
         let opts = crate::collect::Options {
-            postgres: resolve(&[], &env_with("host=h user=u sslmode=disable")).expect("ok"),
+            postgres: resolve(&[], &env_with("host=h user=u sslmode=disable"), &loc()).expect("ok"),
             ..Default::default()
         };
         let root = crate::collect::Root::default();

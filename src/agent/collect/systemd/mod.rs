@@ -62,6 +62,7 @@ use serde::Deserialize;
 #[cfg(feature = "systemd")]
 use super::deadline::Deadline;
 use super::{CollectError, Ctx, Matcher, Out};
+use picket_core::config::{ConfigError, Locator};
 
 /// Default of the `timeout` key: the longest a scrape waits for systemd.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -175,12 +176,13 @@ fn anchored(pattern: &str) -> Result<Matcher, String> {
     Matcher::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
 }
 
-/// A problem with a key: (dotted key or flag, message, from a flag).
-pub type KeyError = (String, String, bool);
-
 /// The settings from the file's `[collector.systemd]` and the flags (which win).
-pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> {
-    let file = |k: &str, m: String| (format!("collector.systemd.{k}"), m, false);
+pub fn resolve(
+    sec: &Section,
+    flags: &Flags,
+    loc: &Locator<'_>,
+) -> Result<Arc<Settings>, ConfigError> {
+    let file = |k: &str, m: String| loc.key(&format!("collector.systemd.{k}"), m);
     let (unit_include, unit_exclude) = (
         pattern(
             sec.unit_include.as_deref(),
@@ -188,6 +190,7 @@ pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> 
             ("unit-whitelist", &flags.unit_whitelist),
             "unit_include",
             DEFAULT_UNIT_INCLUDE,
+            loc,
         )?,
         pattern(
             sec.unit_exclude.as_deref(),
@@ -195,6 +198,7 @@ pub fn resolve(sec: &Section, flags: &Flags) -> Result<Arc<Settings>, KeyError> 
             ("unit-blacklist", &flags.unit_blacklist),
             "unit_exclude",
             DEFAULT_UNIT_EXCLUDE,
+            loc,
         )?,
     );
     let timeout = match &sec.timeout {
@@ -222,28 +226,24 @@ fn pattern(
     (old, old_val): (&str, &Option<String>),
     key: &str,
     default: &str,
-) -> Result<Matcher, KeyError> {
-    let flag = |f: &str, m: String| (format!("--collector.systemd.{f}"), m, true);
-    let (value, blame) = match (new_val, old_val) {
+    loc: &Locator<'_>,
+) -> Result<Matcher, ConfigError> {
+    let flag = |f: &str, m: String| loc.flag(&format!("--collector.systemd.{f}"), m);
+    let file = |m: String| loc.key(&format!("collector.systemd.{key}"), m);
+    let (value, blame): (&str, Option<&str>) = match (new_val, old_val) {
         (Some(_), Some(_)) => {
             let both = format!("{old} and --collector.systemd.{new} are mutually exclusive");
             return Err(flag(old, format!("--collector.systemd.{both}")));
         }
-        (Some(v), None) => (v.as_str(), Some(flag(new, String::new()))),
+        (Some(v), None) => (v.as_str(), Some(new)),
         // (node_exporter also logs that it is deprecated; flags are read
         // before the logger starts here.)
-        (None, Some(v)) => (v.as_str(), Some(flag(old, String::new()))),
-        (None, None) => match from_file {
-            Some(v) => (
-                v,
-                Some((format!("collector.systemd.{key}"), String::new(), false)),
-            ),
-            None => (default, None),
-        },
+        (None, Some(v)) => (v.as_str(), Some(old)),
+        (None, None) => (from_file.unwrap_or(default), None),
     };
     anchored(value).map_err(|m| match blame {
-        Some((k, _, f)) => (k, m, f),
-        None => (format!("collector.systemd.{key}"), m, false),
+        Some(f) => flag(f, m),
+        None => file(m),
     })
 }
 
@@ -313,6 +313,60 @@ pub trait Systemd {
 /// node_exporter's systemd collector over `sd`: samples to `out`; an error
 /// when node_exporter's `Update` would return one.
 pub fn collect(sd: &mut dyn Systemd, set: &Settings, out: &mut Out<'_>) -> Result<(), String> {
+    let version = manager_info(sd, out);
+    let all = sd
+        .list_units()
+        .map_err(|e| format!("couldn't get units: {e}"))?;
+    for (state, n) in summarize(&all) {
+        out.gauge(
+            "node_systemd_units",
+            "Summary of systemd unit states",
+            &[("state", state)],
+            n,
+        );
+    }
+    let units: Vec<&Unit> = all
+        .iter()
+        .filter(|u| {
+            set.unit_include.is_match(&u.name)
+                && !set.unit_exclude.is_match(&u.name)
+                && u.load_state == "loaded"
+        })
+        .collect();
+
+    for u in &units {
+        unit_status(sd, set, u, out);
+    }
+    if set.start_time {
+        start_times(sd, &units, out);
+    }
+    if set.tasks {
+        tasks(sd, &units, out);
+    }
+    if version >= MIN_VERSION_SYSTEM_STATE {
+        timers(sd, &units, out);
+    }
+    for u in units.iter().filter(|u| u.name.ends_with(".socket")) {
+        sockets(sd, u, out);
+    }
+    if version >= MIN_VERSION_SYSTEM_STATE {
+        let state = sd
+            .manager_property("SystemState")
+            .map_err(|e| format!("couldn't get system state: {e}"))?;
+        let running = go_variant_string(&state) == "\"running\"";
+        out.gauge(
+            "node_systemd_system_running",
+            "Whether the system is operational (see 'systemctl is-system-running')",
+            &[],
+            if running { 1.0 } else { 0.0 },
+        );
+    }
+    Ok(())
+}
+
+/// `node_systemd_version` and `node_systemd_virtualization_info`; the
+/// version (0 when it cannot be read, as node_exporter).
+fn manager_info(sd: &mut dyn Systemd, out: &mut Out<'_>) -> f64 {
     let (version, version_label) = match sd.manager_property("Version") {
         Ok(v) => parse_version(&go_variant_string(&v)),
         Err(e) => {
@@ -345,109 +399,76 @@ pub fn collect(sd: &mut dyn Systemd, set: &Settings, out: &mut Out<'_>) -> Resul
         &[("virtualization_type", &virt)],
         1.0,
     );
+    version
+}
 
-    let all = sd
-        .list_units()
-        .map_err(|e| format!("couldn't get units: {e}"))?;
-    for (state, n) in summarize(&all) {
-        out.gauge(
-            "node_systemd_units",
-            "Summary of systemd unit states",
-            &[("state", state)],
-            n,
-        );
-    }
-    let units: Vec<&Unit> = all
-        .iter()
-        .filter(|u| {
-            set.unit_include.is_match(&u.name)
-                && !set.unit_exclude.is_match(&u.name)
-                && u.load_state == "loaded"
-        })
-        .collect();
-
-    for u in &units {
-        unit_status(sd, set, u, out);
-    }
-    if set.start_time {
-        for u in &units {
-            let usec = if u.active_state != "active" {
-                0
-            } else {
-                match sd
-                    .unit_property(&u.name, "Unit", "ActiveEnterTimestamp")
-                    .and_then(u64_of)
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        log::debug!("systemd: {}: ActiveEnterTimestamp: {e}", u.name);
-                        continue;
-                    }
-                }
-            };
-            out.gauge(
-                "node_systemd_unit_start_time_seconds",
-                "Start time of the unit since unix epoch in seconds.",
-                &[("name", &u.name)],
-                usec as f64 / 1e6,
-            );
-        }
-    }
-    if set.tasks {
-        for u in units.iter().filter(|u| u.name.ends_with(".service")) {
-            for (prop, name, help) in [
-                (
-                    "TasksCurrent",
-                    "node_systemd_unit_tasks_current",
-                    "Current number of tasks per Systemd unit",
-                ),
-                (
-                    "TasksMax",
-                    "node_systemd_unit_tasks_max",
-                    "Maximum number of tasks per Systemd unit",
-                ),
-            ] {
-                match sd.unit_property(&u.name, "Service", prop).and_then(u64_of) {
-                    // Unlimited / not tracked: no sample, as node_exporter.
-                    Ok(u64::MAX) => {}
-                    Ok(v) => out.gauge(name, help, &[("name", &u.name)], v as f64),
-                    Err(e) => log::debug!("systemd: {}: {prop}: {e}", u.name),
-                }
-            }
-        }
-    }
-    if version >= MIN_VERSION_SYSTEM_STATE {
-        for u in units.iter().filter(|u| u.name.ends_with(".timer")) {
+/// `node_systemd_unit_start_time_seconds` (0 for units not active).
+fn start_times(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units {
+        let usec = if u.active_state != "active" {
+            0
+        } else {
             match sd
-                .unit_property(&u.name, "Timer", "LastTriggerUSec")
+                .unit_property(&u.name, "Unit", "ActiveEnterTimestamp")
                 .and_then(u64_of)
             {
-                Ok(v) => out.gauge(
-                    "node_systemd_timer_last_trigger_seconds",
-                    "Seconds since epoch of last trigger.",
-                    &[("name", &u.name)],
-                    v as f64 / 1e6,
-                ),
-                Err(e) => log::debug!("systemd: {}: LastTriggerUSec: {e}", u.name),
+                Ok(v) => v,
+                Err(e) => {
+                    log::debug!("systemd: {}: ActiveEnterTimestamp: {e}", u.name);
+                    continue;
+                }
+            }
+        };
+        out.gauge(
+            "node_systemd_unit_start_time_seconds",
+            "Start time of the unit since unix epoch in seconds.",
+            &[("name", &u.name)],
+            usec as f64 / 1e6,
+        );
+    }
+}
+
+/// `node_systemd_unit_tasks_{current,max}` of the services.
+fn tasks(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units.iter().filter(|u| u.name.ends_with(".service")) {
+        for (prop, name, help) in [
+            (
+                "TasksCurrent",
+                "node_systemd_unit_tasks_current",
+                "Current number of tasks per Systemd unit",
+            ),
+            (
+                "TasksMax",
+                "node_systemd_unit_tasks_max",
+                "Maximum number of tasks per Systemd unit",
+            ),
+        ] {
+            match sd.unit_property(&u.name, "Service", prop).and_then(u64_of) {
+                // Unlimited / not tracked: no sample, as node_exporter.
+                Ok(u64::MAX) => {}
+                Ok(v) => out.gauge(name, help, &[("name", &u.name)], v as f64),
+                Err(e) => log::debug!("systemd: {}: {prop}: {e}", u.name),
             }
         }
     }
-    for u in units.iter().filter(|u| u.name.ends_with(".socket")) {
-        sockets(sd, u, out);
+}
+
+/// `node_systemd_timer_last_trigger_seconds` of the timers.
+fn timers(sd: &mut dyn Systemd, units: &[&Unit], out: &mut Out<'_>) {
+    for u in units.iter().filter(|u| u.name.ends_with(".timer")) {
+        match sd
+            .unit_property(&u.name, "Timer", "LastTriggerUSec")
+            .and_then(u64_of)
+        {
+            Ok(v) => out.gauge(
+                "node_systemd_timer_last_trigger_seconds",
+                "Seconds since epoch of last trigger.",
+                &[("name", &u.name)],
+                v as f64 / 1e6,
+            ),
+            Err(e) => log::debug!("systemd: {}: LastTriggerUSec: {e}", u.name),
+        }
     }
-    if version >= MIN_VERSION_SYSTEM_STATE {
-        let state = sd
-            .manager_property("SystemState")
-            .map_err(|e| format!("couldn't get system state: {e}"))?;
-        let running = go_variant_string(&state) == "\"running\"";
-        out.gauge(
-            "node_systemd_system_running",
-            "Whether the system is operational (see 'systemctl is-system-running')",
-            &[],
-            if running { 1.0 } else { 0.0 },
-        );
-    }
-    Ok(())
 }
 
 /// `node_systemd_unit_state` (and restarts) of one unit.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::config::testing::{loc, parts};
 use picket_core::metric::Sample;
 
 #[derive(Default)]
@@ -288,7 +289,7 @@ fn filters_apply_to_unit_series_not_the_summary() {
         unit_exclude: Some("".into()),
         ..Flags::default()
     };
-    let set = resolve(&Section::default(), &flags).expect("resolve");
+    let set = resolve(&Section::default(), &flags, &loc()).expect("resolve");
     let (_, l) = run(&mut f, &set);
     assert!(has(&l, "node_systemd_units{state=active} 6"));
     assert!(has(
@@ -385,7 +386,7 @@ fn resolve_takes_flags_over_the_file() {
         unit_include: Some("b.*".into()),
         ..Flags::default()
     };
-    let s = resolve(&sec, &flags).expect("resolve");
+    let s = resolve(&sec, &flags, &loc()).expect("resolve");
     assert!(s.unit_include.is_match("b.service") && !s.unit_include.is_match("a.service"));
     assert!(s.tasks && !s.restarts);
     assert_eq!(s.timeout, Duration::from_secs(2));
@@ -394,14 +395,18 @@ fn resolve_takes_flags_over_the_file() {
         unit_blacklist: Some("y".into()),
         ..Flags::default()
     };
-    let e = resolve(&Section::default(), &both).unwrap_err();
+    let e = resolve(&Section::default(), &both, &loc())
+        .map_err(parts)
+        .unwrap_err();
     assert_eq!(e.0, "--collector.systemd.unit-blacklist");
     assert!(e.1.contains("mutually exclusive"));
     let bad = Section {
         unit_exclude: Some("(".into()),
         ..Section::default()
     };
-    let e = resolve(&bad, &Flags::default()).unwrap_err();
+    let e = resolve(&bad, &Flags::default(), &loc())
+        .map_err(parts)
+        .unwrap_err();
     assert_eq!(
         (e.0.as_str(), e.2),
         ("collector.systemd.unit_exclude", false)
