@@ -77,7 +77,7 @@ pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> 
     }
     let now = picket_core::clock::now_unix().unwrap_or(0.0);
     for f in files {
-        match crate::buffer::inspect(&f) {
+        match picket_forward::buffer::inspect(&f) {
             Ok((s, disk)) => {
                 let oldest = match s.oldest_ms {
                     Some(ms) => format!(
@@ -108,7 +108,8 @@ pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> 
             format!(
                 "{} -> {}",
                 r.url,
-                dir.join(crate::buffer::file_name(&r.url)).display()
+                dir.join(picket_forward::buffer::file_name(&r.url))
+                    .display()
             )
         })
         .collect();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::buffer::{self, Synchronous};
 use picket_core::config::parse_duration;
 use picket_core::identity::Identity;
+use picket_forward::buffer::{self, Synchronous};
 
 /// `[push]` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -50,13 +50,13 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::buffer::{self, Buffer};
 use crate::collect::Filter;
 use crate::serve::Server;
 pub use config::PushConfig;
 use picket_core::batch::Batch;
 use picket_core::identity::Identity;
 use picket_core::metric::{Labels, MetricType, Sample};
+use picket_forward::buffer::{self, Buffer};
 use queue::Queue;
 use telemetry::QueueTelemetry;
 

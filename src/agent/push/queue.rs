@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use super::client::{Client, Outcome};
 use super::config::{RemoteWrite, ReplayOrder};
 use super::telemetry::QueueTelemetry;
-use crate::buffer::Buffer;
 use picket_core::batch::Batch;
 use picket_core::encode::remote_write::RequestBuilder;
+use picket_forward::buffer::Buffer;
 
 /// One receiver's queue.
 #[derive(Debug)]

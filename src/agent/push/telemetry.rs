@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::client::Outcome;
-use crate::buffer::{Dropped, Stats};
 use crate::collect::Out;
+use picket_forward::buffer::{Dropped, Stats};
 
 #[derive(Debug, Default)]
 struct Inner {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use super::config::MqttOutput;
 use super::link::{Link, LinkEvent};
 use super::telemetry::MqttTelemetry;
-use crate::buffer::Buffer;
 use picket_core::batch::Batch;
 use picket_core::encode::mqtt::payloads;
+use picket_forward::buffer::Buffer;
 
 /// What the queue thread receives.
 #[derive(Debug)]

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::buffer::{Dropped, Stats};
 use crate::collect::Out;
+use picket_forward::buffer::{Dropped, Stats};
 
 #[derive(Debug, Default)]
 struct Inner {
