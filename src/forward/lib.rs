@@ -10,7 +10,17 @@
 //!                          ▼                                mqtt (QoS 1, PUBACK)
 //!                        buffer (SQLite file per receiver)
 //! ```
+//!
+//! [`output`] is the one buffered output (buffer, drop accounting, backoff,
+//! logs); [`remote_write`] and [`mqtt`] are its two [`output::Sender`]s;
+//! [`telemetry`] is what each output reports, handed to whoever exposes
+//! it (the agent's collector set), never kept in a global registry.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod buffer;
+pub mod output;
+pub mod telemetry;
+
+pub mod mqtt;
+pub mod remote_write;
