@@ -26,7 +26,11 @@
 //! `max_samples_per_send`, and sent as one unit; a delivery (2xx, or every
 //! PUBACK of the round) deletes it ([`Buffer::ack`]), a retryable failure
 //! rewinds the buffer and starts (or continues) the outage, and a
-//! rejection (4xx) deletes and counts it. A send may answer at once
+//! rejection (4xx) deletes and counts it. A send starts only when the
+//! sender is [ready](Sender::ready) (MQTT: connected; the output asks when
+//! the backoff allows, so a sender connects at start and after a loss
+//! without waiting for data, and batches are stored meanwhile, never held
+//! in memory for a connection). A send may answer at once
 //! (remote_write: blocking HTTP) or later, through the sender's events
 //! (MQTT); batches that arrive meanwhile are held in memory and appended
 //! when the answer comes.
@@ -95,12 +99,20 @@ pub trait Sender: Send + 'static {
     fn backoff(&self) -> (Duration, Duration);
     /// The output's counters (the sender writes its own into them).
     fn telemetry(&self) -> &Arc<Telemetry<Self::Counters>>;
-    /// Sends `batches` as one unit.
+    /// Whether a send may start now; called when the backoff allows one,
+    /// even with nothing to send, so a sender that connects (MQTT) does so
+    /// at once and gets ready, reporting through its events. `Err`: the
+    /// attempt failed (why), the output backs off.
+    fn ready(&mut self, _events: &Events<Self::Event>) -> Result<bool, String> {
+        Ok(true)
+    }
+    /// Sends `batches` as one unit (only after `ready` said yes).
     fn send(&mut self, batches: &[Batch], events: &Events<Self::Event>) -> Progress;
     /// A transport event; `Some` when it ends the pending send, or reports a
     /// failure while idle (the link went away).
     fn event(&mut self, ev: Self::Event) -> Option<Outcome>;
     /// When the pending send (or connection attempt) times out, if any.
+    /// While there is one the sender is busy: no send starts.
     fn deadline(&self) -> Option<Instant> {
         None
     }
@@ -239,6 +251,8 @@ impl<S: Sender> Output<S> {
                 self.buffer.stats().samples
             );
         }
+        // Connect (MQTT) and drain a backlog at once, not at the first batch.
+        self.step();
         loop {
             match rx.recv_timeout(self.wait()) {
                 Ok(Msg::Batch(b)) => self.fresh(b),
@@ -260,8 +274,7 @@ impl<S: Sender> Output<S> {
         let mut due = now + Duration::from_secs(3600);
         if let Some(d) = self.sender.deadline() {
             due = due.min(d);
-        }
-        if self.pending.is_none() && !self.buffer.is_empty() {
+        } else if self.pending.is_none() && !self.buffer.is_empty() {
             due = due.min(self.next_try);
         }
         due.saturating_duration_since(now)
@@ -277,8 +290,12 @@ impl<S: Sender> Output<S> {
             let o = self.sender.expire();
             self.done(o);
         }
-        if self.pending.is_none() && !self.buffer.is_empty() && Instant::now() >= self.next_try {
-            self.drain_one();
+        if self.pending.is_none() && Instant::now() >= self.next_try {
+            match self.sender.ready(&self.events) {
+                Ok(true) if !self.buffer.is_empty() => self.drain_one(),
+                Ok(_) => {}
+                Err(why) => self.failure(&why),
+            }
         }
     }
 
@@ -292,7 +309,16 @@ impl<S: Sender> Output<S> {
             self.held.push(b);
             return;
         }
-        if !direct || self.outage {
+        let ready = direct
+            && !self.outage
+            && match self.sender.ready(&self.events) {
+                Ok(r) => r,
+                Err(why) => {
+                    self.failure(&why);
+                    false
+                }
+            };
+        if !ready {
             self.store(&b);
             return;
         }

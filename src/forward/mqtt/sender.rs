@@ -24,13 +24,11 @@ enum Kind {
 /// The publishes of one send, until every PUBACK is in.
 #[derive(Debug)]
 struct Round {
-    /// Messages waiting for the connection to come up.
-    waiting: Vec<Vec<u8>>,
     samples: usize,
     /// Messages not yet acknowledged.
     unacked: usize,
     /// When the messages were published.
-    started: Option<Instant>,
+    started: Instant,
 }
 
 /// The broker's sender.
@@ -82,25 +80,6 @@ impl MqttSender {
         Ok(())
     }
 
-    /// Publishes the round's waiting messages; `Some` when the link failed.
-    fn publish_round(&mut self) -> Option<Outcome> {
-        let r = self.round.as_mut()?;
-        let msgs = std::mem::take(&mut r.waiting);
-        r.started = Some(Instant::now());
-        let samples = r.samples;
-        self.tel.count(|c| {
-            c.published_messages += msgs.len() as u64;
-            c.published_samples += samples as u64;
-        });
-        let topic = self.out.topic.clone();
-        for m in msgs {
-            if let Err(e) = self.publish(&topic, false, m, Kind::Data) {
-                return Some(self.down(e));
-            }
-        }
-        None
-    }
-
     /// The link is gone (or never came up): forget its publishes and the
     /// round (the output rewinds the buffer and retries after the backoff).
     fn down(&mut self, why: String) -> Outcome {
@@ -147,8 +126,25 @@ impl Sender for MqttSender {
         &self.tel
     }
 
-    /// Starts a round: connects first if there is no link.
-    fn send(&mut self, batches: &[Batch], events: &Events<Self::Event>) -> Progress {
+    /// Opens a link when there is none; ready once it is connected.
+    fn ready(&mut self, events: &Events<Self::Event>) -> Result<bool, String> {
+        if self.link.is_none() {
+            self.generation += 1;
+            self.opened = Instant::now();
+            match Link::open(&self.out, self.generation, events.clone()) {
+                Ok(l) => self.link = Some(l),
+                Err(e) => {
+                    self.down(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.connected)
+    }
+
+    /// One round: every message published, delivered when every PUBACK
+    /// is in.
+    fn send(&mut self, batches: &[Batch], _: &Events<Self::Event>) -> Progress {
         // Room for the fixed header, topic and packet id.
         let room = self
             .out
@@ -156,6 +152,7 @@ impl Sender for MqttSender {
             .max_packet_size
             .saturating_sub(self.out.topic.len() + 16);
         let msgs = payloads(batches, self.out.format, room);
+        let samples = batches.iter().map(Batch::len).sum();
         if msgs.is_empty() {
             // Rows without samples: nothing to publish, delete them.
             let now = picket_core::clock::now_ms();
@@ -163,22 +160,18 @@ impl Sender for MqttSender {
             return Progress::Done(Outcome::Delivered);
         }
         self.round = Some(Round {
+            samples,
             unacked: msgs.len(),
-            waiting: msgs.into_iter().map(|m| m.bytes).collect(),
-            samples: batches.iter().map(Batch::len).sum(),
-            started: None,
+            started: Instant::now(),
         });
-        if self.link.is_none() {
-            self.generation += 1;
-            self.opened = Instant::now();
-            match Link::open(&self.out, self.generation, events.clone()) {
-                Ok(l) => self.link = Some(l),
-                Err(e) => return Progress::Done(self.down(e)),
-            }
-        }
-        if self.connected {
-            if let Some(o) = self.publish_round() {
-                return Progress::Done(o);
+        self.tel.count(|c| {
+            c.published_messages += msgs.len() as u64;
+            c.published_samples += samples as u64;
+        });
+        let topic = self.out.topic.clone();
+        for m in msgs {
+            if let Err(e) = self.publish(&topic, false, m.bytes, Kind::Data) {
+                return Progress::Done(self.down(e));
             }
         }
         Progress::Pending
@@ -198,7 +191,8 @@ impl Sender for MqttSender {
                         return Some(self.down(e));
                     }
                 }
-                self.publish_round()
+                // The output starts the next round (it is ready now).
+                None
             }
             LinkEvent::Sent(pkid) => {
                 if let Some(k) = self.unsent.pop_front() {
@@ -232,8 +226,7 @@ impl Sender for MqttSender {
         if self.link.is_some() && !self.connected {
             return Some(self.opened + self.out.timeout);
         }
-        let started = self.round.as_ref()?.started?;
-        Some(started + self.out.timeout)
+        Some(self.round.as_ref()?.started + self.out.timeout)
     }
 
     fn expire(&mut self) -> Outcome {
