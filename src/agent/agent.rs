@@ -1,8 +1,14 @@
-//! Agent wiring: configuration in, collectors and server out.
+//! Agent wiring: configuration in, collectors, outputs and server out.
 //!
-//! Nothing here does work of its own; it builds the [`Scraper`] from the
-//! resolved configuration and hands it to the server (`picket`) or runs it
-//! once (`picket once`).
+//! Nothing here does work of its own. The flow goes one way:
+//!
+//! ```text
+//! push::open (outputs: buffers, sender threads) ──reports──► Scraper (the
+//!   one collector set) ──Arc──► serve (/metrics)
+//!                      └─Arc──► push::start (collection schedule) ──► outputs
+//! ```
+//!
+//! `picket once` runs the collector set once instead.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -11,15 +17,22 @@ use std::time::Duration;
 use crate::collect::{Filter, Scraper};
 use crate::config::AgentConfig;
 use crate::serve::{self, ScrapeBuf, Server};
+use picket_forward::telemetry::Report;
 
-/// Builds the server for a resolved configuration.
-pub fn server(cfg: &AgentConfig) -> Server {
-    let scraper = Scraper {
+/// Builds the collector set for a resolved configuration; `outputs` are
+/// the push outputs' metrics it reports (with `exporter_metrics`).
+pub fn scraper(cfg: &AgentConfig, outputs: Vec<Arc<dyn Report>>) -> Scraper {
+    Scraper {
         root: cfg.root.clone(),
         opts: cfg.opts.clone(),
         enabled: cfg.enabled.clone(),
         exporter_metrics: cfg.exporter_metrics,
-    };
+        outputs,
+    }
+}
+
+/// Builds the server over the collector set.
+pub fn server(cfg: &AgentConfig, scraper: Arc<Scraper>) -> Server {
     Server::new(
         scraper,
         cfg.telemetry_path.clone(),
@@ -53,11 +66,12 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
              (build with --cfg libc_unstable_musl_v1_2, as cross/build.sh does)"
         );
     }
-    let server = Arc::new(server(cfg));
+    let outputs = crate::push::open(&cfg.push)?;
+    let scraper = Arc::new(scraper(cfg, outputs.reports()));
     if cfg.push.enabled() {
-        crate::push::start(&cfg.push, server.clone())?;
+        crate::push::start(&cfg.push, scraper.clone(), outputs)?;
     }
-    serve::serve(listener, server)
+    serve::serve(listener, Arc::new(server(cfg, scraper)))
 }
 
 /// `picket buffer status`: one line per buffer file in the buffer directory.
@@ -77,7 +91,7 @@ pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> 
     }
     let now = picket_core::clock::now_unix().unwrap_or(0.0);
     for f in files {
-        match crate::buffer::inspect(&f) {
+        match picket_forward::buffer::inspect(&f) {
             Ok((s, disk)) => {
                 let oldest = match s.oldest_ms {
                     Some(ms) => format!(
@@ -108,7 +122,8 @@ pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> 
             format!(
                 "{} -> {}",
                 r.url,
-                dir.join(crate::buffer::file_name(&r.url)).display()
+                dir.join(picket_forward::buffer::file_name(&r.url))
+                    .display()
             )
         })
         .collect();
@@ -120,7 +135,7 @@ pub fn buffer_status(cfg: &AgentConfig, out: &mut impl Write) -> io::Result<()> 
 
 /// Collects once and writes the exposition text to stdout.
 pub fn once(cfg: &AgentConfig) -> io::Result<()> {
-    let server = server(cfg);
+    let server = server(cfg, Arc::new(scraper(cfg, Vec::new())));
     let mut buf = ScrapeBuf::default();
     server.render(&Filter::default(), false, &mut buf);
     let mut out = io::stdout().lock();

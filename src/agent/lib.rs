@@ -3,8 +3,8 @@
 //! ```text
 //! collect (node, HAProxy, PostgreSQL, systemd collectors; self metrics)
 //!   → serve (/metrics, text from picket-core's encoder)
-//!   → push (remote_write and MQTT outputs) through buffer (SQLite
-//!     store-and-forward)
+//!   → push (the collection schedule) through picket-forward's buffered
+//!     outputs (remote_write, MQTT; SQLite store-and-forward)
 //! ```
 //!
 //! The metric model, the codecs and the config plumbing live in
@@ -17,7 +17,6 @@
 pub mod collect;
 pub mod serve;
 
-pub mod buffer;
 pub mod push;
 
 pub mod agent;

@@ -35,7 +35,7 @@ const POOL_MAX: usize = 4;
 /// The agent's HTTP side.
 #[derive(Debug)]
 pub struct Server {
-    scraper: Scraper,
+    scraper: Arc<Scraper>,
     telemetry_path: String,
     max_requests: usize,
     read_timeout: Duration,
@@ -51,9 +51,10 @@ impl ScrapeBuf {
 }
 
 impl Server {
-    /// A server for `scraper` at `telemetry_path`.
+    /// A server for `scraper` (the agent's one collector set, shared with
+    /// push) at `telemetry_path`.
     pub fn new(
-        scraper: Scraper,
+        scraper: Arc<Scraper>,
         telemetry_path: String,
         max_requests: usize,
         read_timeout: Duration,
@@ -66,11 +67,6 @@ impl Server {
             in_flight: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
         }
-    }
-
-    /// The collectors behind this server.
-    pub fn scraper(&self) -> &Scraper {
-        &self.scraper
     }
 
     /// Collects and encodes one scrape into `buf.text` (and `buf.gz` when asked).

@@ -387,7 +387,7 @@ fn kill_9_during_an_outage_loses_nothing() {
 fn a_corrupt_buffer_file_is_moved_aside_and_a_new_one_works() {
     let rx = Receiver::start();
     let dir = temp_dir("push-corrupt");
-    let name = picket::buffer::file_name(&rx.url());
+    let name = picket_forward::buffer::file_name(&rx.url());
     std::fs::write(
         dir.join(&name),
         b"SQLite format 3\0 but then garbage, not a database",

@@ -1,15 +1,20 @@
 //! The agent's own metrics: `process_*` (as every Prometheus client library
-//! exports them) and `picket_build_info`.
+//! exports them), `picket_build_info`, and what the push outputs report
+//! about themselves (requests, buffer, drops), through the reports
+//! `agent.rs` hands the collector set when it starts them.
 //!
 //! These always describe the running process, so they read the real
 //! `/proc/self`, not the configured procfs root (client_golang does the
 //! same). Dashboards 1860 and 9628 chart them.
 
-use super::Out;
+use std::sync::Arc;
 
-/// Appends `process_*` and `picket_build_info`. A value that cannot be read
-/// is left out; the rest are still reported.
-pub fn collect(out: &mut Out<'_>) {
+use super::Out;
+use picket_forward::telemetry::Report;
+
+/// Appends `process_*`, `picket_build_info` and every output's metrics. A
+/// value that cannot be read is left out; the rest are still reported.
+pub fn collect(out: &mut Out<'_>, outputs: &[Arc<dyn Report>]) {
     out.gauge(
         "picket_build_info",
         "A metric with a constant '1' value labeled by version and target of picket.",
@@ -21,4 +26,8 @@ pub fn collect(out: &mut Out<'_>) {
         1.0,
     );
     picket_core::process::collect(out);
+    let now_ms = picket_core::clock::now_ms();
+    for o in outputs {
+        o.emit(out, now_ms);
+    }
 }

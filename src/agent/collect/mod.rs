@@ -324,8 +324,12 @@ pub struct Scraper {
     pub opts: Options,
     /// Enabled collectors, in name order.
     pub enabled: Vec<&'static Def>,
-    /// Whether to add `process_*` and `picket_build_info`.
+    /// Whether to add the agent's own metrics (`process_*`,
+    /// `picket_build_info` and the push outputs').
     pub exporter_metrics: bool,
+    /// The push outputs' metrics (none when push is off), given by whoever
+    /// started them.
+    pub outputs: Vec<std::sync::Arc<dyn picket_forward::telemetry::Report>>,
 }
 
 impl Scraper {
@@ -355,8 +359,7 @@ impl Scraper {
             run_one(def, &ctx, samples);
         }
         if self.exporter_metrics {
-            exporter::collect(&mut Out::new(samples));
-            crate::push::telemetry::collect(&mut Out::new(samples));
+            exporter::collect(&mut Out::new(samples), &self.outputs);
         }
     }
 }

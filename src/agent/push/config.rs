@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::buffer::{self, Synchronous};
 use picket_core::config::parse_duration;
 use picket_core::identity::Identity;
+use picket_forward::buffer::{self, Synchronous};
+pub use picket_forward::remote_write::{Auth, RemoteWrite, ReplayOrder};
 
 /// `[push]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -77,53 +78,6 @@ pub struct RemoteWriteSection {
     pub min_backoff: Option<String>,
     /// Longest retry delay.
     pub max_backoff: Option<String>,
-}
-
-/// When backlog and fresh batches go out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplayOrder {
-    /// Fresh batches go out at once; the backlog drains alongside (receiver
-    /// must accept out-of-order samples).
-    FreshFirst,
-    /// The backlog drains first; fresh batches wait in the buffer behind it.
-    InOrder,
-}
-
-/// Credentials for a receiver.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Auth {
-    /// None.
-    None,
-    /// HTTP basic auth.
-    Basic {
-        /// User.
-        username: String,
-        /// Password.
-        password: String,
-    },
-    /// `Authorization: Bearer`.
-    Bearer(String),
-}
-
-/// One receiver, resolved.
-#[derive(Clone, Debug)]
-pub struct RemoteWrite {
-    /// URL.
-    pub url: String,
-    /// Replay order.
-    pub replay_order: ReplayOrder,
-    /// Request timeout.
-    pub timeout: Duration,
-    /// Most samples per request.
-    pub max_samples_per_send: usize,
-    /// Credentials.
-    pub auth: Auth,
-    /// External labels, sorted by name.
-    pub external_labels: Vec<(String, String)>,
-    /// First retry delay.
-    pub min_backoff: Duration,
-    /// Longest retry delay.
-    pub max_backoff: Duration,
 }
 
 /// The push side, resolved. `remote_write` empty = push off.

@@ -1,18 +1,24 @@
-//! The push side: collect on a schedule, send with Prometheus remote_write,
-//! buffer in SQLite what cannot be delivered, replay it later.
+//! The push side: collect on a schedule and hand every collection to the
+//! outputs (Prometheus remote_write, MQTT), which keep in their SQLite
+//! buffer what cannot be delivered yet and send it later.
 //!
 //! ```text
-//! collection thread ──Arc<Batch>──► queue thread (one per receiver URL)
-//!   every `interval`,                 send fresh ─► receiver
-//!   stamped at collection             │ fails ─► buffer (SQLite file per URL)
-//!   (held while the clock is unset)   └ backlog drained oldest first
-//!                     └──Arc<Batch>──► MQTT queue thread ([`mqtt`]): buffer
-//!                                      first, publish, delete on PUBACK
+//! collection thread ──Arc<Batch>──► output (one per receiver URL / broker;
+//!   every `interval`,                 picket_forward::output): send or
+//!   on the agent's one                buffer, drain the backlog oldest
+//!   collector set, stamped            first, remote_write or MQTT sender
+//!   at collection (held while
+//!   the clock is unset)
 //! ```
 //!
-//! Collection runs on its own schedule, independent of scrapes; each one
-//! produces one batch stamped with the collection time. Threads, not the
-//! executor: ureq and SQLite block.
+//! What is agent-only stays here: the collection schedule, the series a
+//! scrape would add, the clock rules, and the `[push]` config
+//! ([`config`], [`mqtt::config`]). The buffer, the buffered output and its
+//! senders are [`picket_forward`]'s. Collection runs on its own schedule,
+//! independent of scrapes, on the same collector set the server scrapes
+//! ([`Scraper`], handed in by `agent.rs`); each one produces one batch
+//! stamped with the collection time. Threads, not the executor: ureq and
+//! SQLite block.
 //!
 //! **Identity and `up`.** Every sample leaves with the board's `job` and
 //! `instance` ([`picket_core::identity`]; default `job="node"`,
@@ -37,56 +43,68 @@
 //! `now - (time elapsed since collection)` and sent or buffered as usual,
 //! so nothing stamped in the past epoch is ever buffered or sent.
 
-pub mod client;
 pub mod config;
 pub mod mqtt;
-pub mod queue;
-pub mod telemetry;
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::buffer::{self, Buffer};
-use crate::collect::Filter;
-use crate::serve::Server;
+use crate::collect::{Filter, Scraper};
 pub use config::PushConfig;
 use picket_core::batch::Batch;
 use picket_core::identity::Identity;
 use picket_core::metric::{Labels, MetricType, Sample};
-use queue::Queue;
-use telemetry::QueueTelemetry;
+use picket_forward::buffer::{self, Buffer};
+use picket_forward::output::{self, Inlet};
+use picket_forward::remote_write::RemoteWriteSender;
+use picket_forward::telemetry::Report;
 
-/// A queue's channel and the external labels its batches carry.
-type Route = (Sender<Arc<Batch>>, Vec<(String, String)>);
+/// An output's inlet and the external labels its batches carry.
+type Route = (Inlet, Vec<(String, String)>);
 
 /// Before this (2026-01-01T00:00:00Z) the clock is certainly unset.
 pub const CLOCK_FLOOR_MS: i64 = 1_767_225_600_000;
 
-/// Opens every receiver's buffer and starts the queue threads and the
-/// collection thread. Errors only when a buffer cannot be opened at all
+/// The started outputs: where batches go in (with the external labels they
+/// carry) and what each reports on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    inlets: Vec<Route>,
+    reports: Vec<Arc<dyn Report>>,
+}
+
+impl Outputs {
+    /// Each output's metrics, for the collector set.
+    pub fn reports(&self) -> Vec<Arc<dyn Report>> {
+        self.reports.clone()
+    }
+}
+
+/// Opens every output's buffer and starts the output threads (none when
+/// push is off). Errors only when a buffer cannot be opened at all
 /// (unreadable files are moved aside, not fatal).
-pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
-    let mut senders = Vec::new();
+pub fn open(cfg: &PushConfig) -> io::Result<Outputs> {
+    let mut outputs = Outputs::default();
     // Files of an older agent get the identity once, when opened.
     let opts = buffer::Options {
         identity: Some(cfg.identity.clone()),
         ..cfg.buffer.clone()
     };
+    let open_buffer = |url: &str| {
+        let path = cfg.buffer_path.join(buffer::file_name(url));
+        Buffer::open(&path, opts.clone())
+            .map(|(buf, _aside)| (buf, path))
+            .map_err(|e| io::Error::other(e.to_string()))
+    };
     for rw in &cfg.remote_write {
-        let path = cfg.buffer_path.join(buffer::file_name(&rw.url));
-        let (buf, _aside) =
-            Buffer::open(&path, opts.clone()).map_err(|e| io::Error::other(e.to_string()))?;
-        let tel = QueueTelemetry::register(&rw.url);
-        let (tx, rx) = mpsc::channel::<Arc<Batch>>();
-        let q = Queue::new(rw.clone(), buf, tel);
-        std::thread::Builder::new()
-            .name("picket-push".into())
-            .spawn(move || q.run(rx))?;
-        senders.push((tx, rw.external_labels.clone()));
+        let (buf, path) = open_buffer(&rw.url)?;
+        let (inlet, report) =
+            output::start(RemoteWriteSender::new(rw.clone()), buf, "picket-push")?;
+        outputs.inlets.push((inlet, rw.external_labels.clone()));
+        outputs.reports.push(report);
         log::info!(
             "pushing to {} every {:?} as job={:?} instance={:?} (buffer {})",
             rw.url,
@@ -98,10 +116,11 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
     }
     #[cfg(feature = "mqtt")]
     if let Some(m) = &cfg.mqtt {
-        let path = cfg.buffer_path.join(buffer::file_name(&m.broker.url));
-        let (buf, _aside) =
-            Buffer::open(&path, opts.clone()).map_err(|e| io::Error::other(e.to_string()))?;
-        senders.push((mqtt::start(m, buf)?, Vec::new()));
+        let (buf, path) = open_buffer(&m.broker.url)?;
+        let sender = picket_forward::mqtt::MqttSender::new(m.clone());
+        let (inlet, report) = output::start(sender, buf, "picket-mqtt")?;
+        outputs.inlets.push((inlet, Vec::new()));
+        outputs.reports.push(report);
         log::info!(
             "publishing to {} on {} every {:?} (buffer {})",
             m.broker.url,
@@ -110,10 +129,16 @@ pub fn start(cfg: &PushConfig, server: Arc<Server>) -> io::Result<()> {
             path.display()
         );
     }
+    Ok(outputs)
+}
+
+/// Starts the collection thread: every `interval`, collects on `scraper`
+/// and hands the batch to every output.
+pub fn start(cfg: &PushConfig, scraper: Arc<Scraper>, outputs: Outputs) -> io::Result<()> {
     let cfg = cfg.clone();
     std::thread::Builder::new()
         .name("picket-collect".into())
-        .spawn(move || collect_loop(&cfg, &server, &senders))?;
+        .spawn(move || collect_loop(&cfg, &scraper, &outputs.inlets))?;
     Ok(())
 }
 
@@ -166,7 +191,7 @@ pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration, seen: &mut HashS
     }
 }
 
-fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
+fn collect_loop(cfg: &PushConfig, scraper: &Scraper, outputs: &[Route]) {
     let max_held = (3_600_000 / cfg.interval.as_millis().max(1)) as usize + 1;
     let mut held: VecDeque<(Instant, Vec<Sample>)> = VecDeque::new();
     let mut warned = false;
@@ -175,7 +200,7 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
     loop {
         let mut samples = Vec::new();
         let start = Instant::now();
-        server.scraper().collect(&Filter::default(), &mut samples);
+        scraper.collect(&Filter::default(), &mut samples);
         let collected = Instant::now();
         scrape_series(&mut samples, collected - start, &mut seen);
         let now = picket_core::clock::now_ms();
@@ -196,9 +221,9 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
             }
             for (at, s) in held.drain(..) {
                 let ts = now - at.elapsed().as_millis() as i64;
-                dispatch(&s, ts, &cfg.identity, senders);
+                dispatch(&s, ts, &cfg.identity, outputs);
             }
-            dispatch(&samples, now, &cfg.identity, senders);
+            dispatch(&samples, now, &cfg.identity, outputs);
         }
         next += cfg.interval;
         let now_i = Instant::now();
@@ -212,11 +237,11 @@ fn collect_loop(cfg: &PushConfig, server: &Server, senders: &[Route]) {
     }
 }
 
-fn dispatch(samples: &[Sample], ts_ms: i64, identity: &Identity, senders: &[Route]) {
-    for (tx, ext) in senders {
+fn dispatch(samples: &[Sample], ts_ms: i64, identity: &Identity, outputs: &[Route]) {
+    for (inlet, ext) in outputs {
         let b = Arc::new(Batch::from_samples(samples, ts_ms, Some(identity), ext));
-        // A closed queue only happens at exit.
-        let _ = tx.send(b);
+        // A closed output only happens at exit.
+        let _ = inlet.send(b);
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use picket_core::config::parse_duration;
 use picket_core::encode::mqtt::Format;
-use picket_core::mqtt::{self, Broker, BrokerKeys};
+use picket_core::mqtt::{self, BrokerKeys};
 
 /// `[push.mqtt]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -47,26 +47,7 @@ pub struct MqttSection {
     pub max_backoff: Option<String>,
 }
 
-/// The MQTT output, resolved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MqttOutput {
-    /// The broker.
-    pub broker: Broker,
-    /// Metrics topic.
-    pub topic: String,
-    /// Retained status topic (`online` / last will `offline`), if any.
-    pub status_topic: Option<String>,
-    /// Payload format.
-    pub format: Format,
-    /// Most samples per round of publishes.
-    pub max_samples_per_send: usize,
-    /// PUBACK wait before the link is given up and re-made.
-    pub timeout: Duration,
-    /// First reconnect delay.
-    pub min_backoff: Duration,
-    /// Longest reconnect delay.
-    pub max_backoff: Duration,
-}
+pub use picket_forward::mqtt::MqttOutput;
 
 /// Default largest packet: 128 KiB (rumqttc's own default is 10 KiB;
 /// Mosquitto takes up to 256 MiB).

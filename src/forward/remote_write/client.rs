@@ -1,18 +1,18 @@
 //! One remote_write POST with ureq, and what its outcome means for the
 //! batch: delivered, retry later, or never (the spec's rules).
 //!
-//! Blocking: called only from a queue's own thread.
+//! Blocking: called only from the output's own thread.
 
 use std::io::Read;
 use std::time::Duration;
 
-use super::config::{Auth, RemoteWrite};
+use super::{Auth, RemoteWrite};
 use picket_core::encode::remote_write::HEADERS;
 use picket_core::http::base64;
 
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Answer {
     /// 2xx: delete it.
     Delivered(u16),
     /// 5xx, 429 or no answer: keep it and retry with backoff.
@@ -31,13 +31,13 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl Answer {
     /// The `code` label: the status, or `error` when there was none.
     pub fn code_label(&self) -> String {
         match self {
-            Outcome::Delivered(c) | Outcome::Rejected { code: c, .. } => c.to_string(),
-            Outcome::Retry { code: Some(c), .. } => c.to_string(),
-            Outcome::Retry { code: None, .. } => "error".to_string(),
+            Answer::Delivered(c) | Answer::Rejected { code: c, .. } => c.to_string(),
+            Answer::Retry { code: Some(c), .. } => c.to_string(),
+            Answer::Retry { code: None, .. } => "error".to_string(),
         }
     }
 }
@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// POSTs one request body (Snappy-compressed protobuf).
-    pub fn send(&self, body: &[u8]) -> Outcome {
+    pub fn send(&self, body: &[u8]) -> Answer {
         let mut req = self.agent.post(&self.url);
         for (k, v) in HEADERS {
             req = req.header(k, v);
@@ -88,7 +88,7 @@ impl Client {
             Ok(mut resp) => {
                 let code = resp.status().as_u16();
                 if (200..300).contains(&code) {
-                    return Outcome::Delivered(code);
+                    return Answer::Delivered(code);
                 }
                 let mut text = String::new();
                 let _ = resp
@@ -98,15 +98,15 @@ impl Client {
                     .read_to_string(&mut text);
                 let why = text.trim().to_string();
                 if code >= 500 || code == 429 {
-                    Outcome::Retry {
+                    Answer::Retry {
                         code: Some(code),
                         why,
                     }
                 } else {
-                    Outcome::Rejected { code, why }
+                    Answer::Rejected { code, why }
                 }
             }
-            Err(e) => Outcome::Retry {
+            Err(e) => Answer::Retry {
                 code: None,
                 why: e.to_string(),
             },

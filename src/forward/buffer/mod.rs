@@ -1,5 +1,6 @@
-//! Store-and-forward: the SQLite buffer that keeps every batch a
-//! remote_write receiver could not take, until it can.
+//! Store-and-forward: the SQLite buffer that keeps every batch an output's
+//! receiver could not take (remote_write) or has not acknowledged yet
+//! (MQTT), until it has.
 //!
 //! # Design
 //!

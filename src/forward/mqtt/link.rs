@@ -1,21 +1,19 @@
 //! One broker connection of the MQTT output: a rumqttc `Client` and its
-//! `Connection`, iterated on a thread of its own that forwards what the
-//! queue needs (connected, packet id given to a publish, PUBACK, gone) as
-//! messages tagged with the link's generation.
+//! `Connection`, iterated on a thread of its own that posts what the
+//! sender needs (connected, packet id given to a publish, PUBACK, gone) to
+//! the output's [`Events`], tagged with the link's generation.
 //!
 //! A link is never reconnected: when it fails, it is dropped and a new one
 //! is made after the backoff. rumqttc would otherwise carry publishes over
 //! from the old session and, with a clean session, drop them on the new
-//! one, which would break the queue's pairing of publishes with packet
+//! one, which would break the sender's pairing of publishes with packet
 //! ids. A fresh client has no state to carry: what was not acknowledged is
 //! still in the buffer and is published again.
 
-use std::sync::mpsc::Sender;
-
 use rumqttc::{Client, ConnectReturnCode, Event, LastWill, Outgoing, Packet, QoS};
 
-use super::config::MqttOutput;
-use super::Msg;
+use super::MqttOutput;
+use crate::output::Events;
 
 /// What a link reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +45,12 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    /// Starts connecting; events arrive on `tx` as `Msg::Link(generation, _)`.
-    pub fn open(out: &MqttOutput, generation: u64, tx: Sender<Msg>) -> Result<Link, String> {
+    /// Starts connecting; events arrive on `events` as `(generation, _)`.
+    pub fn open(
+        out: &MqttOutput,
+        generation: u64,
+        events: Events<(u64, LinkEvent)>,
+    ) -> Result<Link, String> {
         let mut o = picket_core::mqtt::options(&out.broker)?;
         o.set_clean_session(true).set_inflight(INFLIGHT);
         if let Some(t) = &out.status_topic {
@@ -73,11 +75,11 @@ impl Link {
                         Err(e) => LinkEvent::Down(e.to_string()),
                     };
                     let done = matches!(e, LinkEvent::Down(_));
-                    if tx.send(Msg::Link(generation, e)).is_err() || done {
+                    if !events.post((generation, e)) || done {
                         return;
                     }
                 }
-                // The client was dropped: the queue gave this link up.
+                // The client was dropped: the sender gave this link up.
             })
             .map_err(|e| format!("cannot start a thread: {e}"))?;
         Ok(Link { client })
