@@ -21,7 +21,7 @@ use picket_forward::telemetry::Report;
 
 /// Builds the collector set for a resolved configuration; `outputs` are
 /// the push outputs' metrics it reports (with `exporter_metrics`).
-pub fn scraper(cfg: &AgentConfig, outputs: Vec<Arc<dyn Report>>) -> Scraper {
+pub(crate) fn scraper(cfg: &AgentConfig, outputs: Vec<Arc<dyn Report>>) -> Scraper {
     Scraper {
         root: cfg.root.clone(),
         opts: cfg.opts.clone(),
@@ -32,7 +32,7 @@ pub fn scraper(cfg: &AgentConfig, outputs: Vec<Arc<dyn Report>>) -> Scraper {
 }
 
 /// Builds the server over the collector set.
-pub fn server(cfg: &AgentConfig, scraper: Arc<Scraper>) -> Server {
+pub(crate) fn server(cfg: &AgentConfig, scraper: Arc<Scraper>) -> Server {
     Server::new(
         scraper,
         cfg.telemetry_path.clone(),

@@ -13,7 +13,7 @@ use log::LevelFilter;
 use regex_lite::Regex;
 use serde::Deserialize;
 
-use picket_core::config::{check_listen, parse_toml, read_toml, ConfigError, Locator};
+use picket_core::config::{check_listen, read_toml, ConfigError, Locator};
 
 use crate::collect::{self, Def, Options, Root};
 
@@ -191,11 +191,11 @@ pub struct AgentConfig {
 }
 
 /// Defaults: node_exporter's.
-pub const DEFAULT_LISTEN: &str = ":9100";
+pub(crate) const DEFAULT_LISTEN: &str = ":9100";
 /// Default metrics path.
-pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+pub(crate) const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 /// node_exporter's `--web.max-requests` default.
-pub const DEFAULT_MAX_REQUESTS: usize = 40;
+pub(crate) const DEFAULT_MAX_REQUESTS: usize = 40;
 
 /// Settings given on the command line, which override the file.
 #[derive(Debug, Default, Clone)]
@@ -240,11 +240,6 @@ pub struct Overrides {
 /// Loads and parses a config file (without merging).
 pub fn read_file(path: &Path) -> Result<(String, FileConfig), ConfigError> {
     read_toml(path)
-}
-
-/// Parses config text; errors carry `path`, the line and the key.
-pub fn parse_file(path: &Path, src: &str) -> Result<FileConfig, ConfigError> {
-    parse_toml(path, src)
 }
 
 /// Merges defaults, an optional file and the flags, and checks the result:

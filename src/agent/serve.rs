@@ -23,7 +23,7 @@ use picket_core::metric::Sample;
 
 /// Reusable per-scrape memory.
 #[derive(Debug, Default)]
-pub struct ScrapeBuf {
+pub(crate) struct ScrapeBuf {
     samples: Vec<Sample>,
     text: Vec<u8>,
     gz: Vec<u8>,
@@ -34,7 +34,7 @@ const POOL_MAX: usize = 4;
 
 /// The agent's HTTP side.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Server {
     scraper: Arc<Scraper>,
     telemetry_path: String,
     max_requests: usize,
@@ -45,7 +45,7 @@ pub struct Server {
 
 impl ScrapeBuf {
     /// The encoded text of the last render.
-    pub fn text(&self) -> &[u8] {
+    pub(crate) fn text(&self) -> &[u8] {
         &self.text
     }
 }
@@ -53,7 +53,7 @@ impl ScrapeBuf {
 impl Server {
     /// A server for `scraper` (the agent's one collector set, shared with
     /// push) at `telemetry_path`.
-    pub fn new(
+    pub(crate) fn new(
         scraper: Arc<Scraper>,
         telemetry_path: String,
         max_requests: usize,
@@ -70,7 +70,7 @@ impl Server {
     }
 
     /// Collects and encodes one scrape into `buf.text` (and `buf.gz` when asked).
-    pub fn render(&self, filter: &Filter, gzip: bool, buf: &mut ScrapeBuf) {
+    pub(crate) fn render(&self, filter: &Filter, gzip: bool, buf: &mut ScrapeBuf) {
         buf.samples.clear();
         buf.text.clear();
         buf.gz.clear();
@@ -108,7 +108,7 @@ impl Server {
 }
 
 /// Serves until the process ends. Returns only on a listener error.
-pub fn serve(listener: TcpListener, server: Arc<Server>) -> io::Result<()> {
+pub(crate) fn serve(listener: TcpListener, server: Arc<Server>) -> io::Result<()> {
     let ex = LocalExecutor::new();
     smol::block_on(ex.run(async {
         let listener = Async::new(listener)?;

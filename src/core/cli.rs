@@ -27,12 +27,12 @@ pub struct Spelling {
 
 impl Spelling {
     /// argh's form of a user spelling: `web.listen-address` → `--web-listen-address`.
-    pub fn argh_form(user: &str) -> String {
+    pub(crate) fn argh_form(user: &str) -> String {
         format!("--{}", user.replace(['.', '_'], "-"))
     }
 
     /// Rewrites argh's flag names in `text` into the spellings users type.
-    pub fn respell(&self, text: &str) -> String {
+    pub(crate) fn respell(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         for line in text.split_inclusive('\n') {
             let mut l = line.to_string();
@@ -67,7 +67,7 @@ fn find_flag(line: &str, flag: &str) -> Option<usize> {
 /// Rewrites node_exporter-style arguments into argh's form and moves a
 /// subcommand (and its positionals) after all flags, so `picket once
 /// --path.procfs=X` works like `picket --path-procfs X once`.
-pub fn normalize(args: &[String], sp: &Spelling) -> Vec<String> {
+pub(crate) fn normalize(args: &[String], sp: &Spelling) -> Vec<String> {
     let mut flags = Vec::new();
     let mut tail = Vec::new();
     let mut in_sub = false;

@@ -41,7 +41,7 @@ impl std::error::Error for ConfigError {}
 
 /// A problem a resolver reports before it meets a [`Locator`]: (dotted
 /// key or flag, message, from a flag).
-pub type KeyError = (String, String, bool);
+pub(crate) type KeyError = (String, String, bool);
 
 /// The one error locator every section of a config resolves against: the
 /// file and its text, so an error about a file key names the file and the

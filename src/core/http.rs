@@ -13,7 +13,7 @@ use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest request head (request line + headers) accepted.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// One parsed request.
 #[derive(Debug, Clone, Default)]
@@ -196,7 +196,7 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 /// The reason phrase for the statuses picket uses.
-pub fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         204 => "No Content",
@@ -256,7 +256,7 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 }
 
 /// Decodes `%XX` escapes and `+`; invalid escapes are kept as written.
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -36,13 +36,13 @@ const EXPORTED: &str = "exported_";
 
 impl Identity {
     /// The identity's labels, sorted by name.
-    pub fn labels(&self) -> [(&'static str, &str); 2] {
+    pub(crate) fn labels(&self) -> [(&'static str, &str); 2] {
         [("instance", &self.instance), ("job", &self.job)]
     }
 
     /// A sample's label pairs (any order, `__name__` excluded or not) with
     /// the identity attached; empty values are dropped (no label).
-    pub fn apply<'a>(
+    pub(crate) fn apply<'a>(
         &self,
         own: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Vec<(String, String)> {

@@ -37,18 +37,6 @@ impl MetricType {
             MetricType::Summary => "summary",
         }
     }
-
-    /// Parses the word of a `# TYPE` line.
-    pub fn parse(s: &str) -> Option<MetricType> {
-        Some(match s {
-            "counter" => MetricType::Counter,
-            "gauge" => MetricType::Gauge,
-            "untyped" => MetricType::Untyped,
-            "histogram" => MetricType::Histogram,
-            "summary" => MetricType::Summary,
-            _ => return None,
-        })
-    }
 }
 
 /// The part a histogram or summary sample adds to its family name.
@@ -66,7 +54,7 @@ pub enum Suffix {
 
 impl Suffix {
     /// The text appended to the family name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Suffix::None => "",
             Suffix::Bucket => "_bucket",
@@ -314,20 +302,6 @@ pub fn valid_label_name(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-/// Turns arbitrary text into a valid metric-name fragment the way
-/// node_exporter does: every character outside `[a-zA-Z0-9_]` becomes `_`.
-pub fn sanitize_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 impl fmt::Display for MetricType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -395,16 +369,6 @@ impl<'a> Out<'a> {
         value: f64,
     ) {
         self.sample(name, help, MetricType::Untyped, pairs(labels), value);
-    }
-
-    /// How many samples have been written so far.
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    /// True when nothing has been written.
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
     }
 }
 

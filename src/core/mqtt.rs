@@ -161,7 +161,7 @@ pub fn ca_roots(f: &Path) -> Result<(), String> {
 
 /// `mqtt://host[:port]` or `mqtts://host[:port]` (an optional trailing
 /// `/`): (tls, host, port).
-pub fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
+pub(crate) fn parse_url(url: &str) -> Result<(bool, String, u16), String> {
     let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
         (false, r)
     } else if let Some(r) = url.strip_prefix("mqtts://") {
@@ -296,7 +296,7 @@ mod tls {
     use super::{ca_roots, Broker};
 
     /// A TLS transport trusting `b.ca_file`, or the webpki roots.
-    pub fn transport(b: &Broker) -> Result<rumqttc::Transport, String> {
+    pub(crate) fn transport(b: &Broker) -> Result<rumqttc::Transport, String> {
         let roots = match &b.ca_file {
             Some(f) => ca_roots(f)?,
             None => {
@@ -322,7 +322,7 @@ mod tls {
     use super::Broker;
 
     /// Never reached: config resolution refuses mqtts:// without `tls`.
-    pub fn transport(b: &Broker) -> Result<rumqttc::Transport, String> {
+    pub(crate) fn transport(b: &Broker) -> Result<rumqttc::Transport, String> {
         Err(format!("{}: this build has no TLS", b.url))
     }
 }

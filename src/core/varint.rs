@@ -12,7 +12,7 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// How many bytes [`put`] writes for `v`.
-pub fn len(mut v: u64) -> usize {
+pub(crate) fn len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {
         v >>= 7;

@@ -472,4 +472,4 @@ impl<S: Sender> Output<S> {
 }
 
 /// For senders without transport events (remote_write answers at once).
-pub type NoEvents = Infallible;
+pub(crate) type NoEvents = Infallible;

@@ -45,7 +45,7 @@ pub struct Telemetry<C> {
 
 impl<C: Counters> Telemetry<C> {
     /// Counters for the output at `url` (a receiver's URL or a broker's).
-    pub fn new(url: &str) -> Arc<Telemetry<C>> {
+    pub(crate) fn new(url: &str) -> Arc<Telemetry<C>> {
         Arc::new(Telemetry {
             url: url.to_string(),
             inner: Mutex::new(Inner::default()),
@@ -59,12 +59,12 @@ impl<C: Counters> Telemetry<C> {
     }
 
     /// Updates the sender's counters.
-    pub fn count(&self, f: impl FnOnce(&mut C)) {
+    pub(crate) fn count(&self, f: impl FnOnce(&mut C)) {
         self.with(|i| f(&mut i.counters));
     }
 
     /// Records the buffer's state.
-    pub fn set_buffer(&self, s: &Stats, d: &Dropped) {
+    pub(crate) fn set_buffer(&self, s: &Stats, d: &Dropped) {
         self.with(|i| {
             i.buffer = s.clone();
             i.dropped = d.clone();
@@ -72,7 +72,7 @@ impl<C: Counters> Telemetry<C> {
     }
 
     /// Counts samples dropped outside the buffer's limits.
-    pub fn dropped_extra(&self, reason: &'static str, n: u64) {
+    pub(crate) fn dropped_extra(&self, reason: &'static str, n: u64) {
         self.with(|i| *i.dropped_extra.entry(reason).or_default() += n);
     }
 }

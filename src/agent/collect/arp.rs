@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use super::{CollectError, Ctx, Out};
 
 /// Reads the ARP table.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("net/arp");
     let text = super::root::read(&path)?;
     let counts = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -29,7 +29,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Counts the entries of `/proc/net/arp` per device.
-pub fn parse(text: &str) -> Result<BTreeMap<String, u64>, String> {
+pub(crate) fn parse(text: &str) -> Result<BTreeMap<String, u64>, String> {
     let mut counts = BTreeMap::new();
     let mut header = false;
     for line in text.split('\n') {

@@ -40,7 +40,7 @@ const STATS: [(usize, &str, &str); 8] = [
 ];
 
 /// Reads the conntrack table size, limit and statistics.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     for (file, name, help) in [
         (
             "sys/net/netfilter/nf_conntrack_count",
@@ -71,7 +71,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 /// CPUs, in `STATS` order. The first line is the header; each further
 /// line must hold 16 or 17 hex numbers (`search_restart`, the 17th, is
 /// missing before Linux 2.6.35 and counts as 0).
-pub fn parse_stat(text: &str) -> Result<[u64; 8], String> {
+pub(crate) fn parse_stat(text: &str) -> Result<[u64; 8], String> {
     let mut sums = [0u64; 8];
     for line in text.lines().skip(1) {
         let mut row = Vec::with_capacity(17);

@@ -37,7 +37,7 @@ const JUMP_BACK_SECONDS: f64 = 3.0;
 static CACHE: Mutex<BTreeMap<PathBuf, BTreeMap<i64, CpuTimes>>> = Mutex::new(BTreeMap::new());
 
 /// Reads `/proc/stat` and the CPU sysfs directory.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("stat");
     let text = super::root::read(&path)?;
     let st = super::stat::parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -135,7 +135,7 @@ fn update_online(cpu_dir: &Path, out: &mut Out<'_>) -> Result<(), CollectError> 
 
 /// Names of the `cpuN` entries (N all digits) of the CPU sysfs directory,
 /// in natural order; a missing directory is an empty list. Shared with cpufreq.
-pub fn cpu_dirs(cpu_dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn cpu_dirs(cpu_dir: &Path) -> io::Result<Vec<String>> {
     let mut names = super::root::list_prefixed(cpu_dir, "cpu")?;
     names.retain(|n| n.len() > 3 && n.bytes().skip(3).all(|b| b.is_ascii_digit()));
     Ok(names)
@@ -143,7 +143,7 @@ pub fn cpu_dirs(cpu_dir: &Path) -> io::Result<Vec<String>> {
 
 /// Folds a new `/proc/stat` reading into the per-CPU cache the way
 /// node_exporter does, so exported counters never go backwards.
-pub fn merge(cache: &mut BTreeMap<i64, CpuTimes>, new: &[(i64, CpuTimes)]) {
+pub(crate) fn merge(cache: &mut BTreeMap<i64, CpuTimes>, new: &[(i64, CpuTimes)]) {
     for &(id, n) in new {
         let mut c = cache.get(&id).copied().unwrap_or_default();
         if c.idle - n.idle >= JUMP_BACK_SECONDS {
@@ -177,7 +177,7 @@ pub fn merge(cache: &mut BTreeMap<i64, CpuTimes>, new: &[(i64, CpuTimes)]) {
 
 /// Parses a kernel CPU list such as `0-2,5` (the sysfs `isolated`,
 /// `offline` and `online` files); empty means none. Shared with cpufreq.
-pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
+pub(crate) fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
     // CPU numbers are below this (the kernel's NR_CPUS limit is 8192).
     const MAX_CPU: u32 = 1 << 16;
     let mut cpus = Vec::new();

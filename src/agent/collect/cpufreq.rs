@@ -64,7 +64,7 @@ const FREQ_FILES: [(&str, &str, &str); 7] = [
 
 /// Reads every online CPU's cpufreq directory. Like node_exporter, a
 /// malformed file fails the whole collector and exports nothing.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut samples = Vec::new();
     collect(ctx, &mut Out::new(&mut samples))?;
     for s in samples {
@@ -159,14 +159,14 @@ fn read_string(path: &Path) -> Result<String, CollectError> {
 }
 
 /// Parses a cpufreq kHz value.
-pub fn parse_khz(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_khz(text: &str) -> Result<u64, String> {
     let t = text.trim();
     t.parse().map_err(|_| format!("invalid frequency {t:?}"))
 }
 
 /// The `node_cpu_scaling_governor` series: each available governor (split
 /// on single spaces, as node_exporter does) and whether it is the active one.
-pub fn governors<'a>(active: &str, available: &'a str) -> Vec<(&'a str, bool)> {
+pub(crate) fn governors<'a>(active: &str, available: &'a str) -> Vec<(&'a str, bool)> {
     available
         .trim()
         .split(' ')

@@ -37,7 +37,7 @@ fn set_free(busy: &(Mutex<Option<Instant>>, Condvar)) {
 
 /// Why a call under a deadline gave no result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Missed {
+pub(crate) enum Missed {
     /// It did not return within the timeout.
     TimedOut(Duration),
     /// The call of an earlier scrape has not returned yet.
@@ -61,7 +61,7 @@ impl fmt::Display for Missed {
 impl Deadline {
     /// Runs `f` on the target's worker thread and waits for it; waiting for
     /// a running call of this target and the call itself share `timeout`.
-    pub fn run<T, F>(&self, name: &str, timeout: Duration, f: F) -> Result<T, Missed>
+    pub(crate) fn run<T, F>(&self, name: &str, timeout: Duration, f: F) -> Result<T, Missed>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,

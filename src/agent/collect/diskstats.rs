@@ -158,7 +158,7 @@ const ATA: [(&str, &str, &str); 3] = [
 
 /// One line of `/proc/diskstats`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskStat {
+pub(crate) struct DiskStat {
     /// Major device number.
     pub major: u32,
     /// Minor device number.
@@ -170,7 +170,7 @@ pub struct DiskStat {
 }
 
 /// Reads `/proc/diskstats` and reports every device not excluded.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("diskstats");
     let text = super::root::read(&path)?;
     let disks = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -275,7 +275,7 @@ fn read_udev(ctx: &Ctx<'_>, major: u32, minor: u32) -> HashMap<String, String> {
 }
 
 /// Parses a udev database file: the `E:KEY=value` lines are the device properties.
-pub fn parse_udev(text: &str) -> HashMap<String, String> {
+pub(crate) fn parse_udev(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("E:")?.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,7 +286,7 @@ pub fn parse_udev(text: &str) -> HashMap<String, String> {
 /// minor, name, then 11 (before 4.18), 15 (4.18+) or 17 (5.5+) values.
 /// Like node_exporter, lines with fewer than 11 values are skipped, values
 /// past the 17th are ignored, and a non-number fails the whole file.
-pub fn parse(text: &str) -> Result<Vec<DiskStat>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<DiskStat>, String> {
     let mut disks = Vec::new();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();

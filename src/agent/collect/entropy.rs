@@ -12,7 +12,7 @@ use std::path::Path;
 use super::{CollectError, Ctx, Out};
 
 /// Reads the two entropy figures.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let avail = read_bits(&ctx.root.proc("sys/kernel/random/entropy_avail"))?;
     out.gauge(
         "node_entropy_available_bits",
@@ -38,7 +38,7 @@ fn read_bits(path: &Path) -> Result<f64, CollectError> {
 }
 
 /// Parses a single unsigned number (with its trailing newline).
-pub fn parse(text: &str) -> Result<f64, String> {
+pub(crate) fn parse(text: &str) -> Result<f64, String> {
     let t = text.trim();
     t.parse::<u64>()
         .map(|v| v as f64)

@@ -14,7 +14,7 @@ use picket_forward::telemetry::Report;
 
 /// Appends `process_*`, `picket_build_info` and every output's metrics. A
 /// value that cannot be read is left out; the rest are still reported.
-pub fn collect(out: &mut Out<'_>, outputs: &[Arc<dyn Report>]) {
+pub(crate) fn collect(out: &mut Out<'_>, outputs: &[Arc<dyn Report>]) {
     out.gauge(
         "picket_build_info",
         "A metric with a constant '1' value labeled by version and target of picket.",

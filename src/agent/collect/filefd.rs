@@ -10,7 +10,7 @@
 use super::{CollectError, Ctx, Out};
 
 /// Reads the allocated and maximum file handle counts.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("sys/fs/file-nr");
     let text = super::root::read(&path)?;
     let (allocated, maximum) = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -30,7 +30,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Parses `file-nr`: returns (allocated, maximum).
-pub fn parse(text: &str) -> Result<(f64, f64), String> {
+pub(crate) fn parse(text: &str) -> Result<(f64, f64), String> {
     let parts: Vec<&str> = text.trim().split('\t').collect();
     let (allocated, maximum) = match parts.as_slice() {
         [a, _, m, ..] => (*a, *m),

@@ -34,7 +34,7 @@ use super::{CollectError, Ctx, Out};
 
 /// How long one `statfs` may take before its mount counts as stuck
 /// (node_exporter's `--collector.filesystem.mount-timeout`).
-pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Stack of the helper thread: it only formats a path and makes a syscall.
 const STAT_THREAD_STACK: usize = 64 * 1024;
@@ -44,7 +44,7 @@ static STUCK: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// One line of mountinfo, as the collector needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
+pub(crate) struct Mount {
     /// Mount source (`/dev/mmcblk0p2`, `tmpfs`, `server:/export`).
     pub device: String,
     /// Mount point, with `\040` and `\011` decoded.
@@ -61,7 +61,7 @@ pub struct Mount {
 
 /// What `statfs` says about one filesystem, in node_exporter's units.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FsStat {
+pub(crate) struct FsStat {
     /// Total size in bytes.
     pub size: f64,
     /// Free bytes.
@@ -88,7 +88,7 @@ enum Outcome {
 type StatFn = fn(&Path) -> Result<FsStat, i32>;
 
 /// Reads the mount list and reports every mount that passes the filters.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let (path, bytes) = read_mountinfo(ctx)?;
     let text = String::from_utf8_lossy(&bytes);
     let all = parse_mountinfo(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -232,7 +232,7 @@ fn emit(out: &mut Out<'_>, m: &Mount, outcome: &Outcome) {
 /// Parses `/proc/<pid>/mountinfo` (proc(5)): `id parent major:minor root
 /// mountpoint options [optional...] - fstype source superoptions`. Like
 /// node_exporter, any malformed line fails the whole file.
-pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
+pub(crate) fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
     let mut mounts = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split(' ').collect();

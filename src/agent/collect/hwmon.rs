@@ -59,10 +59,10 @@ const SENSOR_TYPES: &[&str] = &[
 const MAX_VALUE_BYTES: usize = 128;
 
 /// Sensor (`temp1`) → property (`input`, `crit`, `""` for a bare file) → raw value.
-pub type SensorData = BTreeMap<String, BTreeMap<String, String>>;
+pub(crate) type SensorData = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Reads every chip under `/sys/class/hwmon`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let class = ctx.root.sys("class/hwmon");
     let mut names = Vec::new();
     for entry in fs::read_dir(&class).map_err(|e| CollectError::io(&class, e))? {
@@ -123,7 +123,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// One `hwmonN` directory found in pass 1.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChipEntry {
+pub(crate) struct ChipEntry {
     /// `hwmonN`.
     pub dir_name: String,
     /// The label derived from `device`, `name` or the directory.
@@ -160,7 +160,7 @@ fn chip_label(dir: &Path) -> Option<String> {
 
 /// The label from a resolved device path's last two components:
 /// `<parent>_<device>` cleaned, or the device alone when the parent cleans to nothing.
-pub fn device_label(parent: &str, device: &str) -> Option<String> {
+pub(crate) fn device_label(parent: &str, device: &str) -> Option<String> {
     let (parent, device) = (clean_name(parent), clean_name(device));
     match (parent.is_empty(), device.is_empty()) {
         (_, true) => None,
@@ -172,7 +172,7 @@ pub fn device_label(parent: &str, device: &str) -> Option<String> {
 /// Makes colliding base labels unique the way node_exporter ≥ 1.10 does:
 /// `<base>_<name file>`, or `<base>_<hwmonN>` when the name file is empty or
 /// shared too.
-pub fn unique_chip_labels(chips: &[ChipEntry]) -> Vec<String> {
+pub(crate) fn unique_chip_labels(chips: &[ChipEntry]) -> Vec<String> {
     let mut base_count: BTreeMap<&str, usize> = BTreeMap::new();
     let mut pair_count: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for c in chips {
@@ -201,7 +201,7 @@ pub fn unique_chip_labels(chips: &[ChipEntry]) -> Vec<String> {
 
 /// Lower-cases and replaces every character outside `[a-z0-9:_]` by `_`,
 /// then trims `_` at both ends (node_exporter's `cleanMetricName`).
-pub fn clean_name(s: &str) -> String {
+pub(crate) fn clean_name(s: &str) -> String {
     let replaced: String = s
         .to_lowercase()
         .chars()
@@ -215,7 +215,7 @@ pub fn clean_name(s: &str) -> String {
 
 /// A sensor file name split as `<type><num>_<property>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SensorFile<'a> {
+pub(crate) struct SensorFile<'a> {
     /// `temp`, `in`, `fan`, `beep_enable`…
     pub kind: &'a str,
     /// The number (0 when the name has none).
@@ -228,7 +228,7 @@ pub struct SensorFile<'a> {
 /// `^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$`, with the same
 /// leftmost-first, greedy choice; `None` when it does not match or the number
 /// overflows.
-pub fn split_sensor_file(name: &str) -> Option<SensorFile<'_>> {
+pub(crate) fn split_sensor_file(name: &str) -> Option<SensorFile<'_>> {
     // Byte offsets after each character of the leading non-digit run.
     let type_ends: Vec<usize> = name
         .char_indices()
@@ -295,12 +295,12 @@ fn read_value(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Drops leading and trailing newlines (only those, like node_exporter).
-pub fn trim_value(raw: &[u8]) -> String {
+pub(crate) fn trim_value(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).trim_matches('\n').to_string()
 }
 
 /// Exports one chip's samples.
-pub fn emit_chip(chip: &str, chip_name: Option<&str>, data: &SensorData, out: &mut Out<'_>) {
+pub(crate) fn emit_chip(chip: &str, chip_name: Option<&str>, data: &SensorData, out: &mut Out<'_>) {
     if let Some(chip_name) = chip_name {
         out.gauge(
             "node_hwmon_chip_names",
@@ -379,7 +379,7 @@ pub fn emit_chip(chip: &str, chip_name: Option<&str>, data: &SensorData, out: &m
 
 /// One property turned into a sample (without its chip label).
 #[derive(Debug, Clone, PartialEq)]
-pub struct PropertySample {
+pub(crate) struct PropertySample {
     /// Metric name.
     pub name: String,
     /// Help text.
@@ -397,7 +397,7 @@ pub struct PropertySample {
 /// (then `input` keeps its own `_input` name); `label` is the sensor's
 /// `_label` value, needed by `freq`. `None` when the value is not a number
 /// or the property is not exported.
-pub fn property_sample(
+pub(crate) fn property_sample(
     kind: &str,
     element: &str,
     value: &str,
@@ -485,7 +485,7 @@ pub fn property_sample(
 
 /// Parses a value like Go's `strconv.ParseFloat` for the inputs sysfs
 /// produces (decimal, optional sign and exponent, `inf`/`nan`).
-pub fn parse_float(s: &str) -> Option<f64> {
+pub(crate) fn parse_float(s: &str) -> Option<f64> {
     if s.is_empty()
         || s.starts_with(|c: char| c.is_whitespace())
         || s.ends_with(|c: char| c.is_whitespace())

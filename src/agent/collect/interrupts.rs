@@ -23,7 +23,7 @@ use super::{CollectError, Ctx, Out};
 
 /// One interrupt line.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     /// The name before the colon (`30`, `IPI0`, `NMI`).
     pub name: String,
     /// The `info` label.
@@ -35,7 +35,7 @@ pub struct Interrupt {
 }
 
 /// Reads `/proc/interrupts`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("interrupts");
     let text = super::root::read(&path)?;
     let rows = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -58,7 +58,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Parses `/proc/interrupts`; an empty file or a non-numeric count is an error.
-pub fn parse(text: &str) -> Result<Vec<Interrupt>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Interrupt>, String> {
     let mut lines = text.lines();
     let header = lines.next().ok_or("interrupts empty")?;
     let ncpu = header.split_ascii_whitespace().count();

@@ -3,7 +3,7 @@
 use super::{CollectError, Ctx, Out};
 
 /// Reads the three load averages.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("loadavg");
     let text = super::root::read(&path)?;
     let loads = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -18,7 +18,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Parses the first three fields of `/proc/loadavg`.
-pub fn parse(text: &str) -> Result<[f64; 3], String> {
+pub(crate) fn parse(text: &str) -> Result<[f64; 3], String> {
     let mut f = text.split_ascii_whitespace();
     let mut loads = [0.0; 3];
     for l in &mut loads {

@@ -9,7 +9,7 @@ use super::{CollectError, Ctx, Out};
 use picket_core::metric::MetricType;
 
 /// Reads `/proc/meminfo`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("meminfo");
     let text = super::root::read(&path)?;
     let entries = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -29,7 +29,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Parses meminfo into (metric name, value) pairs.
-pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
     let mut out = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() {

@@ -19,20 +19,20 @@ use picket_core::metric::Sample;
 
 pub use picket_core::metric::Out;
 
-pub mod root;
+pub(crate) mod root;
 pub use root::Root;
 
 mod arp;
 mod conntrack;
 mod cpu;
 mod cpufreq;
-pub mod deadline;
+pub(crate) mod deadline;
 mod diskstats;
 mod entropy;
-pub mod exporter;
+pub(crate) mod exporter;
 mod filefd;
 mod filesystem;
-pub mod haproxy;
+pub(crate) mod haproxy;
 mod hwmon;
 mod interrupts;
 mod loadavg;
@@ -40,28 +40,28 @@ mod meminfo;
 mod netclass;
 mod netdev;
 mod netstat;
-pub mod postgres;
+pub(crate) mod postgres;
 mod powersupplyclass;
 mod pressure;
 mod processes;
-pub mod relay;
+pub(crate) mod relay;
 mod rpi;
 mod schedstat;
 mod sockstat;
 mod softnet;
 mod stat;
-pub mod systemd;
+pub(crate) mod systemd;
 mod tcpstat;
 mod textfile;
 mod thermal_zone;
 mod time;
-pub mod timex;
+pub(crate) mod timex;
 mod udp_queues;
 mod uname;
 mod vmstat;
 
 /// A collector's update function: read through `ctx`, write into `out`.
-pub type UpdateFn = fn(&Ctx<'_>, &mut Out<'_>) -> Result<(), CollectError>;
+pub(crate) type UpdateFn = fn(&Ctx<'_>, &mut Out<'_>) -> Result<(), CollectError>;
 
 /// One entry of the collector registry.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ macro_rules! def {
 }
 
 /// Every collector, in name order.
-pub const ALL: &[Def] = &[
+pub(crate) const ALL: &[Def] = &[
     def!(arp, true),
     def!(conntrack, true),
     def!(cpu, true),
@@ -124,7 +124,7 @@ pub const ALL: &[Def] = &[
 ];
 
 /// Looks a collector up by name.
-pub fn find(name: &str) -> Option<&'static Def> {
+pub(crate) fn find(name: &str) -> Option<&'static Def> {
     ALL.iter().find(|d| d.name == name)
 }
 
@@ -145,12 +145,12 @@ const MEMO_MAX: usize = 4096;
 
 impl Matcher {
     /// Compiles `pattern`.
-    pub fn new(pattern: &str) -> Result<Matcher, regex_lite::Error> {
+    pub(crate) fn new(pattern: &str) -> Result<Matcher, regex_lite::Error> {
         Regex::new(pattern).map(Matcher::from)
     }
 
     /// Whether the pattern matches `s` (unanchored, like Go's MatchString).
-    pub fn is_match(&self, s: &str) -> bool {
+    pub(crate) fn is_match(&self, s: &str) -> bool {
         if let Ok(memo) = self.memo.lock() {
             if let Some(&hit) = memo.get(s) {
                 return hit;
@@ -164,11 +164,6 @@ impl Matcher {
             memo.insert(s.into(), hit);
         }
         hit
-    }
-
-    /// The pattern.
-    pub fn as_str(&self) -> &str {
-        self.re.as_str()
     }
 }
 
@@ -219,21 +214,21 @@ pub struct Options {
 }
 
 /// node_exporter 1.x defaults for the collector options.
-pub mod defaults {
+pub(crate) mod defaults {
     /// `--collector.filesystem.mount-points-exclude`.
-    pub const FS_MOUNT_POINTS_EXCLUDE: &str =
+    pub(crate) const FS_MOUNT_POINTS_EXCLUDE: &str =
         "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
     /// `--collector.filesystem.fs-types-exclude`.
-    pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+    pub(crate) const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
     /// `--collector.diskstats.device-exclude`.
-    pub const DISKSTATS_DEVICE_EXCLUDE: &str =
+    pub(crate) const DISKSTATS_DEVICE_EXCLUDE: &str =
         "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
     /// `--collector.netclass.ignored-devices`.
-    pub const NETCLASS_IGNORED_DEVICES: &str = "^$";
+    pub(crate) const NETCLASS_IGNORED_DEVICES: &str = "^$";
     /// `--collector.vmstat.fields`.
-    pub const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+    pub(crate) const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
     /// `--collector.netstat.fields`.
-    pub const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+    pub(crate) const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 }
 
 impl Default for Options {
@@ -280,7 +275,7 @@ pub enum CollectError {
 
 impl CollectError {
     /// An I/O error on `path`; a missing file counts as [`CollectError::NoData`].
-    pub fn io(path: &Path, e: io::Error) -> CollectError {
+    pub(crate) fn io(path: &Path, e: io::Error) -> CollectError {
         let msg = format!("{}: {}", path.display(), e);
         if e.kind() == io::ErrorKind::NotFound {
             CollectError::NoData(msg)
@@ -290,7 +285,7 @@ impl CollectError {
     }
 
     /// Malformed content in `path`.
-    pub fn parse(path: &Path, what: impl fmt::Display) -> CollectError {
+    pub(crate) fn parse(path: &Path, what: impl fmt::Display) -> CollectError {
         CollectError::Failed(format!("{}: {}", path.display(), what))
     }
 }
@@ -308,7 +303,7 @@ impl std::error::Error for CollectError {}
 
 /// Which collectors a scrape runs (`?collect[]=` / `?exclude[]=`).
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Only these, when non-empty.
     pub collect: Vec<String>,
     /// Never these.
@@ -317,7 +312,7 @@ pub struct Filter {
 
 /// The enabled collectors plus what they need: one per agent, shared by all scrapes.
 #[derive(Debug)]
-pub struct Scraper {
+pub(crate) struct Scraper {
     /// Root paths.
     pub root: Root,
     /// Collector options.
@@ -335,7 +330,7 @@ pub struct Scraper {
 impl Scraper {
     /// Checks a filter against the enabled collectors, as node_exporter does
     /// (a name that is not enabled is an error, reported as HTTP 400).
-    pub fn check_filter(&self, f: &Filter) -> Result<(), String> {
+    pub(crate) fn check_filter(&self, f: &Filter) -> Result<(), String> {
         for name in f.collect.iter().chain(&f.exclude) {
             if !self.enabled.iter().any(|d| d.name == name) {
                 return Err(format!("missing collector: {name}"));
@@ -345,7 +340,7 @@ impl Scraper {
     }
 
     /// Runs every enabled collector the filter lets through, appending to `samples`.
-    pub fn collect(&self, filter: &Filter, samples: &mut Vec<Sample>) {
+    pub(crate) fn collect(&self, filter: &Filter, samples: &mut Vec<Sample>) {
         let ctx = Ctx {
             root: &self.root,
             opts: &self.opts,
@@ -365,7 +360,7 @@ impl Scraper {
 }
 
 /// Runs one collector and adds its scrape-duration and success samples.
-pub fn run_one(def: &Def, ctx: &Ctx<'_>, samples: &mut Vec<Sample>) {
+pub(crate) fn run_one(def: &Def, ctx: &Ctx<'_>, samples: &mut Vec<Sample>) {
     let start = Instant::now();
     let result = (def.update)(ctx, &mut Out::new(samples));
     let secs = start.elapsed().as_secs_f64();
@@ -401,7 +396,7 @@ pub fn run_one(def: &Def, ctx: &Ctx<'_>, samples: &mut Vec<Sample>) {
 /// Parses like Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then a
 /// `0x`/`0o`/`0b` prefix or a leading `0` for octal, else decimal; `_`
 /// allowed only as a digit separator.
-pub fn parse_go_int(s: &str) -> Option<i64> {
+pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
     let (neg, body) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -472,15 +467,7 @@ fn underscore_ok(s: &str) -> bool {
 }
 
 /// Parses a decimal field, naming the file in the error.
-pub fn parse_u64(path: &Path, field: &str) -> Result<u64, CollectError> {
-    field
-        .trim()
-        .parse()
-        .map_err(|_| CollectError::parse(path, format!("invalid number {field:?}")))
-}
-
-/// Parses a float field, naming the file in the error.
-pub fn parse_f64(path: &Path, field: &str) -> Result<f64, CollectError> {
+pub(crate) fn parse_u64(path: &Path, field: &str) -> Result<u64, CollectError> {
     field
         .trim()
         .parse()

@@ -22,7 +22,7 @@ use super::{parse_go_int, CollectError, Ctx, Out};
 
 /// What `/sys/class/net/<iface>/` says about one interface.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Iface {
+pub(crate) struct Iface {
     /// `addr_assign_type`.
     pub addr_assign_type: Option<i64>,
     /// `address`.
@@ -72,7 +72,7 @@ pub struct Iface {
 impl Iface {
     /// Records one attribute file's (trimmed) content; unknown names are
     /// ignored, unparseable numbers count as 0 (as in node_exporter).
-    pub fn set(&mut self, attr: &str, value: &str) {
+    pub(crate) fn set(&mut self, attr: &str, value: &str) {
         let int = || Some(parse_go_int(value).unwrap_or(0));
         match attr {
             "addr_assign_type" => self.addr_assign_type = int(),
@@ -102,7 +102,7 @@ impl Iface {
     }
 
     /// `adminstate` label: from the IFF_UP bit of `flags`.
-    pub fn adminstate(&self) -> &'static str {
+    pub(crate) fn adminstate(&self) -> &'static str {
         match self.flags {
             None => "unknown",
             Some(f) if f & 1 == 1 => "up",
@@ -112,7 +112,7 @@ impl Iface {
 }
 
 /// Reads every interface under `/sys/class/net`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let dir = ctx.root.sys("class/net");
     let mut names = Vec::new();
     for entry in fs::read_dir(&dir).map_err(|e| io_err(&dir, e))? {
@@ -213,7 +213,7 @@ fn ignorable(e: &io::Error) -> bool {
 }
 
 /// Writes the series of one interface.
-pub fn emit(out: &mut Out<'_>, device: &str, i: &Iface) {
+pub(crate) fn emit(out: &mut Out<'_>, device: &str, i: &Iface) {
     let dev = [("device", device)];
     out.gauge(
         "node_network_up",

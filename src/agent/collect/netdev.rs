@@ -88,7 +88,7 @@ const NOHANDLER: (&str, &str) = (
 
 /// One device line of `/proc/net/dev`.
 #[derive(Debug, PartialEq)]
-pub struct Device {
+pub(crate) struct Device {
     /// Interface name.
     pub name: String,
     /// The sixteen counters, in file order (see `COLUMNS`).
@@ -96,7 +96,7 @@ pub struct Device {
 }
 
 /// Reads `/proc/net/dev` and the per-device `rx_nohandler` counters.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("net/dev");
     let text = super::root::read(&path)?;
     let devices = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -143,7 +143,7 @@ fn nohandler(ctx: &Ctx<'_>, name: &str) -> Option<u64> {
 
 /// Parses `/proc/net/dev`: two header lines, then `name: 16 counters` per
 /// line (the name ends at the last colon; extra columns are ignored).
-pub fn parse(text: &str) -> Result<Vec<Device>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Device>, String> {
     let mut devices = Vec::new();
     // Two header lines ("Inter-|   Receive ..." and " face |bytes ...").
     if !text.lines().take(2).all(|l| l.contains('|')) || text.lines().count() < 2 {

@@ -15,10 +15,10 @@ use super::{root, CollectError, Ctx, Out};
 use picket_core::metric::{valid_metric_name, MetricType};
 
 /// Protocol → field → value text, borrowed from the files.
-pub type Stats<'a> = BTreeMap<&'a str, BTreeMap<&'a str, &'a str>>;
+pub(crate) type Stats<'a> = BTreeMap<&'a str, BTreeMap<&'a str, &'a str>>;
 
 /// Reads the three files and writes the selected fields.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let netstat_path = ctx.root.proc("net/netstat");
     let netstat = root::read(&netstat_path)?;
     let snmp_path = ctx.root.proc("net/snmp");
@@ -44,7 +44,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// Parses `/proc/net/netstat` or `/proc/net/snmp`: a header line of field
 /// names and a line of values per protocol, both starting with `Proto:`.
-pub fn parse_pairs(text: &str) -> Result<Stats<'_>, String> {
+pub(crate) fn parse_pairs(text: &str) -> Result<Stats<'_>, String> {
     let mut stats = Stats::new();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     while let Some(header) = lines.next() {
@@ -74,7 +74,7 @@ pub fn parse_pairs(text: &str) -> Result<Stats<'_>, String> {
 /// Parses `/proc/net/snmp6`: `Ip6InReceives  12` per line, the protocol
 /// being the name up to and including its first `6`. Lines without a `6`
 /// or without a value are skipped, as node_exporter does.
-pub fn parse_snmp6(text: &str) -> Stats<'_> {
+pub(crate) fn parse_snmp6(text: &str) -> Stats<'_> {
     let mut stats = Stats::new();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();
@@ -91,7 +91,7 @@ pub fn parse_snmp6(text: &str) -> Stats<'_> {
 
 /// Checks every value is a number and returns (metric name, help, value)
 /// for the keys `Proto_Field` that `fields` matches.
-pub fn select(
+pub(crate) fn select(
     stats: &Stats<'_>,
     fields: &super::Matcher,
 ) -> Result<Vec<(String, String, f64)>, String> {

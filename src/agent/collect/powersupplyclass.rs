@@ -188,7 +188,7 @@ const TEXT: &[&str] = &[
 
 /// One supply's exported values.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Supply {
+pub(crate) struct Supply {
     /// (metric name without `node_power_supply_`, scaled value).
     pub metrics: Vec<(&'static str, f64)>,
     /// (info label, text) for the non-empty text attributes.
@@ -196,7 +196,7 @@ pub struct Supply {
 }
 
 /// Reads every power supply, then exports them all.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let class = ctx.root.sys("class/power_supply");
     let mut names = Vec::new();
     for entry in fs::read_dir(&class).map_err(|e| CollectError::io(&class, e))? {
@@ -243,7 +243,7 @@ fn read_supply(dir: &Path) -> Result<Supply, CollectError> {
 }
 
 /// Builds a supply from its attribute files (name → trimmed content).
-pub fn parse_supply(files: &BTreeMap<String, String>) -> Result<Supply, String> {
+pub(crate) fn parse_supply(files: &BTreeMap<String, String>) -> Result<Supply, String> {
     let mut s = Supply::default();
     for (file, export) in NUMERIC {
         let Some(text) = files.get(*file) else {
@@ -268,7 +268,7 @@ pub fn parse_supply(files: &BTreeMap<String, String>) -> Result<Supply, String> 
 }
 
 /// Exports one supply.
-pub fn emit(name: &str, supply: &Supply, out: &mut Out<'_>) {
+pub(crate) fn emit(name: &str, supply: &Supply, out: &mut Out<'_>) {
     for (metric, value) in &supply.metrics {
         out.gauge(
             format!("node_power_supply_{metric}"),

@@ -26,7 +26,7 @@ use super::{CollectError, Ctx, Out};
 
 /// One PSI file's `total=` values, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Psi {
+pub(crate) struct Psi {
     /// `some … total=` — at least one task stalled.
     pub some: Option<u64>,
     /// `full … total=` — all non-idle tasks stalled.
@@ -51,7 +51,7 @@ const IRQ_STALLED_HELP: &str =
     "Total time in seconds no process could make progress due to IRQ congestion";
 
 /// Reads the four PSI files that exist.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut found = 0;
     for res in ["cpu", "io", "memory", "irq"] {
         let path = ctx.root.proc(&format!("pressure/{res}"));
@@ -105,7 +105,7 @@ fn secs(us: u64) -> f64 {
 /// Parses a PSI file: `some|full avg10=F avg60=F avg300=F total=N` lines;
 /// lines with other prefixes are ignored, a malformed `some`/`full` line is
 /// an error.
-pub fn parse(text: &str) -> Result<Psi, String> {
+pub(crate) fn parse(text: &str) -> Result<Psi, String> {
     let mut psi = Psi::default();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();

@@ -28,7 +28,7 @@ use std::path::Path;
 use super::{CollectError, Ctx, Out};
 
 /// Counts processes and threads.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let counts = count(&ctx.root.procfs)?;
     out.gauge(
         "node_processes_threads",
@@ -77,7 +77,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// What the walk over `/proc` found.
 #[derive(Debug, Default, PartialEq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Processes whose stat could be read.
     pub pids: u64,
     /// Sum of their `num_threads`.
@@ -151,7 +151,7 @@ fn read_stat(path: &Path) -> Result<Option<Stat>, CollectError> {
 
 /// The fields of `/proc/[pid]/stat` this collector uses.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
+pub(crate) struct Stat {
     /// Field 3, e.g. `S`.
     pub state: String,
     /// Field 20.
@@ -159,7 +159,7 @@ pub struct Stat {
 }
 
 /// Parses a stat line: `pid (comm) state ppid … num_threads …`.
-pub fn parse_stat(line: &[u8]) -> Result<Stat, String> {
+pub(crate) fn parse_stat(line: &[u8]) -> Result<Stat, String> {
     let open = line.iter().position(|&b| b == b'(');
     let close = line.iter().rposition(|&b| b == b')');
     let rest = match (open, close) {

@@ -33,7 +33,7 @@ use picket_core::metric::{Labels, MetricType, Sample};
 const MAX_BODY: u64 = 16 << 20;
 
 /// Default per-scrape timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One `[[relay]]` table of the config file.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -72,7 +72,10 @@ pub struct Target {
 }
 
 /// The targets of the file's `[[relay]]` tables.
-pub fn resolve(sections: &[Section], loc: &Locator<'_>) -> Result<Vec<Arc<Target>>, ConfigError> {
+pub(crate) fn resolve(
+    sections: &[Section],
+    loc: &Locator<'_>,
+) -> Result<Vec<Arc<Target>>, ConfigError> {
     let mut out = Vec::new();
     for (i, s) in sections.iter().enumerate() {
         let key = |k: &str| format!("relay[{i}].{k}");
@@ -111,7 +114,7 @@ pub fn resolve(sections: &[Section], loc: &Locator<'_>) -> Result<Vec<Arc<Target
 }
 
 /// Fetches every endpoint and relays its samples.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     if ctx.opts.relay.is_empty() {
         return Err(CollectError::NoData("no [[relay]] configured".into()));
     }

@@ -39,17 +39,17 @@ impl Default for Root {
 
 impl Root {
     /// A path under procfs, e.g. `proc("net/dev")`.
-    pub fn proc(&self, rel: &str) -> PathBuf {
+    pub(crate) fn proc(&self, rel: &str) -> PathBuf {
         self.procfs.join(rel)
     }
 
     /// A path under sysfs, e.g. `sys("class/thermal")`.
-    pub fn sys(&self, rel: &str) -> PathBuf {
+    pub(crate) fn sys(&self, rel: &str) -> PathBuf {
         self.sysfs.join(rel)
     }
 
     /// The udev database directory.
-    pub fn udev_data(&self) -> PathBuf {
+    pub(crate) fn udev_data(&self) -> PathBuf {
         match &self.udev_data {
             Some(p) => p.clone(),
             None => self.rootfs_path("run/udev/data"),
@@ -57,13 +57,13 @@ impl Root {
     }
 
     /// Where a mount point of the host is seen from here (rootfs + mountpoint).
-    pub fn rootfs_path(&self, mountpoint: &str) -> PathBuf {
+    pub(crate) fn rootfs_path(&self, mountpoint: &str) -> PathBuf {
         self.rootfs.join(mountpoint.trim_start_matches('/'))
     }
 
     /// Strips the rootfs prefix from a mount point read from mountinfo, as
     /// node_exporter does, so labels show the host's paths.
-    pub fn strip_rootfs<'a>(&self, mountpoint: &'a str) -> &'a str {
+    pub(crate) fn strip_rootfs<'a>(&self, mountpoint: &'a str) -> &'a str {
         let root = self.rootfs.to_str().unwrap_or("/").trim_end_matches('/');
         if root.is_empty() {
             return mountpoint;
@@ -74,25 +74,15 @@ impl Root {
             _ => mountpoint,
         }
     }
-
-    /// Reads a procfs file whole.
-    pub fn read_proc(&self, rel: &str) -> Result<String, CollectError> {
-        read(&self.proc(rel))
-    }
-
-    /// Reads a sysfs file whole.
-    pub fn read_sys(&self, rel: &str) -> Result<String, CollectError> {
-        read(&self.sys(rel))
-    }
 }
 
 /// Reads a file whole, naming it in the error.
-pub fn read(path: &Path) -> Result<String, CollectError> {
+pub(crate) fn read(path: &Path) -> Result<String, CollectError> {
     fs::read_to_string(path).map_err(|e| CollectError::io(path, e))
 }
 
 /// Reads a small sysfs attribute and trims the trailing newline.
-pub fn read_trim(path: &Path) -> io::Result<String> {
+pub(crate) fn read_trim(path: &Path) -> io::Result<String> {
     let mut s = fs::read_to_string(path)?;
     let len = s.trim_end().len();
     s.truncate(len);
@@ -102,7 +92,7 @@ pub fn read_trim(path: &Path) -> io::Result<String> {
 /// Reads a sysfs attribute with one `read(2)` of at most 128 bytes and trims
 /// surrounding white space, as Go procfs's `SysReadFile` does (the kernel
 /// produces an attribute whole on the first read).
-pub fn read_attr(path: &Path) -> io::Result<String> {
+pub(crate) fn read_attr(path: &Path) -> io::Result<String> {
     let mut buf = [0u8; 128];
     let n = fs::File::open(path)?.read(&mut buf)?;
     Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
@@ -111,18 +101,13 @@ pub fn read_attr(path: &Path) -> io::Result<String> {
 }
 
 /// Reads a sysfs attribute as an unsigned integer; `None` when missing or unreadable.
-pub fn read_u64(path: &Path) -> Option<u64> {
-    read_trim(path).ok()?.parse().ok()
-}
-
-/// Reads a sysfs attribute as a signed integer; `None` when missing or unreadable.
-pub fn read_i64(path: &Path) -> Option<i64> {
+pub(crate) fn read_u64(path: &Path) -> Option<u64> {
     read_trim(path).ok()?.parse().ok()
 }
 
 /// Lists the entries of a directory whose names start with `prefix`, sorted
 /// naturally (`cpu2` before `cpu10`). A missing directory is an empty list.
-pub fn list_prefixed(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
+pub(crate) fn list_prefixed(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -142,7 +127,7 @@ pub fn list_prefixed(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
 }
 
 /// Compares strings treating runs of digits as numbers (`cpu2` < `cpu10`).
-pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |s: &str| {
         let i = s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
         (s[..i].to_string(), s[i..].parse::<u64>().ok())

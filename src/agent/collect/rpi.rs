@@ -53,7 +53,7 @@ const FLAGS: [(u32, &str); 4] = [
 const STICKY_SHIFT: u32 = 16;
 
 /// Reads `get_throttled` if the machine has one.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx
         .root
         .sys("devices/platform/soc/soc:firmware/get_throttled");
@@ -87,7 +87,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Parses the hex bitmask (`50005`; a `0x` prefix is accepted too).
-pub fn parse(text: &str) -> Result<u32, String> {
+pub(crate) fn parse(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let hex = t
         .strip_prefix("0x")

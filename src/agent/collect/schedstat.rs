@@ -12,7 +12,7 @@ use super::{CollectError, Ctx, Out};
 
 /// One `cpuN` line.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CpuSched {
+pub(crate) struct CpuSched {
     /// The N of `cpuN`, as written.
     pub cpu: String,
     /// Time spent running tasks, ns.
@@ -24,7 +24,7 @@ pub struct CpuSched {
 }
 
 /// Reads `/proc/schedstat`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("schedstat");
     let text = super::root::read(&path)?;
     let cpus = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -55,7 +55,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 /// Parses the `cpuN` lines. As in node_exporter (procfs), a line that does
 /// not have nine numbers after `cpuN` is skipped; a file without any usable
 /// `cpuN` line is an error (node_exporter would export nothing and succeed).
-pub fn parse(text: &str) -> Result<Vec<CpuSched>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<CpuSched>, String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();

@@ -13,7 +13,7 @@ use picket_core::metric::valid_metric_name;
 
 /// Reads both files and writes their gauges (nothing if either is malformed,
 /// as in node_exporter).
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut texts = Vec::with_capacity(2);
     for (rel, ipv6) in [("net/sockstat", false), ("net/sockstat6", true)] {
         let path = ctx.root.proc(rel);
@@ -41,7 +41,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// One parsed sockstat file.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Sockstat<'a> {
+pub(crate) struct Sockstat<'a> {
     /// `sockets: used N` (the IPv4 file only).
     pub used: Option<i64>,
     /// The protocol lines, in file order.
@@ -50,7 +50,7 @@ pub struct Sockstat<'a> {
 
 /// One protocol line; absent keys are `None`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Protocol<'a> {
+pub(crate) struct Protocol<'a> {
     /// `TCP`, `UDP6`, …
     pub name: &'a str,
     /// `inuse` (0 when absent, as in node_exporter).
@@ -68,7 +68,7 @@ pub struct Protocol<'a> {
 }
 
 /// Parses a sockstat file: `PROTO: key value key value …` per line.
-pub fn parse(text: &str) -> Result<Sockstat<'_>, String> {
+pub(crate) fn parse(text: &str) -> Result<Sockstat<'_>, String> {
     let mut stat = Sockstat::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut f = line.split_ascii_whitespace();
@@ -112,7 +112,7 @@ pub fn parse(text: &str) -> Result<Sockstat<'_>, String> {
 
 /// The (metric name, help, value) triples of one file; `page` is the page
 /// size in bytes for `_mem_bytes`.
-pub fn series(stat: &Sockstat<'_>, ipv6: bool, page: i64) -> Vec<(String, String, f64)> {
+pub(crate) fn series(stat: &Sockstat<'_>, ipv6: bool, page: i64) -> Vec<(String, String, f64)> {
     let mut out = Vec::new();
     if let (false, Some(used)) = (ipv6, stat.used) {
         out.push((

@@ -13,7 +13,7 @@ use super::{CollectError, Ctx, Out};
 
 /// One line of softnet_stat.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Softnet {
+pub(crate) struct Softnet {
     /// CPU number (index column, or line number on older kernels).
     pub cpu: u64,
     /// Packets processed.
@@ -33,7 +33,7 @@ pub struct Softnet {
 }
 
 /// Reads `/proc/net/softnet_stat`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("net/softnet_stat");
     let text = super::root::read(&path)?;
     let rows = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -87,7 +87,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 /// Parses softnet_stat. Like node_exporter (procfs), a line with fewer
 /// than 9 columns or a bad hex number fails the whole file; an empty file
 /// is an error too.
-pub fn parse(text: &str) -> Result<Vec<Softnet>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Softnet>, String> {
     let mut rows = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
         let cols: Vec<&str> = line.split_ascii_whitespace().collect();

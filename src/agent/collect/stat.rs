@@ -11,11 +11,11 @@ use super::{CollectError, Ctx, Out};
 /// Clock ticks per second of the `cpu` lines. The kernel always reports
 /// USER_HZ = 100 to user space on Linux; node_exporter (procfs) uses the same
 /// fixed value rather than `sysconf(_SC_CLK_TCK)`.
-pub const USER_HZ: f64 = 100.0;
+pub(crate) const USER_HZ: f64 = 100.0;
 
 /// Seconds one CPU spent in each mode (a `cpuN` line divided by [`USER_HZ`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     /// Normal processes in user mode (includes guest time).
     pub user: f64,
     /// Niced processes in user mode (includes guest_nice time).
@@ -40,7 +40,7 @@ pub struct CpuTimes {
 
 /// What `/proc/stat` holds that node_exporter uses; a key absent from the file is `None`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ProcStat {
+pub(crate) struct ProcStat {
     /// The `cpuN` lines as (N, times), in file order (the summed `cpu` line is left out).
     pub cpus: Vec<(i64, CpuTimes)>,
     /// `btime`: boot time, seconds since the epoch.
@@ -58,7 +58,7 @@ pub struct ProcStat {
 }
 
 /// Reads `/proc/stat`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("stat");
     let text = super::root::read(&path)?;
     let st = parse(&text).map_err(|e| CollectError::parse(&path, e))?;
@@ -108,7 +108,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// Parses `/proc/stat`. Like node_exporter (procfs), any malformed value of
 /// a known key fails the whole file; unknown keys are ignored.
-pub fn parse(text: &str) -> Result<ProcStat, String> {
+pub(crate) fn parse(text: &str) -> Result<ProcStat, String> {
     let mut st = ProcStat::default();
     for line in text.lines() {
         let mut f = line.split_ascii_whitespace();

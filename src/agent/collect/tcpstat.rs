@@ -43,7 +43,7 @@ const STATES: [&str; 12] = [
 ];
 
 /// Reads both files and writes one series per state seen.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut stats = TcpStats::default();
     let path = ctx.root.proc("net/tcp");
     if !for_each_socket_line(&path, |line| stats.add_line(line))? {
@@ -61,7 +61,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// Socket counts by state and summed queues of `/proc/net/tcp{,6}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TcpStats {
+pub(crate) struct TcpStats {
     /// Sockets per `st` value; index 0 also collects out-of-range states.
     pub states: [u64; 12],
     /// Sum of `rx_queue`.
@@ -74,7 +74,7 @@ pub struct TcpStats {
 
 impl TcpStats {
     /// Adds one socket line (not the header).
-    pub fn add_line(&mut self, line: &str) -> Result<(), String> {
+    pub(crate) fn add_line(&mut self, line: &str) -> Result<(), String> {
         let s = parse_socket_line(line, false)?;
         let i = usize::try_from(s.st)
             .ok()
@@ -88,7 +88,7 @@ impl TcpStats {
     }
 
     /// The (state label, value) pairs node_exporter would report.
-    pub fn series(&self) -> Vec<(&'static str, f64)> {
+    pub(crate) fn series(&self) -> Vec<(&'static str, f64)> {
         let mut v: Vec<(&'static str, f64)> = STATES
             .iter()
             .zip(self.states)

@@ -57,7 +57,7 @@ const MTIME: &str = "node_textfile_mtime_seconds";
 const MTIME_HELP: &str = "Unixtime mtime of textfiles successfully read.";
 
 /// Reads every `*.prom` file of the configured directory (or glob).
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut errored = false;
     let mut files = Vec::new();
     let pattern = ctx
@@ -131,7 +131,7 @@ fn list_prom(dir: &Path) -> std::io::Result<Vec<String>> {
 
 /// One `*.prom` file as read: what it exports, or why it was skipped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileResult {
+pub(crate) struct FileResult {
     /// The directory joined with the file name, as in the `file` label.
     pub path: String,
     /// Its families (empty when it could not be read or parsed).
@@ -186,7 +186,7 @@ fn read_file(dir: &str, name: &str) -> FileResult {
 
 /// One metric family of one file, converted as node_exporter re-exports it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Family {
+pub(crate) struct Family {
     /// Family name.
     pub name: String,
     /// The file's `# HELP` text; `None` when absent or empty.
@@ -198,7 +198,7 @@ pub struct Family {
 }
 
 /// Parses one `*.prom` file into families, or says why the whole file is skipped.
-pub fn parse_file(body: &str) -> Result<Vec<Family>, String> {
+pub(crate) fn parse_file(body: &str) -> Result<Vec<Family>, String> {
     // Go's parser needs every line, comments included, to end in '\n'.
     let last = body.rsplit('\n').next().unwrap_or("");
     if !last.trim_matches([' ', '\t']).is_empty() {
@@ -422,7 +422,7 @@ fn pad(labels: &mut Labels, names: &[String]) {
 /// Combines the files' families as node_exporter and its registry do
 /// (see the module doc). Returns the samples and whether a help clash set
 /// the error flag.
-pub fn merge(files: &[FileResult]) -> (Vec<Sample>, bool) {
+pub(crate) fn merge(files: &[FileResult]) -> (Vec<Sample>, bool) {
     let (accepted, files_of, errored) = accept(files);
     (gather(accepted, &files_of), errored)
 }

@@ -25,7 +25,7 @@ use super::root::{list_prefixed, read_attr};
 use super::{CollectError, Ctx, Out};
 
 /// Reads the zones, then the cooling devices.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let class = ctx.root.sys("class/thermal");
     let mut failed = None;
 
@@ -85,7 +85,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// One cooling device's attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoolingDevice {
+pub(crate) struct CoolingDevice {
     /// `type`, e.g. `cpufreq-cpu0`.
     pub kind: String,
     /// `cur_state`.
@@ -119,7 +119,11 @@ fn read_cooling_device(dir: &Path) -> Result<Option<CoolingDevice>, CollectError
 }
 
 /// Builds a cooling device from its trimmed `type`, `max_state` and `cur_state`.
-pub fn parse_cooling_device(kind: String, max: &str, cur: &str) -> Result<CoolingDevice, String> {
+pub(crate) fn parse_cooling_device(
+    kind: String,
+    max: &str,
+    cur: &str,
+) -> Result<CoolingDevice, String> {
     let max_state = parse_int(max).ok_or_else(|| format!("invalid max_state {max:?}"))?;
     let cur_state = parse_int(cur).ok_or_else(|| format!("invalid cur_state {cur:?}"))?;
     Ok(CoolingDevice {
@@ -151,13 +155,13 @@ fn numbered(dir: &Path, prefix: &str) -> Result<Vec<String>, CollectError> {
 }
 
 /// True for `<prefix>` followed by a digit and anything.
-pub fn is_numbered(name: &str, prefix: &str) -> bool {
+pub(crate) fn is_numbered(name: &str, prefix: &str) -> bool {
     name.strip_prefix(prefix)
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// A base-10 signed integer (Go's `strconv.ParseInt(s, 10, 64)`).
-pub fn parse_int(s: &str) -> Option<i64> {
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 

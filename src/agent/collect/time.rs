@@ -24,7 +24,7 @@ use std::path::Path;
 use super::{CollectError, Ctx, Out};
 
 /// Emits the clock, the zone and the clocksources.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let now = picket_core::clock::now_unix()
         .map_err(|e| CollectError::Failed(format!("clock_gettime: {e}")))?;
     out.gauge(
@@ -91,19 +91,19 @@ fn clocksource_dirs(dir: &Path) -> Result<Vec<String>, CollectError> {
 }
 
 /// True for names matching the glob `clocksource[0-9]*`.
-pub fn is_clocksource_name(name: &str) -> bool {
+pub(crate) fn is_clocksource_name(name: &str) -> bool {
     name.strip_prefix("clocksource")
         .and_then(|rest| rest.bytes().next())
         .is_some_and(|c| c.is_ascii_digit())
 }
 
 /// `available_clocksource`: names separated by spaces (with a trailing one).
-pub fn parse_available(text: &str) -> Vec<&str> {
+pub(crate) fn parse_available(text: &str) -> Vec<&str> {
     text.split_ascii_whitespace().collect()
 }
 
 /// `current_clocksource`: one name and a newline.
-pub fn parse_current(text: &str) -> &str {
+pub(crate) fn parse_current(text: &str) -> &str {
     text.trim()
 }
 

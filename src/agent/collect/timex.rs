@@ -36,7 +36,7 @@ const PPM16FRAC: f64 = 1_000_000.0 * 65536.0;
 /// The fields of `struct timex` node_exporter exports, widened to i64 (they
 /// are `long` in the kernel ABI, 32 bits on 32-bit ARM).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Timex {
+pub(crate) struct Timex {
     /// Time offset (µs or ns).
     pub offset: i64,
     /// Frequency offset (2^-16 ppm).
@@ -72,10 +72,10 @@ pub struct Timex {
 }
 
 /// One exported value: name, help, is-counter, value.
-pub type Value = (&'static str, &'static str, bool, f64);
+pub(crate) type Value = (&'static str, &'static str, bool, f64);
 
 /// Reads the clock state and emits it.
-pub fn update(_ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(_ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let (state, tx) = match adjtimex() {
         Ok(r) => r,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -94,7 +94,7 @@ pub fn update(_ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 }
 
 /// Converts adjtimex's return value and struct into node_exporter's series.
-pub fn values(state: i32, t: &Timex) -> [Value; 17] {
+pub(crate) fn values(state: i32, t: &Timex) -> [Value; 17] {
     let divisor = if t.status & STA_NANO != 0 { 1e9 } else { 1e6 };
     let f = |v: i64| v as f64;
     [
@@ -206,7 +206,7 @@ pub fn values(state: i32, t: &Timex) -> [Value; 17] {
 /// Whether the kernel considers the clock synchronised (adjtimex does not
 /// return `TIME_ERROR`); `None` when adjtimex cannot be called. Used by the
 /// push side to hold batches stamped by a clock that NTP has not set yet.
-pub fn clock_synchronized() -> Option<bool> {
+pub(crate) fn clock_synchronized() -> Option<bool> {
     adjtimex().ok().map(|(state, _)| state != TIME_ERROR)
 }
 

@@ -19,7 +19,7 @@ use super::{CollectError, Ctx, Out};
 const HELP: &str = "Number of allocated memory in the kernel for UDP datagrams in bytes.";
 
 /// Reads both files and writes the four (or two) series.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let mut found = false;
     for (ip, rel) in [("v4", "net/udp"), ("v6", "net/udp6")] {
         let path = ctx.root.proc(rel);
@@ -56,7 +56,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// Summed queue lengths of one `/proc/net/udp{,6}` file, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Queues {
+pub(crate) struct Queues {
     /// Sum of `tx_queue`.
     pub tx: u64,
     /// Sum of `rx_queue`.
@@ -65,7 +65,7 @@ pub struct Queues {
 
 impl Queues {
     /// Adds one socket line (not the header).
-    pub fn add_line(&mut self, line: &str) -> Result<(), String> {
+    pub(crate) fn add_line(&mut self, line: &str) -> Result<(), String> {
         let s = parse_socket_line(line, true)?;
         self.tx = self.tx.saturating_add(s.tx_queue);
         self.rx = self.rx.saturating_add(s.rx_queue);
@@ -75,7 +75,7 @@ impl Queues {
 
 /// The columns of one `/proc/net/{tcp,udp}{,6}` line that collectors use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SocketLine {
+pub(crate) struct SocketLine {
     /// `st`: the kernel's TCP state number (UDP uses 07 = close, 01 = connected).
     pub st: u64,
     /// `tx_queue` in bytes.
@@ -88,7 +88,7 @@ pub struct SocketLine {
 /// package (node_exporter's parser) does: at least 10 columns (13 for UDP,
 /// which ends in `drops`), `sl:`, hex `addr:port` pairs, hex `st`, hex
 /// `tx:rx` queues, decimal `uid` and `inode`.
-pub fn parse_socket_line(line: &str, udp: bool) -> Result<SocketLine, String> {
+pub(crate) fn parse_socket_line(line: &str, udp: bool) -> Result<SocketLine, String> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
     let need = if udp { 13 } else { 10 };
     if f.len() < need {
@@ -133,7 +133,7 @@ pub fn parse_socket_line(line: &str, udp: bool) -> Result<SocketLine, String> {
 /// Streams a `/proc/net/{tcp,udp}{,6}` file, handing every socket line
 /// (header skipped, blank lines ignored) to `f`. `Ok(false)` when the file
 /// does not exist (that IP family is disabled).
-pub fn for_each_socket_line(
+pub(crate) fn for_each_socket_line(
     path: &Path,
     mut f: impl FnMut(&str) -> Result<(), String>,
 ) -> Result<bool, CollectError> {

@@ -25,7 +25,7 @@ use super::{CollectError, Ctx, Out};
 
 /// The six uname strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Uname {
+pub(crate) struct Uname {
     /// `uname -s`, e.g. `Linux`.
     pub sysname: String,
     /// `uname -r`, the kernel release.
@@ -41,7 +41,7 @@ pub struct Uname {
 }
 
 /// Emits `node_uname_info`.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let u = if ctx.root.procfs == Path::new("/proc") {
         uname().map_err(|e| CollectError::Failed(format!("uname(2): {e}")))?
     } else {
@@ -106,7 +106,7 @@ fn merge(vals: [Option<String>; 6], sys: Option<Uname>) -> Uname {
 }
 
 /// A procfs uts string: the value followed by one newline.
-pub fn parse_field(text: &str) -> String {
+pub(crate) fn parse_field(text: &str) -> String {
     text.strip_suffix('\n').unwrap_or(text).to_string()
 }
 

@@ -10,7 +10,7 @@
 use super::{CollectError, Ctx, Out};
 
 /// Reads `/proc/vmstat` and emits the selected fields.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let path = ctx.root.proc("vmstat");
     let text = super::root::read(&path)?;
     let fields = &ctx.opts.vmstat_fields;
@@ -34,7 +34,7 @@ pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
 
 /// Parses `/proc/vmstat` lazily: one `(field, value)` per non-blank line, or
 /// an error for a line without a parsable value.
-pub fn parse(text: &str) -> impl Iterator<Item = Result<(&str, f64), String>> {
+pub(crate) fn parse(text: &str) -> impl Iterator<Item = Result<(&str, f64), String>> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|line| {
         let mut f = line.split_ascii_whitespace();
         match (f.next(), f.next()) {

@@ -101,15 +101,15 @@ pub struct PushConfig {
 
 impl PushConfig {
     /// Whether anything is pushed (remote_write or MQTT).
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         !self.remote_write.is_empty() || self.mqtt.is_some()
     }
 }
 
 /// Default collection interval for push.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 /// Default buffer directory (the systemd unit's StateDirectory).
-pub const DEFAULT_BUFFER_PATH: &str = "/var/lib/picket/buffer";
+pub(crate) const DEFAULT_BUFFER_PATH: &str = "/var/lib/picket/buffer";
 
 /// Push flags (`--push-url`, `--push-interval`, `--buffer-path`).
 #[derive(Debug, Default, Clone)]
@@ -130,15 +130,15 @@ pub struct PushFlags {
 }
 
 /// A problem with a key: (dotted key or flag, message, from a flag).
-pub type KeyError = (String, String, bool);
+pub(crate) type KeyError = (String, String, bool);
 
 /// Default `job` of pushed samples: what a Prometheus `job_name: node` job
 /// scraping the board would attach.
-pub const DEFAULT_JOB: &str = "node";
+pub(crate) const DEFAULT_JOB: &str = "node";
 
 /// Merges the section and the flags; `listen_address` (the agent's) gives
 /// the default `instance` its port.
-pub fn resolve(
+pub(crate) fn resolve(
     sec: &PushSection,
     flags: &PushFlags,
     listen_address: &str,

@@ -43,8 +43,8 @@
 //! `now - (time elapsed since collection)` and sent or buffered as usual,
 //! so nothing stamped in the past epoch is ever buffered or sent.
 
-pub mod config;
-pub mod mqtt;
+pub(crate) mod config;
+pub(crate) mod mqtt;
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -71,14 +71,14 @@ pub const CLOCK_FLOOR_MS: i64 = 1_767_225_600_000;
 /// The started outputs: where batches go in (with the external labels they
 /// carry) and what each reports on `/metrics`.
 #[derive(Debug, Default)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     inlets: Vec<Route>,
     reports: Vec<Arc<dyn Report>>,
 }
 
 impl Outputs {
     /// Each output's metrics, for the collector set.
-    pub fn reports(&self) -> Vec<Arc<dyn Report>> {
+    pub(crate) fn reports(&self) -> Vec<Arc<dyn Report>> {
         self.reports.clone()
     }
 }
@@ -86,7 +86,7 @@ impl Outputs {
 /// Opens every output's buffer and starts the output threads (none when
 /// push is off). Errors only when a buffer cannot be opened at all
 /// (unreadable files are moved aside, not fatal).
-pub fn open(cfg: &PushConfig) -> io::Result<Outputs> {
+pub(crate) fn open(cfg: &PushConfig) -> io::Result<Outputs> {
     let mut outputs = Outputs::default();
     // Files of an older agent get the identity once, when opened.
     let opts = buffer::Options {
@@ -134,7 +134,7 @@ pub fn open(cfg: &PushConfig) -> io::Result<Outputs> {
 
 /// Starts the collection thread: every `interval`, collects on `scraper`
 /// and hands the batch to every output.
-pub fn start(cfg: &PushConfig, scraper: Arc<Scraper>, outputs: Outputs) -> io::Result<()> {
+pub(crate) fn start(cfg: &PushConfig, scraper: Arc<Scraper>, outputs: Outputs) -> io::Result<()> {
     let cfg = cfg.clone();
     std::thread::Builder::new()
         .name("picket-collect".into())
@@ -143,7 +143,7 @@ pub fn start(cfg: &PushConfig, scraper: Arc<Scraper>, outputs: Outputs) -> io::R
 }
 
 /// True when batches may be stamped with the wall clock.
-pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
+pub(crate) fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
     now_ms >= CLOCK_FLOOR_MS
         && (!wait_for_sync || crate::collect::timex::clock_synchronized().unwrap_or(true))
 }
@@ -155,7 +155,7 @@ pub fn clock_usable(now_ms: i64, wait_for_sync: bool) -> bool {
 /// board's identity like every other sample. `seen` holds the previous
 /// collection's series (hashed); a series not in it counts as added, as in
 /// Prometheus's scrape cache.
-pub fn scrape_series(samples: &mut Vec<Sample>, took: Duration, seen: &mut HashSet<u64>) {
+pub(crate) fn scrape_series(samples: &mut Vec<Sample>, took: Duration, seen: &mut HashSet<u64>) {
     let n = samples.len() as f64;
     let now: HashSet<u64> = samples
         .iter()

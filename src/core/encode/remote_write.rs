@@ -134,7 +134,7 @@ impl RequestBuilder {
     }
 
     /// Adds one sample of the series `key`.
-    pub fn push(&mut self, key: &Arc<SeriesKey>, value: f64, timestamp_ms: i64) {
+    pub(crate) fn push(&mut self, key: &Arc<SeriesKey>, value: f64, timestamp_ms: i64) {
         let s = PbSample {
             value,
             timestamp: timestamp_ms,
@@ -168,10 +168,11 @@ impl RequestBuilder {
         }
     }
 
+    #[cfg(test)]
     /// The protobuf `WriteRequest` as prost structs; samples of each series
     /// in timestamp order (a stable sort, so equal timestamps keep their
     /// order). [`encode`](Self::encode) writes the same bytes directly.
-    pub fn build(mut self) -> WriteRequest {
+    pub(crate) fn build(mut self) -> WriteRequest {
         self.sort();
         WriteRequest {
             timeseries: self
@@ -194,7 +195,7 @@ impl RequestBuilder {
     /// The uncompressed protobuf, written field by field (what prost would
     /// write for [`build`](Self::build), without the intermediate structs
     /// and their string copies: the drain encodes millions of samples).
-    pub fn encode_protobuf(mut self) -> Vec<u8> {
+    pub(crate) fn encode_protobuf(mut self) -> Vec<u8> {
         self.sort();
         let mut out = Vec::with_capacity(self.samples * 24 + self.series.len() * 64);
         for (key, samples) in &self.series {

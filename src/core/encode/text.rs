@@ -48,7 +48,7 @@ pub fn encode(samples: &mut Vec<Sample>, out: &mut Vec<u8>) -> usize {
 }
 
 /// Writes one sample line (no HELP/TYPE).
-pub fn write_sample(s: &Sample, out: &mut Vec<u8>) {
+pub(crate) fn write_sample(s: &Sample, out: &mut Vec<u8>) {
     out.extend_from_slice(s.name.as_bytes());
     if s.suffix != Suffix::None {
         out.extend_from_slice(s.suffix.as_str().as_bytes());
@@ -85,7 +85,7 @@ fn escape_help(s: &str, out: &mut Vec<u8>) {
 }
 
 /// Writes a label value with the exposition format's escapes (`\\`, `\"`, `\n`).
-pub fn escape_label_value(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_label_value(s: &str, out: &mut Vec<u8>) {
     if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
         out.extend_from_slice(s.as_bytes());
         return;

@@ -45,7 +45,7 @@ const SERIES: u8 = 2;
 
 /// One batch as the buffer stores it: series ids, values and timestamps.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Rows {
+pub(crate) struct Rows {
     /// Series ids (keys of the `series` table), one per point.
     pub series: Vec<u32>,
     /// Values, one per point.
@@ -56,7 +56,7 @@ pub struct Rows {
 
 /// The previous batch of a chain: what the next one is XORed against.
 #[derive(Clone, Debug, Default)]
-pub struct Chain {
+pub(crate) struct Chain {
     /// Value bits by series id, for the series of the previous batch.
     bits: Vec<u64>,
     /// The previous batch's series list (to clear `bits` and to detect a
@@ -68,7 +68,7 @@ pub struct Chain {
 
 impl Chain {
     /// Forgets the previous batch: the next one is (or is read as) a keyframe.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         for &id in &self.series {
             if let Some(b) = self.bits.get_mut(id as usize) {
                 *b = 0;
@@ -79,7 +79,7 @@ impl Chain {
     }
 
     /// True when a previous batch is known.
-    pub fn started(&self) -> bool {
+    pub(crate) fn started(&self) -> bool {
         self.started
     }
 
@@ -106,7 +106,7 @@ impl Chain {
 /// new), and advances the chain.
 /// `level` trades time for size: appends use the default, the keyframe
 /// rewrite on the drain path uses the fastest.
-pub fn encode(
+pub(crate) fn encode(
     rows: &Rows,
     chain: &mut Chain,
     keyframe: bool,
@@ -195,7 +195,7 @@ fn apply_step(prev: f64, step: i64) -> Option<f64> {
 }
 
 /// True when an encoded batch is a keyframe (decodable on its own).
-pub fn is_keyframe(data: &[u8]) -> bool {
+pub(crate) fn is_keyframe(data: &[u8]) -> bool {
     let mut first = [0u8; 1];
     matches!(DeflateDecoder::new(data).read(&mut first), Ok(1) if first[0] & KEYFRAME != 0)
 }
@@ -203,7 +203,7 @@ pub fn is_keyframe(data: &[u8]) -> bool {
 /// Decodes a batch written by [`encode`] after the chain's previous batch,
 /// and advances the chain. A non-keyframe on a chain that has not started,
 /// or bytes that are not a batch, give an error and leave the chain reset.
-pub fn decode(data: &[u8], chain: &mut Chain) -> Result<Rows, String> {
+pub(crate) fn decode(data: &[u8], chain: &mut Chain) -> Result<Rows, String> {
     let res = decode_inner(data, chain);
     match &res {
         Ok(rows) => chain.advance(rows),

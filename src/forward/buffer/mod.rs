@@ -49,7 +49,7 @@
 //! and a fresh buffer is started, so the agent never crash-loops on it and
 //! the old data stays there for salvage.
 
-pub mod codec;
+pub(crate) mod codec;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -165,7 +165,7 @@ pub struct Stats {
 
 /// Samples dropped by the limits, by reason.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Dropped {
+pub(crate) struct Dropped {
     /// For `max_bytes`.
     pub max_bytes: u64,
     /// For `max_age`.
@@ -176,7 +176,7 @@ pub struct Dropped {
 
 /// Rows handed out by [`Buffer::read_oldest`], to be acknowledged by id.
 #[derive(Debug, Default)]
-pub struct Backlog {
+pub(crate) struct Backlog {
     /// The batches, oldest first.
     pub batches: Vec<Batch>,
     /// Id of the last row read (pass to [`Buffer::ack`]).
@@ -421,22 +421,22 @@ impl Buffer {
     }
 
     /// The file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// What the buffer holds now.
-    pub fn stats(&self) -> &Stats {
+    pub(crate) fn stats(&self) -> &Stats {
         &self.stats
     }
 
     /// Samples dropped since open, by reason.
-    pub fn dropped(&self) -> &Dropped {
+    pub(crate) fn dropped(&self) -> &Dropped {
         &self.dropped
     }
 
     /// True when no row is waiting.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.stats.batches == 0
     }
 
@@ -449,7 +449,7 @@ impl Buffer {
 
     /// Stores one batch (one transaction), then applies the limits at
     /// `now_ms`. Returns the samples the limits dropped.
-    pub fn append(&mut self, batch: &Batch, now_ms: i64) -> Result<Dropped, Error> {
+    pub(crate) fn append(&mut self, batch: &Batch, now_ms: i64) -> Result<Dropped, Error> {
         if batch.is_empty() {
             return Ok(Dropped::default());
         }
@@ -547,7 +547,7 @@ impl Buffer {
     /// Reads the oldest rows not yet handed out since the last rewind, up to
     /// about `max_samples` samples (at least one row). Rows that cannot be
     /// decoded are deleted and counted as corrupt.
-    pub fn read_oldest(&mut self, max_samples: usize) -> Result<Option<Backlog>, Error> {
+    pub(crate) fn read_oldest(&mut self, max_samples: usize) -> Result<Option<Backlog>, Error> {
         let after = self.read_upto.unwrap_or(i64::MIN);
         let rows: Vec<(i64, i64, Vec<u8>)> = {
             let mut stmt = self
@@ -645,14 +645,14 @@ impl Buffer {
 
     /// Makes the next [`read_oldest`](Buffer::read_oldest) start from the
     /// oldest row again (after a failed send).
-    pub fn rewind(&mut self) {
+    pub(crate) fn rewind(&mut self) {
         self.read_upto = None;
         self.reader.reset();
     }
 
     /// Deletes every row up to `last_id` (delivered, or rejected for good),
     /// in one transaction that also turns the new oldest row into a keyframe.
-    pub fn ack(&mut self, last_id: i64) -> Result<(), Error> {
+    pub(crate) fn ack(&mut self, last_id: i64) -> Result<(), Error> {
         let reader = self.reader.clone();
         let res = self.delete_upto(last_id, &reader);
         res.map_err(|e| self.error(e))?;

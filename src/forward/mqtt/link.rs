@@ -34,7 +34,7 @@ const CHANNEL: usize = 256;
 const INFLIGHT: u16 = 64;
 
 /// One connection attempt and its client.
-pub struct Link {
+pub(crate) struct Link {
     client: Client,
 }
 
@@ -46,7 +46,7 @@ impl std::fmt::Debug for Link {
 
 impl Link {
     /// Starts connecting; events arrive on `events` as `(generation, _)`.
-    pub fn open(
+    pub(crate) fn open(
         out: &MqttOutput,
         generation: u64,
         events: Events<(u64, LinkEvent)>,
@@ -86,7 +86,12 @@ impl Link {
     }
 
     /// Publishes at QoS 1; blocks while the client's queue is full.
-    pub fn publish(&self, topic: &str, retain: bool, payload: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn publish(
+        &self,
+        topic: &str,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
         self.client
             .publish(topic, QoS::AtLeastOnce, retain, payload)
             .map_err(|e| format!("publish: {e}"))
@@ -94,7 +99,7 @@ impl Link {
 
     /// Sends DISCONNECT (a clean close: the broker keeps the last will
     /// unpublished) and lets the link thread end.
-    pub fn close(self) {
+    pub(crate) fn close(self) {
         let _ = self.client.try_disconnect();
     }
 }

@@ -50,7 +50,7 @@ use picket_core::encode::mqtt::Format;
 use picket_core::mqtt::Broker;
 
 #[cfg(feature = "mqtt")]
-pub mod link;
+pub(crate) mod link;
 #[cfg(feature = "mqtt")]
 mod sender;
 

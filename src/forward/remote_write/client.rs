@@ -12,7 +12,7 @@ use picket_core::http::base64;
 
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// 2xx: delete it.
     Delivered(u16),
     /// 5xx, 429 or no answer: keep it and retry with backoff.
@@ -33,7 +33,7 @@ pub enum Answer {
 
 impl Answer {
     /// The `code` label: the status, or `error` when there was none.
-    pub fn code_label(&self) -> String {
+    pub(crate) fn code_label(&self) -> String {
         match self {
             Answer::Delivered(c) | Answer::Rejected { code: c, .. } => c.to_string(),
             Answer::Retry { code: Some(c), .. } => c.to_string(),
@@ -44,7 +44,7 @@ impl Answer {
 
 /// A receiver's HTTP client.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     url: String,
     auth: Option<String>,
@@ -52,7 +52,7 @@ pub struct Client {
 
 impl Client {
     /// A client for one receiver.
-    pub fn new(rw: &RemoteWrite) -> Client {
+    pub(crate) fn new(rw: &RemoteWrite) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(rw.timeout))
             .timeout_connect(Some(rw.timeout.min(Duration::from_secs(10))))
@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// POSTs one request body (Snappy-compressed protobuf).
-    pub fn send(&self, body: &[u8]) -> Answer {
+    pub(crate) fn send(&self, body: &[u8]) -> Answer {
         let mut req = self.agent.post(&self.url);
         for (k, v) in HEADERS {
             req = req.header(k, v);

@@ -7,7 +7,7 @@
 //! Its counters: requests, failures and samples by receiver and HTTP
 //! status (`error`: no answer), and the time of the last 2xx.
 
-pub mod client;
+pub(crate) mod client;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

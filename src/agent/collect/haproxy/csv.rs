@@ -19,7 +19,7 @@ use std::fmt;
 
 /// Why one record was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CsvError {
+pub(crate) enum CsvError {
     /// A `"` in a field that does not start with one.
     BareQuote {
         /// 1-based line.
@@ -66,7 +66,7 @@ impl fmt::Display for CsvError {
 
 /// Reads records from a whole body.
 #[derive(Debug)]
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
     line: usize,
     fields: Option<usize>,
@@ -75,7 +75,7 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over `body`.
-    pub fn new(body: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(body: &'a [u8]) -> Reader<'a> {
         Reader {
             rest: body,
             line: 0,
@@ -85,7 +85,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether HAProxy's `# pxname,svname,...` header line was seen so far.
-    pub fn saw_header(&self) -> bool {
+    pub(crate) fn saw_header(&self) -> bool {
         self.header
     }
 

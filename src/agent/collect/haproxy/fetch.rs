@@ -17,11 +17,11 @@ use picket_core::http::base64;
 
 /// The most of one response kept (a stats page of a thousand servers is
 /// well under 1 MiB).
-pub const MAX_BODY: usize = 32 << 20;
+pub(crate) const MAX_BODY: usize = 32 << 20;
 
 /// Where the stats are, parsed from a scrape URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `http(s)://...`: the URL without userinfo, and the basic-auth
     /// header value when the URI had a user.
     Http {
@@ -40,7 +40,7 @@ pub enum Source {
 
 impl Source {
     /// Parses a scrape URI (`resolve` already checked the scheme).
-    pub fn parse(uri: &str) -> Result<Source, String> {
+    pub(crate) fn parse(uri: &str) -> Result<Source, String> {
         if let Some(rest) = uri.strip_prefix("unix:") {
             // unix:/p and unix:///p both mean /p, as url.Parse reads them.
             let path = match rest.strip_prefix("//") {
@@ -139,7 +139,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 
 /// A response body, whole or cut short.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// All of it.
     Whole(Vec<u8>),
     /// What arrived before the error (as the exporter, the complete rows
@@ -151,7 +151,7 @@ pub enum Body {
 
 /// What one scrape fetched: `show info` (sockets only) and the stats.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// `show info`'s answer, for socket URIs.
     pub info: Option<Vec<u8>>,
     /// The CSV.
@@ -160,7 +160,7 @@ pub struct Fetched {
 
 /// Fetches from `source` until `end` at the latest. `agent` is called for
 /// HTTP(S) only and gives the target's (cached) client.
-pub fn fetch(
+pub(crate) fn fetch(
     source: &Source,
     end: Instant,
     agent: impl FnOnce() -> Result<ureq::Agent, String>,
@@ -218,7 +218,7 @@ fn split_answers(body: Body) -> Fetched {
 
 /// A client for one target: its timeout, no proxy from the environment (as
 /// the exporter without `--http.proxy-from-env`), status codes as values.
-pub fn agent(timeout: Duration, ssl_verify: bool, tls: bool) -> Result<ureq::Agent, String> {
+pub(crate) fn agent(timeout: Duration, ssl_verify: bool, tls: bool) -> Result<ureq::Agent, String> {
     let builder = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

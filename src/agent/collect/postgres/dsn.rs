@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 
 /// libpq keywords in order of appearance; a later one replaces an earlier one.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,7 +37,7 @@ impl std::fmt::Debug for Params {
 
 impl Params {
     /// The value of `key` (the last one given).
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()
@@ -46,20 +46,20 @@ impl Params {
     }
 
     /// Sets `key`, replacing every earlier value.
-    pub fn set(&mut self, key: &str, value: &str) {
+    pub(crate) fn set(&mut self, key: &str, value: &str) {
         self.remove(key);
         self.0.push((key.to_string(), value.to_string()));
     }
 
     /// Removes `key`, returning its (last) value.
-    pub fn remove(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<String> {
         let last = self.get(key).map(str::to_string);
         self.0.retain(|(k, _)| k != key);
         last
     }
 
     /// Every (keyword, value) in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
@@ -70,7 +70,7 @@ impl Params {
 
 /// A DSN taken apart.
 #[derive(Debug, Clone)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Its libpq keywords.
     pub params: Params,
     /// `host:port` as postgres_exporter labels the server.
@@ -78,7 +78,7 @@ pub struct Parsed {
 }
 
 /// Parses either form.
-pub fn parse(dsn: &str) -> Result<Parsed, String> {
+pub(crate) fn parse(dsn: &str) -> Result<Parsed, String> {
     let lower = dsn.get(..13).unwrap_or("").to_ascii_lowercase();
     if lower.starts_with("postgresql://") {
         parse_uri(&dsn[13..])
@@ -304,7 +304,7 @@ fn parse_kv(s: &str) -> Result<Params, String> {
 
 /// Where lib/pq looks when the DSN leaves something out: the `PG*`
 /// environment variables, then the login user.
-pub trait Fallback {
+pub(crate) trait Fallback {
     /// The value of environment variable `name`.
     fn var(&self, name: &str) -> Option<String>;
 }
@@ -320,7 +320,7 @@ impl Fallback for [(String, String)] {
 
 /// What the client connects with.
 #[derive(Clone)]
-pub struct Normalised {
+pub(crate) struct Normalised {
     /// A `key='value'` string the client's parser takes (holds the password).
     pub conn_str: String,
     /// The password, if the DSN or the environment gave one (for redaction).
@@ -399,7 +399,10 @@ const UNSUPPORTED: &[&str] = &[
 
 /// Checks the keywords, applies lib/pq's defaults and writes the client's
 /// connection string.
-pub fn normalise(params: &Params, env: &(impl Fallback + ?Sized)) -> Result<Normalised, String> {
+pub(crate) fn normalise(
+    params: &Params,
+    env: &(impl Fallback + ?Sized),
+) -> Result<Normalised, String> {
     let mut p = params.clone();
     env_defaults(&mut p, env);
     let sslmode_unset = check_tls(&mut p)?;
@@ -538,7 +541,7 @@ fn conn_string(p: &Params) -> Result<(String, Vec<String>), String> {
 }
 
 /// Percent-encodes a URI user-info part (user or password).
-pub fn escape_userinfo(s: &str) -> String {
+pub(crate) fn escape_userinfo(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

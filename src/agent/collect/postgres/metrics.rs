@@ -25,13 +25,17 @@
 //! - the `database` and `bgwriter` collectors ([`database_size`], [`bgwriter`]),
 //!   which scan fixed columns and fail on a NULL, as Go's `Scan` does.
 
+// Without the `postgres` feature nothing reads a server: the tables stay
+// (the unit tests drive them) but nothing builds rows.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
+
 use std::borrow::Cow;
 
 use picket_core::metric::{valid_metric_name, Labels, MetricType, Sample};
 
 /// How lib/pq decodes a column's text, by the column's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `bool`: `t`/`f`.
     Bool,
     /// `int2`, `int4`, `int8`.
@@ -48,7 +52,7 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of a column of type `oid`.
-    pub fn of_oid(oid: u32) -> Kind {
+    pub(crate) fn of_oid(oid: u32) -> Kind {
         match oid {
             16 => Kind::Bool,
             20 | 21 | 23 => Kind::Int,
@@ -62,7 +66,7 @@ impl Kind {
 
 /// A query's result: column names and kinds, rows of text (None = NULL).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     /// Column names and kinds, in order.
     pub columns: Vec<(String, Kind)>,
     /// Rows, one cell per column.
@@ -73,14 +77,14 @@ pub struct Table {
 /// reads thousands of cells, and one allocation per row instead of one per
 /// cell is a measurable part of the collector's CPU.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     text: String,
     cells: Vec<Option<(u32, u32)>>,
 }
 
 impl Row {
     /// A row of the given cells.
-    pub fn new<'a, I>(cells: I) -> Row
+    pub(crate) fn new<'a, I>(cells: I) -> Row
     where
         I: IntoIterator<Item = Option<&'a str>>,
         I::IntoIter: Clone,
@@ -100,7 +104,7 @@ impl Row {
     }
 
     /// Appends a cell.
-    pub fn push(&mut self, cell: Option<&str>) {
+    pub(crate) fn push(&mut self, cell: Option<&str>) {
         let cell = cell.map(|c| {
             let start = self.text.len();
             self.text.push_str(c);
@@ -110,25 +114,15 @@ impl Row {
     }
 
     /// Cell `i`: None when NULL or past the end.
-    pub fn get(&self, i: usize) -> Option<&str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
         let (a, b) = (*self.cells.get(i)?)?;
         self.text.get(a as usize..b as usize)
-    }
-
-    /// Number of cells.
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
-    /// True when the row has no cells.
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
     }
 }
 
 /// One decoded column value.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Value<'a> {
+pub(crate) enum Value<'a> {
     /// SQL NULL.
     Null,
     /// A boolean.
@@ -144,7 +138,7 @@ pub enum Value<'a> {
 }
 
 /// lib/pq's `textDecode`.
-pub fn decode(kind: Kind, text: Option<&str>) -> Value<'_> {
+pub(crate) fn decode(kind: Kind, text: Option<&str>) -> Value<'_> {
     let Some(t) = text else {
         return Value::Null;
     };
@@ -158,7 +152,7 @@ pub fn decode(kind: Kind, text: Option<&str>) -> Value<'_> {
 }
 
 /// The exporter's `dbToFloat64`: None where it reports "not ok".
-pub fn to_f64(v: Value<'_>) -> Option<f64> {
+pub(crate) fn to_f64(v: Value<'_>) -> Option<f64> {
     match v {
         Value::Null => Some(f64::NAN),
         Value::Bool(b) => Some(if b { 1.0 } else { 0.0 }),
@@ -170,7 +164,7 @@ pub fn to_f64(v: Value<'_>) -> Option<f64> {
 }
 
 /// The exporter's `dbToString` (label values).
-pub fn to_label(v: Value<'_>) -> String {
+pub(crate) fn to_label(v: Value<'_>) -> String {
     match v {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
@@ -183,7 +177,7 @@ pub fn to_label(v: Value<'_>) -> String {
 
 /// Go's `strconv.ParseFloat(s, 64)`, closely enough: decimal forms,
 /// `inf`/`infinity`/`nan` in any case, and out-of-range values refused.
-pub fn go_parse_float(s: &str) -> Option<f64> {
+pub(crate) fn go_parse_float(s: &str) -> Option<f64> {
     if s.is_empty() || s.contains('_') {
         return None;
     }
@@ -198,7 +192,7 @@ pub fn go_parse_float(s: &str) -> Option<f64> {
 }
 
 /// Go's `%v` for a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`).
-pub fn go_format_float(v: f64) -> String {
+pub(crate) fn go_format_float(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -222,7 +216,7 @@ pub fn go_format_float(v: f64) -> String {
 /// A timestamp in PostgreSQL's ISO output (`2024-05-01 12:34:56.789+02`,
 /// `2024-05-01`, `… BC`), as whole seconds since the epoch (floored, like
 /// Go's `Time.Unix`). None for `infinity` and anything unexpected.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
+pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     let (s, bc) = match s.strip_suffix(" BC") {
         Some(r) => (r, true),
         None => (s, false),
@@ -277,7 +271,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// A server version, as the exporter's semver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub u64, pub u64, pub u64);
+pub(crate) struct Version(pub u64, pub u64, pub u64);
 
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,7 +281,7 @@ impl std::fmt::Display for Version {
 
 /// The exporter's `parseVersion`: the `^\w+ (\d+)(\.\d+)?(\.\d+)?` of
 /// `SELECT version()`, missing parts 0 (`PostgreSQL 15.4 …` → 15.4.0).
-pub fn parse_version(s: &str) -> Option<Version> {
+pub(crate) fn parse_version(s: &str) -> Option<Version> {
     let word = s
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(s.len());
@@ -317,7 +311,7 @@ pub fn parse_version(s: &str) -> Option<Version> {
 
 /// A range of server versions: `from` inclusive, `below` exclusive.
 #[derive(Clone, Copy, Debug)]
-pub struct Range {
+pub(crate) struct Range {
     /// Lowest version in the range.
     pub from: Option<Version>,
     /// First version past the range.
@@ -326,13 +320,13 @@ pub struct Range {
 
 impl Range {
     /// Every version.
-    pub const ALL: Range = Range {
+    pub(crate) const ALL: Range = Range {
         from: None,
         below: None,
     };
 
     /// Whether `v` is in the range.
-    pub fn contains(&self, v: Version) -> bool {
+    pub(crate) fn contains(&self, v: Version) -> bool {
         self.from.is_none_or(|f| f <= v) && self.below.is_none_or(|b| v < b)
     }
 }
@@ -360,7 +354,7 @@ const fn between(a: u64, b: u64, c: u64, d: u64) -> Range {
 
 /// What the exporter does with a column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Usage {
+pub(crate) enum Usage {
     /// Nothing.
     Discard,
     /// A label of every series of the namespace.
@@ -373,7 +367,7 @@ pub enum Usage {
 
 /// One column of a namespace's map.
 #[derive(Clone, Copy, Debug)]
-pub struct Col {
+pub(crate) struct Col {
     /// Column name.
     pub name: &'static str,
     /// What it becomes.
@@ -408,7 +402,7 @@ const fn discard(name: &'static str) -> Col {
 
 /// A builtin metric map: a query and what its columns become.
 #[derive(Debug)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Metric name prefix, and the view queried when there is no override.
     pub name: &'static str,
     /// Known columns.
@@ -420,7 +414,7 @@ pub struct Namespace {
 
 impl Namespace {
     /// The query for server version `v`, or None when the namespace is off.
-    pub fn query(&self, v: Version) -> Option<Cow<'static, str>> {
+    pub(crate) fn query(&self, v: Version) -> Option<Cow<'static, str>> {
         if self.queries.is_empty() {
             return Some(Cow::Owned(format!("SELECT * FROM {};", self.name)));
         }
@@ -589,7 +583,7 @@ COALESCE(MAX(EXTRACT(EPOCH FROM now() - xact_start))::float, 0) AS max_tx_durati
 FROM pg_stat_activity GROUP BY datname";
 
 /// The builtin maps postgres_exporter 0.11.1 queries on every server.
-pub const NAMESPACES: &[Namespace] = &[
+pub(crate) const NAMESPACES: &[Namespace] = &[
     Namespace {
         name: "pg_stat_database",
         cols: STAT_DATABASE,
@@ -667,7 +661,7 @@ FROM pg_stat_replication",
 /// The two entries of the exporter's sample `queries.yaml` nearly every
 /// installation adds (`--extend.query-path`): dashboard 9628 reads
 /// `pg_postmaster_start_time_seconds`, replication alerts `pg_replication_lag`.
-pub const USER_NAMESPACES: &[Namespace] = &[
+pub(crate) const USER_NAMESPACES: &[Namespace] = &[
     Namespace {
         name: "pg_replication",
         cols: &[col("lag", G, "Replication lag behind master in seconds")],
@@ -693,7 +687,7 @@ ELSE GREATEST(0, EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))) 
 
 /// The series of one namespace's result, and its non-fatal problems
 /// (columns that are not numbers: the exporter logs them and goes on).
-pub fn namespace(
+pub(crate) fn namespace(
     ns: &Namespace,
     v: Version,
     table: &Table,
@@ -774,7 +768,7 @@ pub fn namespace(
 /// is read as the session started, before picket set its own. Ordered by
 /// name, so the series arrive nearly in exposition order and the encoder's
 /// sort has little left to do.
-pub const SETTINGS_QUERY: &str = "SELECT name, \
+pub(crate) const SETTINGS_QUERY: &str = "SELECT name, \
 CASE WHEN name = 'statement_timeout' THEN reset_val ELSE setting END, \
 COALESCE(unit, ''), short_desc, vartype FROM pg_settings \
 WHERE vartype IN ('bool', 'integer', 'real') AND name != 'sync_commit_cancel_wait' \
@@ -784,7 +778,7 @@ ORDER BY name COLLATE \"C\";";
 /// the name become `_`; `on` is 1, other booleans 0; time units become
 /// `_seconds`, size units `_bytes` (values converted, -1 kept as -1).
 /// An unknown unit or an unparsable value is an error (the exporter panics).
-pub fn setting(
+pub(crate) fn setting(
     name: &str,
     value: &str,
     unit: &str,
@@ -870,7 +864,7 @@ fn normalise_unit(value: &str, unit: &str) -> Result<(f64, Option<&'static str>)
 }
 
 /// `pg_static{version,short_version,server} 1`.
-pub fn static_sample(version: &str, short: Version, server: &str) -> Sample {
+pub(crate) fn static_sample(version: &str, short: Version, server: &str) -> Sample {
     Sample::new(
         "pg_static",
         "Version string as reported by postgres",
@@ -885,11 +879,11 @@ pub fn static_sample(version: &str, short: Version, server: &str) -> Sample {
 }
 
 /// The `database` collector's query.
-pub const DATABASE_QUERY: &str =
+pub(crate) const DATABASE_QUERY: &str =
     "SELECT pg_database.datname, pg_database_size(pg_database.datname) FROM pg_database;";
 
 /// One `pg_database_size_bytes{datname,server}`.
-pub fn database_size(datname: &str, bytes: i64, server: &str) -> Sample {
+pub(crate) fn database_size(datname: &str, bytes: i64, server: &str) -> Sample {
     Sample::new(
         "pg_database_size_bytes",
         "Disk space used by the database",
@@ -900,7 +894,7 @@ pub fn database_size(datname: &str, bytes: i64, server: &str) -> Sample {
 }
 
 /// The `bgwriter` collector's query up to PostgreSQL 16.
-pub const BGWRITER_QUERY: &str =
+pub(crate) const BGWRITER_QUERY: &str =
     "SELECT checkpoints_timed, checkpoints_req, checkpoint_write_time, \
 checkpoint_sync_time, buffers_checkpoint, buffers_clean, maxwritten_clean, buffers_backend, \
 buffers_backend_fsync, buffers_alloc, stats_reset FROM pg_stat_bgwriter;";
@@ -910,7 +904,7 @@ buffers_backend_fsync, buffers_alloc, stats_reset FROM pg_stat_bgwriter;";
 /// the same eleven columns, gathered from there (backend writes and fsyncs
 /// are those of every process but the checkpointer and the background
 /// writer, on relations, which is what `buffers_backend[_fsync]` counted).
-pub const BGWRITER_QUERY_17: &str = "SELECT c.num_timed AS checkpoints_timed, \
+pub(crate) const BGWRITER_QUERY_17: &str = "SELECT c.num_timed AS checkpoints_timed, \
 c.num_requested AS checkpoints_req, c.write_time AS checkpoint_write_time, \
 c.sync_time AS checkpoint_sync_time, c.buffers_written AS buffers_checkpoint, \
 b.buffers_clean, b.maxwritten_clean, io.writes AS buffers_backend, \
@@ -920,7 +914,7 @@ FROM pg_stat_bgwriter b CROSS JOIN pg_stat_checkpointer c CROSS JOIN \
 WHERE object = 'relation' AND backend_type NOT IN ('background writer', 'checkpointer')) io;";
 
 /// The bgwriter query for server version `v`.
-pub fn bgwriter_query(v: Option<Version>) -> &'static str {
+pub(crate) fn bgwriter_query(v: Option<Version>) -> &'static str {
     match v {
         Some(v) if v >= Version(17, 0, 0) => BGWRITER_QUERY_17,
         _ => BGWRITER_QUERY,
@@ -945,7 +939,7 @@ const BGWRITER: [(&str, &str); 11] = [
 
 /// `pg_stat_bgwriter_*_total{server}` (counters, 0.11's names) from the
 /// one row of [`bgwriter_query`]; a NULL or a missing row fails the collector.
-pub fn bgwriter(table: &Table, server: &str) -> Result<Vec<Sample>, String> {
+pub(crate) fn bgwriter(table: &Table, server: &str) -> Result<Vec<Sample>, String> {
     let row = table
         .rows
         .first()

@@ -58,11 +58,11 @@ use picket_core::metric::{Labels, MetricType, Sample};
 
 #[cfg(feature = "postgres")]
 mod client;
-pub mod dsn;
-pub mod metrics;
+pub(crate) mod dsn;
+pub(crate) mod metrics;
 
 /// Default per-scrape timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One `[[postgres]]` table of the config file.
 #[derive(Default, Clone, Deserialize)]
@@ -136,7 +136,7 @@ impl std::fmt::Debug for Env {
 
 impl Env {
     /// Reads the process environment.
-    pub fn from_process() -> Env {
+    pub(crate) fn from_process() -> Env {
         let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
         let path = |k: &str| {
             std::env::var_os(k)
@@ -228,7 +228,7 @@ struct Session {
 impl Target {
     /// A target for `dsn`: parsed and checked now, so a bad DSN is a config
     /// error naming its key (the password file is checked by [`resolve`]).
-    pub fn new(
+    pub(crate) fn new(
         dsn: String,
         password_file: Option<PathBuf>,
         timeout: Duration,
@@ -292,7 +292,7 @@ type Named = (String, bool, Target);
 
 /// The targets of the file's `[[postgres]]` tables, or of the environment
 /// (which wins, as postgres_exporter reads nothing else).
-pub fn resolve(
+pub(crate) fn resolve(
     sections: &[Section],
     env: &Env,
     loc: &Locator<'_>,
@@ -570,7 +570,7 @@ fn scrape(t: &Target, report: &Report) {
 }
 
 /// Collects every configured server.
-pub fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
+pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectError> {
     let targets = &ctx.opts.postgres;
     if targets.is_empty() {
         return Err(CollectError::NoData("no [[postgres]] configured".into()));

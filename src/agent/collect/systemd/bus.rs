@@ -41,7 +41,7 @@ type Row = (
 
 /// A connection to systemd, kept between scrapes.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     conn: Connection,
     /// Why the connection is no longer usable.
     broken: Option<String>,
@@ -147,7 +147,7 @@ impl Systemd for Client {
 }
 
 /// One scrape, on the worker thread: the samples, and the collector's error.
-pub fn scrape(set: &Settings) -> (Vec<Sample>, Result<(), String>) {
+pub(crate) fn scrape(set: &Settings) -> (Vec<Sample>, Result<(), String>) {
     // The scrape's time counts from here, connecting included.
     let until = Instant::now() + set.timeout;
     let mut slot = set.client.lock().unwrap_or_else(|e| e.into_inner());

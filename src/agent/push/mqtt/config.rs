@@ -51,12 +51,12 @@ pub use picket_forward::mqtt::MqttOutput;
 
 /// Default largest packet: 128 KiB (rumqttc's own default is 10 KiB;
 /// Mosquitto takes up to 256 MiB).
-pub const DEFAULT_MAX_PACKET: usize = 128 * 1024;
+pub(crate) const DEFAULT_MAX_PACKET: usize = 128 * 1024;
 
 /// Resolves the section, with `--mqtt-url` replacing its URL. `Ok(None)`:
 /// no MQTT output (no URL, or `url = ""`). `Err` is (key relative to `push.mqtt`, message, from
 /// the flag).
-pub fn resolve(
+pub(crate) fn resolve(
     sec: Option<&MqttSection>,
     flag_url: Option<&str>,
 ) -> Result<Option<MqttOutput>, (String, String, bool)> {

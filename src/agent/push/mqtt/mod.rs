@@ -2,4 +2,4 @@
 //! `--mqtt-url` ([`config`]). The sender itself (link, rounds, PUBACKs) is
 //! [`picket_forward::mqtt`].
 
-pub mod config;
+pub(crate) mod config;
