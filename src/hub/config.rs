@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::notify::config::{Notify, NotifyToml};
 use super::promql;
 use super::rules::config::{Alerting, AlertingToml};
-use super::rules::route::{Notify, NotifyToml};
 use super::scrape::{self, ScrapeConfig, ScrapeConfigToml};
 use super::store;
 use picket_core::config::parse_duration;
@@ -582,7 +582,7 @@ fn resolve(
             key: Some(key),
             msg,
         })?;
-    let notify = super::rules::route::resolve(&f.notify).map_err(|(key, msg)| ConfigError {
+    let notify = super::notify::config::resolve(&f.notify).map_err(|(key, msg)| ConfigError {
         file: path.map(Path::to_path_buf),
         line: locate(src, &key)
             .or_else(|| nested_line(src, &key))
