@@ -14,6 +14,8 @@ use super::inhibit::{Inhibit, InhibitToml};
 use super::mqtt::{MqttReceiver, MqttToml};
 use super::route::{Route, RouteToml};
 use super::webhook::{Webhook, WebhookToml};
+use crate::config::Ctx;
+use picket_core::config::ConfigError;
 
 /// `[notify]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -74,9 +76,16 @@ impl Receiver {
     }
 }
 
-/// Checks `[notify]`; `None` when it configures nothing. Errors are
-/// `(dotted key, message)`.
-pub fn resolve(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
+impl NotifyToml {
+    /// Checks `[notify]`; `None` when it configures nothing. Errors are
+    /// at the key's line, else the innermost table's header.
+    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
+        check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))
+    }
+}
+
+/// Checks `[notify]`; errors are `(dotted key, message)`.
+fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
     let Some(root) = &t.route else {
         if t.receivers.is_empty() {
             return Ok(None);
@@ -146,7 +155,7 @@ mod tests {
             "[route]\nreceiver = \"all\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\n[[route.routes]]\nmatchers = ['severity=\"critical\"']\nreceiver = \"pager\"\n[[route.routes]]\nmatchers = ['job=~\"node|pg\"']\ngroup_by = [\"...\"]\n[[receivers]]\nname = \"all\"\n[[receivers]]\nname = \"pager\"\n[[receivers.webhook_configs]]\nurl = \"http://x/\"\n",
         )
         .expect("toml");
-        let n = resolve(&t).expect("valid").expect("configured");
+        let n = check(&t).expect("valid").expect("configured");
         let crit = Labels::from_pairs([("alertname", "A"), ("severity", "critical")]);
         let r = n.route.matching(&crit);
         assert_eq!(r.len(), 1);
@@ -163,7 +172,7 @@ mod tests {
         let other = Labels::from_pairs([("alertname", "C")]);
         assert_eq!(n.route.matching(&other)[0].key, "{}");
         let bad: NotifyToml = toml::from_str("[route]\nreceiver = \"nope\"\n").expect("toml");
-        assert_eq!(resolve(&bad).unwrap_err().0, "notify.route.receiver");
+        assert_eq!(check(&bad).unwrap_err().0, "notify.route.receiver");
     }
 
     #[cfg(feature = "mqtt")]
@@ -173,7 +182,7 @@ mod tests {
             "[route]\nreceiver = \"ops team\"\n[[receivers]]\nname = \"ops team\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker:1884\"\ntopic = \"site/{hostname}/alerts\"\nsend_resolved = false\n",
         )
         .expect("toml");
-        let n = resolve(&t).expect("valid").expect("configured");
+        let n = check(&t).expect("valid").expect("configured");
         let m = &n.receivers[0].mqtts;
         assert_eq!(m[0].topic, "picket/alerts/ops team");
         assert!(m[0].send_resolved);
@@ -194,7 +203,7 @@ mod tests {
                 "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.mqtt_configs]]\n{extra}\n"
             ))
             .expect("toml");
-            let e = resolve(&t).unwrap_err();
+            let e = check(&t).unwrap_err();
             assert_eq!(
                 e.0,
                 format!("notify.receivers[0].mqtt_configs[0].{key}"),
@@ -209,7 +218,7 @@ mod tests {
             "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[inhibit_rules]]\nsource_matchers = ['alertname=\"Down\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"instance\"]\n",
         )
         .expect("toml");
-        let n = resolve(&t).expect("valid").expect("configured");
+        let n = check(&t).expect("valid").expect("configured");
         let down = Labels::from_pairs([("alertname", "Down"), ("instance", "a")]);
         let warn_a = Labels::from_pairs([
             ("alertname", "Cpu"),

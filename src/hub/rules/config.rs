@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::Ctx;
 use crate::notify::alertmanager::AlertmanagerToml;
 use picket_core::config::parse_duration;
+use picket_core::config::ConfigError;
 
 /// `[alerting]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -51,8 +53,15 @@ impl Default for Alerting {
     }
 }
 
+impl AlertingToml {
+    /// Checks `[alerting]`; errors at the key's line, else its table's.
+    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Alerting, ConfigError> {
+        check(self).map_err(|(key, msg)| ctx.in_table(&key, msg))
+    }
+}
+
 /// Checks `[alerting]`; errors are `(dotted key, message)`.
-pub fn resolve(t: &AlertingToml) -> Result<Alerting, (String, String)> {
+fn check(t: &AlertingToml) -> Result<Alerting, (String, String)> {
     let d = Alerting::default();
     let dur = |v: &Option<String>, key: &str, def: Duration| match v {
         None => Ok(def),
