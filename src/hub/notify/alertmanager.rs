@@ -18,7 +18,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Alert;
-use crate::json;
 use picket_core::config::parse_duration;
 use picket_core::metric::Labels;
 
@@ -142,16 +141,8 @@ impl Notifier {
 /// One alert as Alertmanager's API v2 takes it.
 fn alert_json(a: &Alert, ext: &Labels) -> String {
     let a = a.with_external(ext);
-    let mut s = String::from("{\"labels\":");
-    json::labels(&mut s, &a.labels);
-    s.push_str(",\"annotations\":");
-    json::labels(&mut s, &a.annotations);
-    s.push_str(",\"startsAt\":\"");
-    json::rfc3339(&mut s, a.starts_at);
-    s.push_str("\",\"endsAt\":\"");
-    json::rfc3339(&mut s, a.ends_at());
-    s.push_str("\",\"generatorURL\":");
-    json::string(&mut s, &a.generator_url);
+    let mut s = String::from("{");
+    a.write_json_fields(&mut s, a.ends_at());
     s.push('}');
     s
 }

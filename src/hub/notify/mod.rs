@@ -30,6 +30,7 @@ pub mod route;
 pub mod silence;
 pub mod webhook;
 
+use crate::json;
 use picket_core::metric::Labels;
 
 /// An alert leaving the rule engine, as both paths send it: Alertmanager's
@@ -65,6 +66,22 @@ impl Alert {
         } else {
             self.valid_until
         }
+    }
+
+    /// The fields Alertmanager's API v2 and its webhook payload share,
+    /// without braces: `"labels":…,"annotations":…,"startsAt":"…",
+    /// "endsAt":"…","generatorURL":…`, with `endsAt` at `ends_at` (ms).
+    pub fn write_json_fields(&self, s: &mut String, ends_at: i64) {
+        s.push_str("\"labels\":");
+        json::labels(s, &self.labels);
+        s.push_str(",\"annotations\":");
+        json::labels(s, &self.annotations);
+        s.push_str(",\"startsAt\":\"");
+        json::rfc3339(s, self.starts_at);
+        s.push_str("\",\"endsAt\":\"");
+        json::rfc3339(s, ends_at);
+        s.push_str("\",\"generatorURL\":");
+        json::string(s, &self.generator_url);
     }
 
     /// The alert with the external labels it lacks added.

@@ -80,18 +80,9 @@ pub(super) fn payload(
         let resolved = a.resolved(now);
         s.push_str("{\"status\":");
         json::string(&mut s, if resolved { "resolved" } else { "firing" });
-        s.push_str(",\"labels\":");
-        json::labels(&mut s, &a.labels);
-        s.push_str(",\"annotations\":");
-        json::labels(&mut s, &a.annotations);
-        s.push_str(",\"startsAt\":\"");
-        json::rfc3339(&mut s, a.starts_at);
-        s.push_str("\",\"endsAt\":\"");
+        s.push(',');
         // Alertmanager hides the end of alerts that are still firing.
-        let end = if resolved { a.ends_at() } else { 0 };
-        json::rfc3339(&mut s, end);
-        s.push_str("\",\"generatorURL\":");
-        json::string(&mut s, &a.generator_url);
+        a.write_json_fields(&mut s, if resolved { a.ends_at() } else { 0 });
         s.push_str(",\"fingerprint\":");
         json::string(&mut s, &format!("{fp:016x}"));
         s.push('}');
