@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ingest (remote_write receiver, scrape, MQTT) → store (SQLite chunks) → api (Prometheus HTTP API)
+//!                                                  store → rules (evaluation) → notify (delivery)
 //! ```
 //!
 //! `main.rs` only parses arguments and maps errors to exit
@@ -16,6 +17,7 @@ pub mod ingest;
 pub mod json;
 pub mod liveness;
 pub mod mqtt;
+pub mod notify;
 pub mod promql;
 pub mod query_api;
 pub mod rules;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use picket_core::config::parse_duration;
+use crate::config::Ctx;
+use picket_core::config::{parse_duration, ConfigError};
 use picket_core::mqtt::{self, Broker, BrokerKeys};
 
 /// `[mqtt]` as written.
@@ -59,6 +60,18 @@ pub struct MqttInput {
 /// limit breaks the connection, and the broker re-sends it to a persistent
 /// session on every reconnect: keep this above what any publisher sends.
 pub const DEFAULT_MAX_PACKET: usize = 16 << 20;
+
+/// [`resolve`] against the config file: errors at `mqtt.<key>`'s line,
+/// or at `--mqtt-url` when the flag gave the URL in question.
+pub fn resolve_section(
+    sec: Option<&MqttSection>,
+    flag_url: Option<&str>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<MqttInput>, ConfigError> {
+    resolve(sec, flag_url).map_err(|(k, m, from_flag)| {
+        ctx.at(&format!("mqtt.{k}"), from_flag.then_some("--mqtt-url"), m)
+    })
+}
 
 /// Resolves the section, `--mqtt-url` replacing its URL. `Ok(None)`: no
 /// MQTT input. `Err` is (key relative to `mqtt`, message, from the flag).

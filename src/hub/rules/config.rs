@@ -2,13 +2,18 @@
 //! `alerting.alertmanagers`) and the rule engine's timing flags
 //! (`--rules.alert.resend-delay`, `--rules.alert.for-outage-tolerance`,
 //! `--rules.alert.for-grace-period`), as written and checked. Kept apart
-//! from the rule engine because it changes with the config format.
+//! from the rule engine because it changes with the config format; the
+//! Alertmanager tables are checked by their sender
+//! ([`crate::notify::alertmanager`]).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::Ctx;
+use crate::notify::alertmanager::AlertmanagerToml;
 use picket_core::config::parse_duration;
+use picket_core::config::ConfigError;
 
 /// `[alerting]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -22,30 +27,6 @@ pub struct AlertingToml {
     pub for_grace_period: Option<String>,
     /// `[[alerting.alertmanagers]]`.
     pub alertmanagers: Vec<AlertmanagerToml>,
-}
-
-/// One `[[alerting.alertmanagers]]` table as written.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertmanagerToml {
-    /// `http` (default) or `https`.
-    pub scheme: Option<String>,
-    /// Path prefix of the Alertmanager API ("/").
-    pub path_prefix: Option<String>,
-    /// Timeout of one POST ("10s").
-    pub timeout: Option<String>,
-    /// Only "v2" (Alertmanager removed v1 in 0.27).
-    pub api_version: Option<String>,
-    /// Fixed targets.
-    pub static_configs: Vec<StaticToml>,
-}
-
-/// `[[alerting.alertmanagers.static_configs]]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StaticToml {
-    /// `host:port` of each Alertmanager.
-    pub targets: Vec<String>,
 }
 
 /// The checked `[alerting]`.
@@ -72,8 +53,15 @@ impl Default for Alerting {
     }
 }
 
+impl AlertingToml {
+    /// Checks `[alerting]`; errors at the key's line, else its table's.
+    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Alerting, ConfigError> {
+        check(self).map_err(|(key, msg)| ctx.in_table(&key, msg))
+    }
+}
+
 /// Checks `[alerting]`; errors are `(dotted key, message)`.
-pub fn resolve(t: &AlertingToml) -> Result<Alerting, (String, String)> {
+fn check(t: &AlertingToml) -> Result<Alerting, (String, String)> {
     let d = Alerting::default();
     let dur = |v: &Option<String>, key: &str, def: Duration| match v {
         None => Ok(def),
@@ -90,54 +78,7 @@ pub fn resolve(t: &AlertingToml) -> Result<Alerting, (String, String)> {
         alertmanagers: Vec::new(),
     };
     for (i, am) in t.alertmanagers.iter().enumerate() {
-        let key = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
-        let scheme = am.scheme.as_deref().unwrap_or("http");
-        if scheme != "http" && scheme != "https" {
-            return Err((
-                key("scheme"),
-                format!("{scheme:?}: expected \"http\" or \"https\""),
-            ));
-        }
-        if let Some(v) = am.api_version.as_deref() {
-            if v != "v2" {
-                return Err((
-                    key("api_version"),
-                    format!("{v:?}: only \"v2\" is supported"),
-                ));
-            }
-        }
-        let timeout = match &am.timeout {
-            None => Duration::from_secs(10),
-            Some(s) => parse_duration(s).map_err(|e| (key("timeout"), e))?,
-        };
-        if timeout.is_zero() {
-            return Err((key("timeout"), "must be more than 0".into()));
-        }
-        let prefix = am
-            .path_prefix
-            .as_deref()
-            .unwrap_or("/")
-            .trim_end_matches('/');
-        if !prefix.is_empty() && !prefix.starts_with('/') {
-            return Err((key("path_prefix"), format!("{prefix:?} must start with /")));
-        }
-        for (j, target) in am
-            .static_configs
-            .iter()
-            .flat_map(|s| s.targets.iter())
-            .enumerate()
-        {
-            if target.is_empty() || target.contains('/') || !target.contains(':') {
-                return Err((
-                    format!("alerting.alertmanagers[{i}].static_configs.targets"),
-                    format!("target {j}: {target:?} is not host:port"),
-                ));
-            }
-            out.alertmanagers.push((
-                format!("{scheme}://{target}{prefix}/api/v2/alerts"),
-                timeout,
-            ));
-        }
+        out.alertmanagers.extend(am.resolve(i)?);
     }
     Ok(out)
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::alert::{Alert, AlertState, Found};
 use super::file::{Group, Kind, Rule};
 use super::template::{Data, QuerySample};
+use crate::notify;
 use crate::promql::{self, Querier, Value};
 use crate::store::{Limit, Matcher};
 use picket_core::metric::{Labels, STALE_NAN_BITS};
@@ -72,16 +73,6 @@ pub struct RuleState {
     pub eval_time: Duration,
     /// Series it wrote last time (for stale markers).
     prev: HashSet<Labels>,
-}
-
-/// An alert leaving the rule engine: the alert and its `generatorURL`.
-#[derive(Clone, Debug)]
-pub struct Outgoing {
-    /// The alert (`fired_at` is `startsAt`; `resolved_at` or
-    /// `valid_until` is `endsAt`).
-    pub alert: Alert,
-    /// Link to the expression.
-    pub generator_url: String,
 }
 
 /// A group and its schedule.
@@ -245,7 +236,7 @@ impl GroupState {
     }
 
     /// Evaluates every rule at `ts`; the alerts due to be sent.
-    pub fn eval(&mut self, ts: i64, ctx: &Ctx<'_>) -> Vec<Outgoing> {
+    pub fn eval(&mut self, ts: i64, ctx: &Ctx<'_>) -> Vec<notify::Alert> {
         let started = Instant::now();
         let interval_ms = self.interval_ms();
         let mut outgoing = Vec::new();
@@ -279,10 +270,7 @@ impl GroupState {
             if let Some(a) = &mut r.alerts {
                 let url = generator_url(ctx.external_url, &r.rule.expr_text);
                 for alert in a.to_send(ts, ctx.resend_delay_ms, interval_ms) {
-                    outgoing.push(Outgoing {
-                        alert,
-                        generator_url: url.clone(),
-                    });
+                    outgoing.push(outgoing_alert(alert, &url));
                 }
             }
             r.last_eval_ms = ts;
@@ -329,6 +317,19 @@ impl std::fmt::Debug for Ctx<'_> {
             .field("external_url", &self.external_url)
             .field("resend_delay_ms", &self.resend_delay_ms)
             .finish_non_exhaustive()
+    }
+}
+
+/// An alert due to be sent, as [`crate::notify`] takes it: `fired_at` is
+/// `startsAt`; `resolved_at` or `valid_until` gives `endsAt`.
+fn outgoing_alert(a: Alert, generator_url: &str) -> notify::Alert {
+    notify::Alert {
+        labels: a.labels,
+        annotations: a.annotations,
+        starts_at: a.fired_at,
+        resolved_at: a.resolved_at,
+        valid_until: a.valid_until,
+        generator_url: generator_url.to_string(),
     }
 }
 

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::config::Alerting;
-use super::dispatch::Dispatcher;
 use super::file::Group;
 use super::group::{Ctx, GroupState, Health};
-use super::notifier::Notifier;
 use crate::config::HubConfig;
+use crate::notify::alertmanager::Notifier;
+use crate::notify::dispatch::Dispatcher;
 use crate::promql;
 use crate::store::{now_ms, Store};
 use picket_core::metric::Labels;

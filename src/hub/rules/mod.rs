@@ -2,11 +2,10 @@
 //! Prometheus's format ([`file`]), their templates ([`template`], with
 //! Go's number formatting in [`gofmt`]), the `[alerting]` config
 //! ([`config`]); each alerting rule's state machine ([`alert`]), group
-//! evaluation ([`group`]), the thread that runs groups ([`manager`]),
-//! sending to Alertmanager ([`notifier`]) and the API ([`api`]); direct
-//! notifications without Alertmanager: routing ([`route`]), grouping and
-//! webhook delivery ([`dispatch`]), email ([`email`]), MQTT ([`mqtt`]),
-//! silences ([`silence`]).
+//! evaluation ([`group`]), the thread that runs groups ([`manager`]) and
+//! the API ([`api`]). The alerts due to be sent leave here as
+//! [`crate::notify::Alert`]s: delivering them (to Alertmanager, or
+//! directly) is [`crate::notify`]'s business.
 //!
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
@@ -14,16 +13,10 @@
 pub mod alert;
 pub mod api;
 pub mod config;
-pub mod dispatch;
-pub mod email;
 pub mod file;
 pub mod gofmt;
 pub mod group;
 pub mod manager;
-pub mod mqtt;
-pub mod notifier;
-pub mod route;
-pub mod silence;
 pub mod template;
 
 use crate::config::HubConfig;

@@ -14,7 +14,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod funcs;
+
 use super::gofmt::{self, Arg as FmtArg};
+use funcs::FUNCS;
 use picket_core::metric::Labels;
 
 /// A parsed template.
@@ -180,56 +183,6 @@ fn to_map(l: &Labels) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
-
-/// Functions the template library knows (Prometheus's
-/// `template_reference.md` plus text/template's builtins).
-const FUNCS: &[&str] = &[
-    "humanize",
-    "humanize1024",
-    "humanizeDuration",
-    "humanizePercentage",
-    "humanizeTimestamp",
-    "printf",
-    "print",
-    "println",
-    "query",
-    "first",
-    "label",
-    "value",
-    "sortByLabel",
-    "strvalue",
-    "toUpper",
-    "toLower",
-    "title",
-    "stripPort",
-    "stripDomain",
-    "match",
-    "reReplaceAll",
-    "urlQueryEscape",
-    "parseDuration",
-    "toTime",
-    "externalURL",
-    "pathPrefix",
-    "graphLink",
-    "tableLink",
-    "safeHtml",
-    "tmpl",
-    "args",
-    "len",
-    "index",
-    "not",
-    "and",
-    "or",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "html",
-    "js",
-    "urlquery",
-];
 
 // ---------------------------------------------------------------- parsing
 
@@ -423,28 +376,9 @@ fn lex(s: &str) -> Result<Vec<Word>, String> {
             out.push(Word::Assign);
             i += 1;
         } else if ch == '"' {
-            let mut v = String::new();
-            i += 1;
-            loop {
-                match c.get(i) {
-                    None => return Err("unterminated quoted string".into()),
-                    Some('"') => break,
-                    Some('\\') => {
-                        i += 1;
-                        match c.get(i) {
-                            Some('n') => v.push('\n'),
-                            Some('t') => v.push('\t'),
-                            Some('r') => v.push('\r'),
-                            Some(&o) => v.push(o),
-                            None => return Err("unterminated quoted string".into()),
-                        }
-                    }
-                    Some(&o) => v.push(o),
-                }
-                i += 1;
-            }
-            i += 1;
+            let (v, next) = quoted(&c, i + 1)?;
             out.push(Word::Str(v));
+            i = next;
         } else if ch == '`' {
             let start = i + 1;
             let end = c[start..]
@@ -460,44 +394,13 @@ fn lex(s: &str) -> Result<Vec<Word>, String> {
                 i += 1;
             }
             let text: String = c[start..i].iter().collect();
-            if ch == '$' {
-                let mut parts = text.split('.');
-                let var = parts.next().unwrap_or("$").to_string();
-                let fields: Vec<String> = parts.map(str::to_string).collect();
-                if fields.iter().any(String::is_empty) {
-                    return Err(format!("bad field in {text}"));
-                }
-                out.push(Word::Var(var, fields));
-            } else {
-                let fields: Vec<String> = text[1..]
-                    .split('.')
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                if text.len() > 1 && text[1..].split('.').any(str::is_empty) {
-                    return Err(format!("bad field in {text}"));
-                }
-                out.push(Word::Field(fields));
-            }
+            out.push(var_or_field(&text)?);
         } else if ch.is_ascii_digit()
             || ((ch == '-' || ch == '+') && c.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
         {
-            let start = i;
-            i += 1;
-            while i < c.len()
-                && (c[i].is_ascii_alphanumeric()
-                    || c[i] == '.'
-                    || c[i] == '_'
-                    || ((c[i] == '-' || c[i] == '+') && matches!(c[i - 1], 'e' | 'E')))
-            {
-                i += 1;
-            }
-            let text: String = c[start..i].iter().collect();
-            let n = text
-                .replace('_', "")
-                .parse::<f64>()
-                .map_err(|_| format!("bad number syntax: {text:?}"))?;
-            out.push(Word::Num(n));
+            let (n, next) = number(&c, i)?;
+            out.push(n);
+            i = next;
         } else if ident(ch) {
             let start = i;
             while i < c.len() && ident(c[i]) {
@@ -509,6 +412,74 @@ fn lex(s: &str) -> Result<Vec<Word>, String> {
         }
     }
     Ok(out)
+}
+
+/// A `"…"` string whose text starts at `c[i]`: its value and the index
+/// after the closing quote.
+fn quoted(c: &[char], mut i: usize) -> Result<(String, usize), String> {
+    let mut v = String::new();
+    loop {
+        match c.get(i) {
+            None => return Err("unterminated quoted string".into()),
+            Some('"') => break,
+            Some('\\') => {
+                i += 1;
+                match c.get(i) {
+                    Some('n') => v.push('\n'),
+                    Some('t') => v.push('\t'),
+                    Some('r') => v.push('\r'),
+                    Some(&o) => v.push(o),
+                    None => return Err("unterminated quoted string".into()),
+                }
+            }
+            Some(&o) => v.push(o),
+        }
+        i += 1;
+    }
+    Ok((v, i + 1))
+}
+
+/// `$var.field…` or `.field…`.
+fn var_or_field(text: &str) -> Result<Word, String> {
+    if text.starts_with('$') {
+        let mut parts = text.split('.');
+        let var = parts.next().unwrap_or("$").to_string();
+        let fields: Vec<String> = parts.map(str::to_string).collect();
+        if fields.iter().any(String::is_empty) {
+            return Err(format!("bad field in {text}"));
+        }
+        Ok(Word::Var(var, fields))
+    } else {
+        let fields: Vec<String> = text[1..]
+            .split('.')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect();
+        if text.len() > 1 && text[1..].split('.').any(str::is_empty) {
+            return Err(format!("bad field in {text}"));
+        }
+        Ok(Word::Field(fields))
+    }
+}
+
+/// A number starting at `c[start]` (Go's syntax: sign, `_`, exponent):
+/// the word and the index after it.
+fn number(c: &[char], start: usize) -> Result<(Word, usize), String> {
+    let mut i = start + 1;
+    while i < c.len()
+        && (c[i].is_ascii_alphanumeric()
+            || c[i] == '.'
+            || c[i] == '_'
+            || ((c[i] == '-' || c[i] == '+') && matches!(c[i - 1], 'e' | 'E')))
+    {
+        i += 1;
+    }
+    let text: String = c[start..i].iter().collect();
+    let n = text
+        .replace('_', "")
+        .parse::<f64>()
+        .map_err(|_| format!("bad number syntax: {text:?}"))?;
+    Ok((Word::Num(n), i))
 }
 
 struct Parser<'a> {
@@ -866,254 +837,6 @@ impl Exec<'_> {
             };
         }
         Ok(v)
-    }
-
-    fn call(&mut self, name: &str, args: Vec<V>) -> Result<V, String> {
-        let n = args.len();
-        let want = |k: usize| -> Result<(), String> {
-            if n == k {
-                Ok(())
-            } else {
-                Err(format!("wrong number of args for {name}: want {k} got {n}"))
-            }
-        };
-        let a0 = || args.first().cloned().unwrap_or(V::Nil);
-        let s = |v: &V| match v {
-            V::Str(s) => s.clone(),
-            o => o.text(),
-        };
-        Ok(match name {
-            "humanize" => {
-                want(1)?;
-                V::Str(gofmt::humanize(a0().float()?))
-            }
-            "humanize1024" => {
-                want(1)?;
-                V::Str(gofmt::humanize1024(a0().float()?))
-            }
-            "humanizeDuration" => {
-                want(1)?;
-                V::Str(gofmt::humanize_duration(a0().float()?))
-            }
-            "humanizePercentage" => {
-                want(1)?;
-                V::Str(gofmt::humanize_percentage(a0().float()?))
-            }
-            "humanizeTimestamp" => {
-                want(1)?;
-                V::Str(gofmt::humanize_timestamp(a0().float()?))
-            }
-            "printf" => {
-                let Some(V::Str(f)) = args.first() else {
-                    return Err("printf: the format must be a string".into());
-                };
-                let rest: Vec<FmtArg> = args[1..].iter().map(V::fmt_arg).collect();
-                V::Str(gofmt::sprintf(f, &rest))
-            }
-            "print" => V::Str(args.iter().map(&s).collect::<Vec<_>>().join("")),
-            "println" => V::Str(format!(
-                "{}\n",
-                args.iter().map(&s).collect::<Vec<_>>().join(" ")
-            )),
-            "query" => {
-                want(1)?;
-                let q = s(&a0());
-                let Some(run) = self.query else {
-                    return Ok(V::Samples(Vec::new()));
-                };
-                V::Samples(run(&q)?)
-            }
-            "first" => {
-                want(1)?;
-                match a0() {
-                    V::Samples(v) => v
-                        .into_iter()
-                        .next()
-                        .map(V::Sample)
-                        .ok_or("first() called on vector with no elements")?,
-                    o => return Err(format!("first: not a query result: {}", o.text())),
-                }
-            }
-            "label" => {
-                want(2)?;
-                match &args[1] {
-                    V::Sample(x) => V::Str(x.labels.get(&s(&args[0])).unwrap_or("").to_string()),
-                    o => return Err(format!("label: not a sample: {}", o.text())),
-                }
-            }
-            "value" => {
-                want(1)?;
-                match a0() {
-                    V::Sample(x) => V::Num(x.value),
-                    o => return Err(format!("value: not a sample: {}", o.text())),
-                }
-            }
-            "strvalue" => {
-                want(1)?;
-                match a0() {
-                    V::Sample(x) => V::Str(x.labels.get("__value__").unwrap_or("").to_string()),
-                    _ => V::Str(String::new()),
-                }
-            }
-            "sortByLabel" => {
-                want(2)?;
-                let l = s(&args[0]);
-                match &args[1] {
-                    V::Samples(v) => {
-                        let mut v = v.clone();
-                        v.sort_by(|a, b| a.labels.get(&l).cmp(&b.labels.get(&l)));
-                        V::Samples(v)
-                    }
-                    o => return Err(format!("sortByLabel: not a query result: {}", o.text())),
-                }
-            }
-            "toUpper" => V::Str(s(&a0()).to_uppercase()),
-            "toLower" => V::Str(s(&a0()).to_lowercase()),
-            "title" => V::Str(
-                s(&a0())
-                    .split(' ')
-                    .map(|w| {
-                        let mut c = w.chars();
-                        match c.next() {
-                            Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-                            None => String::new(),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            "stripPort" => {
-                let h = s(&a0());
-                V::Str(match h.rsplit_once(':') {
-                    Some((host, port)) if !port.contains(']') => host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string(),
-                    _ => h,
-                })
-            }
-            "stripDomain" => {
-                let h = s(&a0());
-                let (host, port) = match h.rsplit_once(':') {
-                    Some((a, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
-                        (a.to_string(), format!(":{p}"))
-                    }
-                    _ => (h.clone(), String::new()),
-                };
-                if host.parse::<std::net::IpAddr>().is_ok() {
-                    V::Str(h)
-                } else {
-                    V::Str(format!("{}{port}", host.split('.').next().unwrap_or("")))
-                }
-            }
-            "match" => {
-                want(2)?;
-                let re = regex_lite::Regex::new(&s(&args[0])).map_err(|e| e.to_string())?;
-                V::Bool(re.is_match(&s(&args[1])))
-            }
-            "reReplaceAll" => {
-                want(3)?;
-                let re = regex_lite::Regex::new(&s(&args[0])).map_err(|e| e.to_string())?;
-                V::Str(
-                    re.replace_all(&s(&args[2]), s(&args[1]).as_str())
-                        .into_owned(),
-                )
-            }
-            "urlQueryEscape" | "urlquery" => V::Str(
-                s(&a0())
-                    .bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                            (b as char).to_string()
-                        }
-                        b' ' => "+".into(),
-                        o => format!("%{o:02X}"),
-                    })
-                    .collect(),
-            ),
-            "parseDuration" => {
-                want(1)?;
-                let d = picket_core::config::parse_duration(&s(&a0()))?;
-                V::Num(d.as_secs_f64())
-            }
-            "toTime" => {
-                want(1)?;
-                V::Str(gofmt::humanize_timestamp(a0().float()?))
-            }
-            "externalURL" => V::Str(self.data.external_url.clone()),
-            // Allowed to render empty (compliance spec): no web UI here.
-            "pathPrefix" | "graphLink" | "tableLink" | "safeHtml" | "tmpl" | "html" | "js" => {
-                if name == "safeHtml" || name == "html" || name == "js" {
-                    V::Str(s(&a0()))
-                } else {
-                    V::Str(String::new())
-                }
-            }
-            "args" => V::Map(
-                args.iter()
-                    .enumerate()
-                    .map(|(i, a)| (format!("arg{i}"), s(a)))
-                    .collect(),
-            ),
-            "len" => {
-                want(1)?;
-                V::Int(match a0() {
-                    V::Str(x) => x.len() as i64,
-                    V::Map(m) => m.len() as i64,
-                    V::Samples(v) => v.len() as i64,
-                    o => return Err(format!("len of {}", o.text())),
-                })
-            }
-            "index" => {
-                want(2)?;
-                match &args[0] {
-                    V::Map(m) => V::Str(m.get(&s(&args[1])).cloned().unwrap_or_default()),
-                    o => return Err(format!("can't index item of type {}", o.text())),
-                }
-            }
-            "not" => {
-                want(1)?;
-                V::Bool(!a0().truth())
-            }
-            "and" => args
-                .iter()
-                .find(|a| !a.truth())
-                .or(args.last())
-                .cloned()
-                .unwrap_or(V::Nil),
-            "or" => args
-                .iter()
-                .find(|a| a.truth())
-                .or(args.last())
-                .cloned()
-                .unwrap_or(V::Nil),
-            "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
-                want(2)?;
-                let ord = compare(&args[0], &args[1])?;
-                use std::cmp::Ordering::*;
-                V::Bool(match name {
-                    "eq" => ord == Equal,
-                    "ne" => ord != Equal,
-                    "lt" => ord == Less,
-                    "le" => ord != Greater,
-                    "gt" => ord == Greater,
-                    _ => ord != Less,
-                })
-            }
-            other => return Err(format!("function {other:?} not defined")),
-        })
-    }
-}
-
-fn compare(a: &V, b: &V) -> Result<std::cmp::Ordering, String> {
-    match (a, b) {
-        (V::Str(x), V::Str(y)) => Ok(x.cmp(y)),
-        (V::Bool(x), V::Bool(y)) => Ok(x.cmp(y)),
-        _ => {
-            let (x, y) = (a.float()?, b.float()?);
-            x.partial_cmp(&y)
-                .ok_or_else(|| "incomparable values".to_string())
-        }
     }
 }
 

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::Ctx;
+use picket_core::config::ConfigError;
 use picket_core::metric::{valid_label_name, Labels};
 
 /// Parses a Prometheus duration: `15s`, `1m30s`, `500ms`, `2h`, `1d`, `1w`,
@@ -352,6 +354,28 @@ pub fn resolve_all(
         );
     }
     validate(&out)?;
+    Ok(out)
+}
+
+/// `[[scrape_configs]]` of the hub config: every table resolved
+/// ([`resolve_all`]), its errors at the key's line, else its table's
+/// header; file paths made relative to the config file's directory.
+pub fn resolve_section(
+    tables: Vec<ScrapeConfigToml>,
+    global_interval: Duration,
+    global_timeout: Duration,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<ScrapeConfig>, ConfigError> {
+    let mut out = resolve_all(tables, global_interval, global_timeout).map_err(|e| {
+        // "scrape_configs[i].key: message"
+        let (key, msg) = e.split_once(": ").unwrap_or(("scrape_configs", &e));
+        ctx.in_table(key, msg.to_string())
+    })?;
+    if let Some(dir) = ctx.path.and_then(Path::parent) {
+        for c in &mut out {
+            c.set_directory(dir);
+        }
+    }
     Ok(out)
 }
 

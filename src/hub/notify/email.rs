@@ -15,7 +15,114 @@ use lettre::transport::smtp::SmtpTransportBuilder;
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
+use super::dispatch::{common_labels, AggGroup, Flushed};
+use crate::json;
+
 use picket_core::metric::Labels;
+
+/// Alertmanager's `tls_config` of an email receiver (the CA part).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfigToml {
+    /// PEM file of the CA certificates to trust instead of the webpki
+    /// roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// An email receiver as written (Alertmanager's keys).
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailToml {
+    /// Recipients, comma separated.
+    pub to: String,
+    /// Sender address.
+    pub from: String,
+    /// `host:port` of the SMTP server (port 465: implicit TLS).
+    pub smarthost: String,
+    /// EHLO name ("localhost").
+    pub hello: Option<String>,
+    /// AUTH user.
+    pub auth_username: Option<String>,
+    /// AUTH password.
+    pub auth_password: Option<String>,
+    /// File holding the AUTH password (read at load).
+    pub auth_password_file: Option<std::path::PathBuf>,
+    /// Insist on STARTTLS (default true).
+    pub require_tls: Option<bool>,
+    /// Notify resolved alerts (default false, as Alertmanager).
+    pub send_resolved: Option<bool>,
+    /// TLS settings (`ca_file`).
+    pub tls_config: Option<TlsConfigToml>,
+}
+
+impl std::fmt::Debug for EmailToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailToml")
+            .field("to", &self.to)
+            .field("smarthost", &self.smarthost)
+            .field("auth_username", &self.auth_username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailToml {
+    /// Checks the entry at dotted `key`; the password file and the CA
+    /// file are read now: a missing or broken file is a config error,
+    /// not a mail that fails for a day.
+    pub fn resolve(&self, key: &str) -> Result<Email, (String, String)> {
+        let k = |f: &str| format!("{key}.{f}");
+        for (f, v) in [
+            ("to", &self.to),
+            ("from", &self.from),
+            ("smarthost", &self.smarthost),
+        ] {
+            if v.trim().is_empty() {
+                return Err((k(f), "must be set".into()));
+            }
+        }
+        let port = self
+            .smarthost
+            .rsplit_once(':')
+            .map(|(_, p)| p.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err((
+                k("smarthost"),
+                format!("{:?} is not host:port", self.smarthost),
+            ));
+        }
+        let password = match (&self.auth_password, &self.auth_password_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    k("auth_password"),
+                    "give auth_password or auth_password_file, not both".into(),
+                ))
+            }
+            (Some(p), None) => Some(p.clone()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|err| (k("auth_password_file"), format!("{}: {err}", f.display())))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let ca_file = self.tls_config.as_ref().and_then(|t| t.ca_file.clone());
+        if let Some(f) = &ca_file {
+            picket_core::mqtt::ca_roots(f).map_err(|m| (k("tls_config.ca_file"), m))?;
+        }
+        Ok(Email {
+            to: self.to.clone(),
+            from: self.from.clone(),
+            smarthost: self.smarthost.clone(),
+            hello: self.hello.clone().unwrap_or_else(|| "localhost".into()),
+            auth_username: self.auth_username.clone().filter(|u| !u.is_empty()),
+            auth_password: password,
+            require_tls: self.require_tls.unwrap_or(true),
+            send_resolved: self.send_resolved.unwrap_or(false),
+            ca_file,
+        })
+    }
+}
 
 /// One `email_configs` entry, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +201,41 @@ pub fn render(
     }
     text.push_str(&format!("Sent by picket-hub ({external_url})\n"));
     Mail { subject, text }
+}
+
+/// The mail of a flush.
+pub(super) fn mail(g: &AggGroup, alerts: &Flushed<'_>, now: i64, ext_url: &str) -> Mail {
+    let status = if alerts.iter().any(|(_, a)| !a.resolved(now)) {
+        "firing"
+    } else {
+        "resolved"
+    };
+    let starts: Vec<String> = alerts
+        .iter()
+        .map(|(_, a)| {
+            let mut s = String::new();
+            json::rfc3339(&mut s, a.starts_at);
+            s
+        })
+        .collect();
+    let lines: Vec<Line<'_>> = alerts
+        .iter()
+        .zip(&starts)
+        .map(|((_, a), s)| {
+            (
+                if a.resolved(now) {
+                    "resolved"
+                } else {
+                    "firing"
+                },
+                &a.labels,
+                &a.annotations,
+                s.as_str(),
+            )
+        })
+        .collect();
+    let common = common_labels(alerts.iter().map(|(_, a)| &a.labels));
+    render(status, &g.group_labels, &common, &lines, ext_url)
 }
 
 /// Sends one mail.

@@ -17,7 +17,88 @@
 //! one made for the next attempt, never reconnected with state carried
 //! over.
 
+use serde::Deserialize;
+
 use picket_core::mqtt::Broker;
+
+/// An MQTT receiver as written: the broker keys of `[mqtt]`, a topic and
+/// `send_resolved`.
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttToml {
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`.
+    pub url: Option<String>,
+    /// MQTT client id (default `picket-hub-<hostname>-notify-<receiver>`).
+    pub client_id: Option<String>,
+    /// User name.
+    pub username: Option<String>,
+    /// Password (prefer `password_file`).
+    pub password: Option<String>,
+    /// File holding the password (read at load).
+    pub password_file: Option<std::path::PathBuf>,
+    /// PEM CA file for `mqtts://`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Keep-alive ("30s").
+    pub keep_alive: Option<String>,
+    /// Largest MQTT packet, bytes (1 MiB).
+    pub max_packet_size: Option<usize>,
+    /// Topic (default `picket/alerts/<receiver>`; `{hostname}` is filled in).
+    pub topic: Option<String>,
+    /// Notify resolved alerts too (default true, as webhooks).
+    pub send_resolved: Option<bool>,
+}
+
+impl std::fmt::Debug for MqttToml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttToml")
+            .field("url", &self.url)
+            .field("topic", &self.topic)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MqttToml {
+    /// Checks the `j`th `mqtt_configs` entry of receiver `name`; `Err` is
+    /// (key within the entry, message).
+    pub fn resolve(&self, name: &str, j: usize) -> Result<MqttReceiver, (&'static str, String)> {
+        if !cfg!(feature = "mqtt") {
+            return Err((
+                "url",
+                "MQTT needs the `mqtt` feature, which this build leaves out".into(),
+            ));
+        }
+        let host = picket_core::mqtt::hostname();
+        let segment = picket_core::mqtt::topic_segment(name);
+        let mut client_id = format!("picket-hub-{host}-notify-{segment}");
+        if j > 0 {
+            client_id.push_str(&format!("-{j}"));
+        }
+        let broker = picket_core::mqtt::resolve(
+            &picket_core::mqtt::BrokerKeys {
+                url: self.url.as_deref(),
+                client_id: self.client_id.as_deref(),
+                username: self.username.as_deref(),
+                password: self.password.as_deref(),
+                password_file: self.password_file.as_ref(),
+                ca_file: self.ca_file.as_ref(),
+                keep_alive: self.keep_alive.as_deref(),
+                max_packet_size: self.max_packet_size,
+            },
+            client_id,
+            DEFAULT_MAX_PACKET,
+        )?;
+        let topic = match &self.topic {
+            Some(t) => picket_core::mqtt::expand_topic(t, &host).map_err(|e| ("topic", e))?,
+            None => format!("picket/alerts/{segment}"),
+        };
+        Ok(MqttReceiver {
+            broker,
+            topic,
+            send_resolved: self.send_resolved.unwrap_or(true),
+        })
+    }
+}
 
 /// One `mqtt_configs` entry, checked.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,14 +5,20 @@
 //! its own thread (ureq blocks); the rule engine only enqueues. A failed
 //! POST is logged and counted, not retried: the rule engine's resend
 //! cadence sends every firing and resolved alert again, as in Prometheus.
+//!
+//! `[[alerting.alertmanagers]]`, the list of Alertmanagers, is written and
+//! checked here too ([`AlertmanagerToml`]): it changes with this sender,
+//! not with the rule engine whose timing `[alerting]` also holds.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::group::Outgoing;
-use crate::json;
+use serde::Deserialize;
+
+use super::Alert;
+use picket_core::config::parse_duration;
 use picket_core::metric::Labels;
 
 /// Alerts per POST (`--alertmanager.notification-batch-size`).
@@ -90,7 +96,7 @@ impl Notifier {
     }
 
     /// Queues alerts (no-op without Alertmanagers).
-    pub fn send(&self, alerts: &[Outgoing]) {
+    pub fn send(&self, alerts: &[Alert]) {
         if alerts.is_empty() || lock(&self.inner.targets).is_empty() {
             return;
         }
@@ -133,29 +139,10 @@ impl Notifier {
 }
 
 /// One alert as Alertmanager's API v2 takes it.
-fn alert_json(o: &Outgoing, ext: &Labels) -> String {
-    let a = &o.alert;
-    let mut labels = a.labels.clone();
-    for (k, v) in ext.iter() {
-        if labels.get(k).is_none() {
-            labels.set(k.to_string(), v);
-        }
-    }
-    let ends = if a.resolved_at != 0 {
-        a.resolved_at
-    } else {
-        a.valid_until
-    };
-    let mut s = String::from("{\"labels\":");
-    json::labels(&mut s, &labels);
-    s.push_str(",\"annotations\":");
-    json::labels(&mut s, &a.annotations);
-    s.push_str(",\"startsAt\":\"");
-    json::rfc3339(&mut s, a.fired_at);
-    s.push_str("\",\"endsAt\":\"");
-    json::rfc3339(&mut s, ends);
-    s.push_str("\",\"generatorURL\":");
-    json::string(&mut s, &o.generator_url);
+fn alert_json(a: &Alert, ext: &Labels) -> String {
+    let a = a.with_external(ext);
+    let mut s = String::from("{");
+    a.write_json_fields(&mut s, a.ends_at());
     s.push('}');
     s
 }
@@ -216,5 +203,86 @@ fn run(inner: &Inner) {
                 log::debug!("sent {n} alert(s) to {url}");
             }
         }
+    }
+}
+
+/// One `[[alerting.alertmanagers]]` table as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerToml {
+    /// `http` (default) or `https`.
+    pub scheme: Option<String>,
+    /// Path prefix of the Alertmanager API ("/").
+    pub path_prefix: Option<String>,
+    /// Timeout of one POST ("10s").
+    pub timeout: Option<String>,
+    /// Only "v2" (Alertmanager removed v1 in 0.27).
+    pub api_version: Option<String>,
+    /// Fixed targets.
+    pub static_configs: Vec<StaticToml>,
+}
+
+/// `[[alerting.alertmanagers.static_configs]]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticToml {
+    /// `host:port` of each Alertmanager.
+    pub targets: Vec<String>,
+}
+
+impl AlertmanagerToml {
+    /// Checks the `i`th table: each target's `…/api/v2/alerts` URL and
+    /// the timeout; errors are `(dotted key, message)`.
+    pub fn resolve(&self, i: usize) -> Result<Vec<(String, Duration)>, (String, String)> {
+        let key = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
+        let scheme = self.scheme.as_deref().unwrap_or("http");
+        if scheme != "http" && scheme != "https" {
+            return Err((
+                key("scheme"),
+                format!("{scheme:?}: expected \"http\" or \"https\""),
+            ));
+        }
+        if let Some(v) = self.api_version.as_deref() {
+            if v != "v2" {
+                return Err((
+                    key("api_version"),
+                    format!("{v:?}: only \"v2\" is supported"),
+                ));
+            }
+        }
+        let timeout = match &self.timeout {
+            None => Duration::from_secs(10),
+            Some(s) => parse_duration(s).map_err(|e| (key("timeout"), e))?,
+        };
+        if timeout.is_zero() {
+            return Err((key("timeout"), "must be more than 0".into()));
+        }
+        let prefix = self
+            .path_prefix
+            .as_deref()
+            .unwrap_or("/")
+            .trim_end_matches('/');
+        if !prefix.is_empty() && !prefix.starts_with('/') {
+            return Err((key("path_prefix"), format!("{prefix:?} must start with /")));
+        }
+        let mut out = Vec::new();
+        for (j, target) in self
+            .static_configs
+            .iter()
+            .flat_map(|s| s.targets.iter())
+            .enumerate()
+        {
+            if target.is_empty() || target.contains('/') || !target.contains(':') {
+                return Err((
+                    key("static_configs.targets"),
+                    format!("target {j}: {target:?} is not host:port"),
+                ));
+            }
+            out.push((
+                format!("{scheme}://{target}{prefix}/api/v2/alerts"),
+                timeout,
+            ));
+        }
+        Ok(out)
     }
 }

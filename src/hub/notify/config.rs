@@ -1,0 +1,237 @@
+//! `[notify]` of the hub config: direct notifications for sites without
+//! an Alertmanager, in TOML with Alertmanager's key names (`route`,
+//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`; plus
+//! `mqtt_configs`, which Alertmanager lacks), as written and checked.
+//! Each part is checked next to the code that uses it (routes in
+//! [`super::route`], receivers in [`super::webhook`], [`super::email`],
+//! [`super::mqtt`], inhibition in [`super::inhibit`]); this file holds
+//! the section and its receivers together.
+
+use serde::Deserialize;
+
+use super::email::{Email, EmailToml};
+use super::inhibit::{Inhibit, InhibitToml};
+use super::mqtt::{MqttReceiver, MqttToml};
+use super::route::{Route, RouteToml};
+use super::webhook::{Webhook, WebhookToml};
+use crate::config::Ctx;
+use picket_core::config::ConfigError;
+
+/// `[notify]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyToml {
+    /// The root route (must name a receiver when any receiver is set).
+    pub route: Option<RouteToml>,
+    /// `[[notify.receivers]]`.
+    pub receivers: Vec<ReceiverToml>,
+    /// `[[notify.inhibit_rules]]`.
+    pub inhibit_rules: Vec<InhibitToml>,
+}
+
+/// A receiver as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiverToml {
+    /// Its name.
+    pub name: String,
+    /// Webhooks (Alertmanager's payload version 4).
+    pub webhook_configs: Vec<WebhookToml>,
+    /// Email over SMTP.
+    pub email_configs: Vec<EmailToml>,
+    /// MQTT topics (the webhook payload, published at QoS 1).
+    pub mqtt_configs: Vec<MqttToml>,
+}
+
+/// The checked `[notify]`.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The routing tree.
+    pub route: Route,
+    /// Receivers.
+    pub receivers: Vec<Receiver>,
+    /// Inhibition rules.
+    pub inhibit: Vec<Inhibit>,
+}
+
+/// A checked receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receiver {
+    /// Name.
+    pub name: String,
+    /// Webhooks.
+    pub webhooks: Vec<Webhook>,
+    /// Email.
+    pub emails: Vec<Email>,
+    /// MQTT topics.
+    pub mqtts: Vec<MqttReceiver>,
+}
+
+impl Receiver {
+    /// Whether any integration wants resolved notifications.
+    pub fn send_resolved(&self) -> bool {
+        self.webhooks.iter().any(|w| w.send_resolved)
+            || self.emails.iter().any(|e| e.send_resolved)
+            || self.mqtts.iter().any(|m| m.send_resolved)
+    }
+}
+
+impl NotifyToml {
+    /// Checks `[notify]`; `None` when it configures nothing. Errors are
+    /// at the key's line, else the innermost table's header.
+    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
+        check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))
+    }
+}
+
+/// Checks `[notify]`; errors are `(dotted key, message)`.
+fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
+    let Some(root) = &t.route else {
+        if t.receivers.is_empty() {
+            return Ok(None);
+        }
+        return Err(("notify.route".into(), "receivers need a route".into()));
+    };
+    let mut receivers = Vec::new();
+    for (i, r) in t.receivers.iter().enumerate() {
+        let checked = r.resolve(i, &receivers)?;
+        receivers.push(checked);
+    }
+    let route = super::route::resolve(root, &receivers)?;
+    let inhibit = t
+        .inhibit_rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.resolve(i))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Notify {
+        route,
+        receivers,
+        inhibit,
+    }))
+}
+
+impl ReceiverToml {
+    /// Checks the `i`th receiver, whose name must differ from those of
+    /// the receivers `before` it.
+    fn resolve(&self, i: usize, before: &[Receiver]) -> Result<Receiver, (String, String)> {
+        let key = format!("notify.receivers[{i}]");
+        if self.name.is_empty() || before.iter().any(|x| x.name == self.name) {
+            return Err((
+                format!("{key}.name"),
+                format!("{:?}: empty or repeated receiver name", self.name),
+            ));
+        }
+        let webhooks = (self.webhook_configs.iter().enumerate())
+            .map(|(j, w)| w.resolve(&format!("{key}.webhook_configs[{j}]")))
+            .collect::<Result<_, _>>()?;
+        let emails = (self.email_configs.iter().enumerate())
+            .map(|(j, e)| e.resolve(&format!("{key}.email_configs[{j}]")))
+            .collect::<Result<_, _>>()?;
+        let mqtts = (self.mqtt_configs.iter().enumerate())
+            .map(|(j, m)| {
+                m.resolve(&self.name, j)
+                    .map_err(|(f, msg)| (format!("{key}.mqtt_configs[{j}].{f}"), msg))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Receiver {
+            name: self.name.clone(),
+            webhooks,
+            emails,
+            mqtts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use picket_core::metric::Labels;
+    use std::time::Duration;
+
+    #[test]
+    fn routes_match_inherit_and_key() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"all\"\ngroup_by = [\"alertname\"]\ngroup_wait = \"1s\"\n[[route.routes]]\nmatchers = ['severity=\"critical\"']\nreceiver = \"pager\"\n[[route.routes]]\nmatchers = ['job=~\"node|pg\"']\ngroup_by = [\"...\"]\n[[receivers]]\nname = \"all\"\n[[receivers]]\nname = \"pager\"\n[[receivers.webhook_configs]]\nurl = \"http://x/\"\n",
+        )
+        .expect("toml");
+        let n = check(&t).expect("valid").expect("configured");
+        let crit = Labels::from_pairs([("alertname", "A"), ("severity", "critical")]);
+        let r = n.route.matching(&crit);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].key, "{}/{severity=\"critical\"}");
+        assert_eq!(n.receivers[r[0].receiver].name, "pager");
+        assert_eq!(r[0].group_wait, Duration::from_secs(1));
+        assert_eq!(
+            r[0].group_labels(&crit),
+            Labels::from_pairs([("alertname", "A")])
+        );
+        let node = Labels::from_pairs([("alertname", "B"), ("job", "node")]);
+        let r = n.route.matching(&node);
+        assert_eq!(r[0].group_labels(&node), node);
+        let other = Labels::from_pairs([("alertname", "C")]);
+        assert_eq!(n.route.matching(&other)[0].key, "{}");
+        let bad: NotifyToml = toml::from_str("[route]\nreceiver = \"nope\"\n").expect("toml");
+        assert_eq!(check(&bad).unwrap_err().0, "notify.route.receiver");
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_receivers_default_and_name_their_keys() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"ops team\"\n[[receivers]]\nname = \"ops team\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker\"\n[[receivers.mqtt_configs]]\nurl = \"mqtt://broker:1884\"\ntopic = \"site/{hostname}/alerts\"\nsend_resolved = false\n",
+        )
+        .expect("toml");
+        let n = check(&t).expect("valid").expect("configured");
+        let m = &n.receivers[0].mqtts;
+        assert_eq!(m[0].topic, "picket/alerts/ops team");
+        assert!(m[0].send_resolved);
+        assert_eq!(m[0].broker.port, 1883);
+        assert!(m[0].broker.client_id.starts_with("picket-hub-"));
+        assert!(m[0].broker.client_id.ends_with("-notify-ops team"));
+        assert_ne!(m[0].broker.client_id, m[1].broker.client_id);
+        assert!(m[1].topic.starts_with("site/") && m[1].topic.ends_with("/alerts"));
+        assert!(!m[1].send_resolved);
+        assert!(n.receivers[0].send_resolved());
+        for (extra, key) in [
+            ("url = \"tcp://x\"", "url"),
+            ("url = \"mqtt://x\"\ntopic = \"a/+\"", "topic"),
+            ("url = \"mqtt://x\"\npassword = \"p\"", "username"),
+            ("", "url"),
+        ] {
+            let t: NotifyToml = toml::from_str(&format!(
+                "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.mqtt_configs]]\n{extra}\n"
+            ))
+            .expect("toml");
+            let e = check(&t).unwrap_err();
+            assert_eq!(
+                e.0,
+                format!("notify.receivers[0].mqtt_configs[0].{key}"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inhibition_needs_equal_labels() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[inhibit_rules]]\nsource_matchers = ['alertname=\"Down\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"instance\"]\n",
+        )
+        .expect("toml");
+        let n = check(&t).expect("valid").expect("configured");
+        let down = Labels::from_pairs([("alertname", "Down"), ("instance", "a")]);
+        let warn_a = Labels::from_pairs([
+            ("alertname", "Cpu"),
+            ("instance", "a"),
+            ("severity", "warning"),
+        ]);
+        let warn_b = Labels::from_pairs([
+            ("alertname", "Cpu"),
+            ("instance", "b"),
+            ("severity", "warning"),
+        ]);
+        assert!(n.inhibit[0].mutes(&warn_a, &[&down]));
+        assert!(!n.inhibit[0].mutes(&warn_b, &[&down]));
+        assert!(!n.inhibit[0].mutes(&warn_a, &[]));
+    }
+}

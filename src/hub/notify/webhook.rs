@@ -1,0 +1,118 @@
+//! The webhook receiver of direct notifications (`webhook_configs`):
+//! Alertmanager's webhook payload, version 4, so existing bridges
+//! (Matrix, Rocket.Chat, ntfy) work unchanged, POSTed as JSON. The MQTT
+//! receiver publishes the very same bytes ([`super::mqtt`]).
+
+use serde::Deserialize;
+
+use super::dispatch::{common_labels, labelset_string, AggGroup, Flushed};
+use super::Alert;
+use crate::json;
+use picket_core::metric::Labels;
+
+/// A webhook as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookToml {
+    /// URL to POST to.
+    pub url: String,
+    /// Notify resolved alerts too (default true).
+    pub send_resolved: Option<bool>,
+    /// Most alerts per notification (0: all).
+    pub max_alerts: usize,
+}
+
+/// A checked webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// URL.
+    pub url: String,
+    /// See [`WebhookToml::send_resolved`].
+    pub send_resolved: bool,
+    /// See [`WebhookToml::max_alerts`].
+    pub max_alerts: usize,
+}
+
+impl WebhookToml {
+    /// Checks the entry at dotted `key`.
+    pub fn resolve(&self, key: &str) -> Result<Webhook, (String, String)> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err((
+                format!("{key}.url"),
+                format!("{:?} is not an http(s) URL", self.url),
+            ));
+        }
+        Ok(Webhook {
+            url: self.url.clone(),
+            send_resolved: self.send_resolved.unwrap_or(true),
+            max_alerts: self.max_alerts,
+        })
+    }
+}
+
+/// Alertmanager's webhook payload, version 4.
+pub(super) fn payload(
+    g: &AggGroup,
+    receiver: &str,
+    alerts: &Flushed<'_>,
+    max: usize,
+    now: i64,
+    ext_url: &str,
+) -> String {
+    let firing = alerts.iter().any(|(_, a)| !a.resolved(now));
+    let common = |f: &dyn Fn(&Alert) -> &Labels| -> Labels {
+        common_labels(alerts.iter().map(|(_, a)| f(a)))
+    };
+    let shown = if max > 0 {
+        alerts.len().min(max)
+    } else {
+        alerts.len()
+    };
+    let mut s = String::from("{\"receiver\":");
+    json::string(&mut s, receiver);
+    s.push_str(",\"status\":");
+    json::string(&mut s, if firing { "firing" } else { "resolved" });
+    s.push_str(",\"alerts\":[");
+    for (i, (fp, a)) in alerts.iter().take(shown).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let resolved = a.resolved(now);
+        s.push_str("{\"status\":");
+        json::string(&mut s, if resolved { "resolved" } else { "firing" });
+        s.push(',');
+        // Alertmanager hides the end of alerts that are still firing.
+        a.write_json_fields(&mut s, if resolved { a.ends_at() } else { 0 });
+        s.push_str(",\"fingerprint\":");
+        json::string(&mut s, &format!("{fp:016x}"));
+        s.push('}');
+    }
+    s.push_str("],\"groupLabels\":");
+    json::labels(&mut s, &g.group_labels);
+    s.push_str(",\"commonLabels\":");
+    json::labels(&mut s, &common(&|a| &a.labels));
+    s.push_str(",\"commonAnnotations\":");
+    json::labels(&mut s, &common(&|a| &a.annotations));
+    s.push_str(",\"externalURL\":");
+    json::string(&mut s, ext_url);
+    s.push_str(",\"version\":\"4\",\"groupKey\":");
+    json::string(
+        &mut s,
+        &format!("{}:{}", g.route_key, labelset_string(&g.group_labels)),
+    );
+    s.push_str(&format!(",\"truncatedAlerts\":{}}}", alerts.len() - shown));
+    s
+}
+
+/// POSTs a webhook body; None on 2xx, else the error.
+pub fn post(agent: &ureq::Agent, url: &str, body: &str) -> Option<String> {
+    match agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+    {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Some(e.to_string()),
+    }
+}
