@@ -50,9 +50,9 @@ pub(crate) type KeyError = (String, String, bool);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Locator<'a> {
     /// The file, or `None` when the config is flags and defaults only.
-    file: Option<&'a Path>,
+    pub file: Option<&'a Path>,
     /// The file's text (empty without a file).
-    src: &'a str,
+    pub src: &'a str,
 }
 
 impl<'a> Locator<'a> {
@@ -81,6 +81,42 @@ impl<'a> Locator<'a> {
             key: Some(flag.to_string()),
             msg,
         }
+    }
+
+    /// An error at a dotted key of the file (its line from [`locate`]),
+    /// or at `flag` when the value came from one.
+    pub fn at(&self, key: &str, flag: Option<&str>, msg: String) -> ConfigError {
+        match flag {
+            Some(fl) => self.flag(fl, msg),
+            None => self.key(key, msg),
+        }
+    }
+
+    /// An error at `key` of the file, on `line`.
+    pub fn at_line(&self, key: &str, line: Option<usize>, msg: String) -> ConfigError {
+        ConfigError {
+            file: self.file.map(Path::to_path_buf),
+            line,
+            key: Some(key.to_string()),
+            msg,
+        }
+    }
+
+    /// An error at a key inside an array of tables
+    /// (`scrape_configs[2].x.y`): its own line, else its table's header.
+    pub fn in_table(&self, key: &str, msg: String) -> ConfigError {
+        let line = locate(self.src, key).or_else(|| nth_table_line(self.src, key));
+        self.at_line(key, line, msg)
+    }
+
+    /// An error at a key inside nested arrays of tables
+    /// (`notify.receivers[1].mqtt_configs[0].url`): its own line, else the
+    /// innermost table's header, else the outer table's.
+    pub fn in_nested_table(&self, key: &str, msg: String) -> ConfigError {
+        let line = locate(self.src, key)
+            .or_else(|| nested_line(self.src, key))
+            .or_else(|| nth_table_line(self.src, key));
+        self.at_line(key, line, msg)
     }
 
     /// [`Locator::flag`] when `from_flag`, else [`Locator::key`]: for
@@ -244,6 +280,86 @@ pub fn locate(src: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line of a key inside nested arrays of tables
+/// (`notify.receivers[1].mqtt_configs[0].url`, also through a sub-table:
+/// `…email_configs[0].tls_config.ca_file`) in conventionally written
+/// TOML: the key's own line, else the innermost `[[table]]` header.
+fn nested_line(src: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, tables) = parts.split_last()?;
+    let mut path = String::new();
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    for p in tables {
+        let (name, idx) = match p.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((n, i)) => (n, Some(i.parse::<usize>().ok()?)),
+            None => (*p, None),
+        };
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+        if let Some(i) = idx {
+            arrays.push((path.clone(), i));
+        }
+    }
+    if arrays.len() < 2 {
+        return None;
+    }
+    // How many leading arrays the current position is inside the wanted
+    // element of, and how many elements of each were seen in its parent.
+    let mut depth = 0;
+    let mut counts = vec![0usize; arrays.len()];
+    let mut current = String::new();
+    let mut header = None;
+    for (n, l) in src.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            let h = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()?
+                .trim()
+                .to_string();
+            if t.starts_with("[[") {
+                if let Some(k) = arrays.iter().position(|(a, _)| *a == h) {
+                    if k <= depth {
+                        counts[k] += 1;
+                        counts[k + 1..].iter_mut().for_each(|c| *c = 0);
+                        depth = if counts[k] == arrays[k].1 + 1 {
+                            k + 1
+                        } else {
+                            k
+                        };
+                        if depth == arrays.len() {
+                            header = Some(n + 1);
+                        }
+                    }
+                }
+            }
+            current = h;
+            continue;
+        }
+        let k = t.split('=').next().unwrap_or("").trim();
+        if depth == arrays.len() && current == path && k == *last && t.contains('=') {
+            return Some(n + 1);
+        }
+    }
+    header
+}
+
+/// The line of the `[[table]]` header that `key` (`scrape_configs[2].x.y`)
+/// falls in, for errors deeper than [`locate`] finds.
+fn nth_table_line(src: &str, key: &str) -> Option<usize> {
+    let (table, rest) = key.split_once('[')?;
+    let n: usize = rest.split_once(']')?.0.parse().ok()?;
+    let header = format!("[[{table}]]");
+    src.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .nth(n)
+        .map(|(i, _)| i + 1)
 }
 
 #[cfg(test)]

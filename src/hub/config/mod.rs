@@ -154,7 +154,7 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError
             })?;
             resolve(
                 &Ctx {
-                    path: None,
+                    file: None,
                     src: "",
                 },
                 f,
@@ -165,7 +165,7 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError
             let (src, f) = read_toml::<HubFile>(p)?;
             resolve(
                 &Ctx {
-                    path: Some(p),
+                    file: Some(p),
                     src: &src,
                 },
                 f,
@@ -236,7 +236,7 @@ fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, Config
 /// The file's rule file patterns, relative to the file's directory, then
 /// the `--rule-file`s.
 fn rule_files(ctx: &Ctx<'_>, patterns: &[String], flags: &Flags) -> Vec<PathBuf> {
-    let base = ctx.path.and_then(Path::parent);
+    let base = ctx.file.and_then(Path::parent);
     let mut out: Vec<PathBuf> = patterns
         .iter()
         .map(|p| match base {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ctx::{Ctx, Given};
+use super::ctx::{Ctx, Durations, Given};
 use super::Flags;
 use crate::{liveness, promql, store};
 use picket_core::config::ConfigError;

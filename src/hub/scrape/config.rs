@@ -371,7 +371,7 @@ pub fn resolve_section(
         let (key, msg) = e.split_once(": ").unwrap_or(("scrape_configs", &e));
         ctx.in_table(key, msg.to_string())
     })?;
-    if let Some(dir) = ctx.path.and_then(Path::parent) {
+    if let Some(dir) = ctx.file.and_then(Path::parent) {
         for c in &mut out {
             c.set_directory(dir);
         }
