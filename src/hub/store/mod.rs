@@ -7,7 +7,7 @@
 //! held in memory, rebuilt from that table at start: matching is the hot
 //! path of every query, and a small fleet's few hundred thousand series fit.
 //!
-//! **Samples live in per-series chunks** ([`super::chunk`]), one row per
+//! **Samples live in per-series chunks** ([`chunk`]), one row per
 //! series and time window (`chunks`, keyed by series and window start).
 //! Windows are 30 minutes, aligned to the epoch; once a day has passed,
 //! its 48 windows of a series are compacted into one row, where the codec
@@ -66,6 +66,7 @@
 //! their chunk rows are committed.
 
 pub mod cache;
+pub mod chunk;
 pub mod head;
 pub mod matcher;
 pub mod wal;
@@ -79,9 +80,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::chunk;
+use crate::ingest::Batch;
 pub use matcher::{Matcher, Op};
-use picket_core::decode::remote_write::WriteView;
 use picket_core::metric::Labels;
 
 /// One series' samples: (ms, value), in time order.
@@ -469,47 +469,23 @@ impl Store {
         &self.opts
     }
 
-    /// Takes samples one row each: (labels with `__name__`, ms, value), as
-    /// a scrape gives them. See [`Store::append_series`].
-    pub fn append(&self, rows: impl IntoIterator<Item = (Labels, i64, f64)>) -> Appended {
-        self.append_series(rows.into_iter().map(|(l, t, v)| (l, vec![(t, v)])))
-    }
-
-    /// Takes samples series by series (as remote_write groups them): the
-    /// labels are looked up once per series, not once per sample. Samples
-    /// older than the retention are refused and counted; a duplicate
-    /// (series, timestamp) replaces the earlier value.
-    pub fn append_series(&self, series: impl IntoIterator<Item = (Labels, Points)>) -> Appended {
-        let series: Vec<(String, Points)> = series.into_iter().map(|(l, p)| (key(&l), p)).collect();
-        self.append_keyed(series.iter().map(|(k, p)| (k.as_str(), p.as_slice())))
-    }
-
-    /// [`Store::append_series`] for a checked remote_write request
-    /// ([`crate::ingest`]: each series' labels sorted by name, no
-    /// empty values): the keys are made as they are.
-    pub fn append_view(&self, view: &WriteView<'_>) -> Appended {
+    /// Takes a batch ([`crate::ingest`], whatever the input): each
+    /// series' key is made from its sorted labels before the lock is
+    /// taken, once per series, not once per sample. Samples older than
+    /// the retention are refused and counted; a duplicate (series,
+    /// timestamp) replaces the earlier value.
+    pub fn append(&self, batch: &Batch<'_>) -> Appended {
         let mut keys = String::new();
-        let mut ends = Vec::with_capacity(view.series.len());
-        for s in &view.series {
-            key_into(view.labels[s.labels.clone()].iter().copied(), &mut keys);
+        let mut ends = Vec::with_capacity(batch.len());
+        for (labels, _) in batch.series() {
+            key_into(labels.iter().copied(), &mut keys);
             ends.push(keys.len());
         }
         let starts = std::iter::once(0).chain(ends.iter().copied());
-        self.append_keyed(
-            view.series
-                .iter()
-                .zip(starts.zip(&ends))
-                .map(|(s, (a, &b))| (&keys[a..b], &view.samples[s.samples.clone()])),
-        )
-    }
-
-    /// The appends' shared part: series as ([`key`], samples), keys made
-    /// before the lock is taken. Samples older than the retention are
-    /// refused and counted.
-    fn append_keyed<'a>(
-        &self,
-        series: impl Iterator<Item = (&'a str, &'a [(i64, f64)])>,
-    ) -> Appended {
+        let series = batch
+            .series()
+            .zip(starts.zip(&ends))
+            .map(|((_, points), (a, &b))| (&keys[a..b], points));
         let now = now_ms();
         let oldest = now - self.opts.retention.as_millis() as i64;
         let closed = window(now - GRACE_MS, WINDOW_MS);
