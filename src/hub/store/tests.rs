@@ -1,3 +1,4 @@
+use super::write::WAL_PART;
 use super::*;
 use crate::ingest::Batch;
 use picket_core::metric::Labels;
