@@ -5,13 +5,16 @@
 //!                                                  store → rules (evaluation) → notify (delivery)
 //! ```
 //!
+//! [`ingest`] turns every input into one [`ingest::Batch`] for one
+//! `Store::append`; [`store`] (schema, write, seal, read, and the chunk
+//! codec [`store::chunk`]) knows no wire format.
+//!
 //! `main.rs` only parses arguments and maps errors to exit
 //! codes; [`config`] reads the TOML file and Prometheus's flags, [`server`]
 //! wires the parts together.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod chunk;
 pub mod config;
 pub mod ingest;
 pub mod json;

@@ -53,9 +53,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::ingest::Batch;
 use super::scrape::config::format_duration;
 use super::scrape::TargetStatus;
-use picket_core::decode::remote_write::WriteView;
 use picket_core::metric::{Labels, STALE_NAN_BITS};
 
 /// How a source reaches the hub.
@@ -277,7 +277,7 @@ impl Sources {
 
     /// Learns from one `up` series' samples arriving at `now`; returns
     /// which of them to keep (false: the hub's zeros cover its stamp).
-    fn observe(
+    fn observe_source(
         &self,
         (key, labels): (String, Labels),
         (transport, topic): (Transport, Option<&str>),
@@ -324,80 +324,41 @@ impl Sources {
         keep
     }
 
-    /// Learns from a checked remote_write request and removes the `up`
+    /// Learns from a batch that came by `transport` (for MQTT, `topic`:
+    /// the segment the metrics filter's `+` matched) and removes the `up`
     /// samples the hub's zeros cover.
-    pub fn observe_view(&self, view: &mut WriteView<'_>, now: i64) {
+    pub fn observe(
+        &self,
+        batch: &mut Batch<'_>,
+        transport: Transport,
+        topic: Option<&str>,
+        now: i64,
+    ) {
         let mut ups = Vec::new();
         let mut durations: HashMap<String, f64> = HashMap::new();
-        for (i, s) in view.series.iter().enumerate() {
-            let pairs = || view.labels[s.labels.clone()].iter().copied();
+        for (i, (labels, samples)) in batch.series().enumerate() {
+            let pairs = || labels.iter().copied();
             match kind(pairs()) {
-                Some(Kind::Up) => ups.push((i, source_of(pairs()))),
+                Some(Kind::Up) => ups.push((i, source_of(pairs()), samples)),
                 Some(Kind::Duration) => {
-                    if let Some(&(_, v)) = view.samples[s.samples.clone()].last() {
+                    if let Some(&(_, v)) = samples.last() {
                         durations.insert(source_of(pairs()).0, v);
                     }
                 }
                 None => {}
             }
         }
-        let mut drop: Vec<usize> = Vec::new();
-        for (i, source) in ups {
+        let mut drop: HashMap<usize, Vec<bool>> = HashMap::new();
+        for (i, source, samples) in ups {
             let d = durations.get(&source.0).copied();
-            let range = view.series[i].samples.clone();
-            let keep = self.observe(
-                source,
-                (Transport::RemoteWrite, None),
-                &view.samples[range.clone()],
-                d,
-                now,
-            );
-            drop.extend(range.zip(keep).filter(|(_, k)| !k).map(|(i, _)| i));
-        }
-        if drop.is_empty() {
-            return;
-        }
-        // Rare (a backlog replayed across an outage): rebuild the samples.
-        let mut samples = Vec::with_capacity(view.samples.len());
-        let mut next = drop.iter().peekable();
-        for s in &mut view.series {
-            let start = samples.len();
-            for i in s.samples.clone() {
-                if next.peek() == Some(&&i) {
-                    next.next();
-                } else {
-                    samples.push(view.samples[i]);
-                }
-            }
-            s.samples = start..samples.len();
-        }
-        view.samples = samples;
-    }
-
-    /// Learns from decoded MQTT rows (`topic`: the segment the metrics
-    /// filter's `+` matched) and removes the `up` samples the hub's zeros
-    /// cover.
-    pub fn observe_rows(
-        &self,
-        rows: &mut [(Labels, Vec<(i64, f64)>)],
-        topic: Option<&str>,
-        now: i64,
-    ) {
-        let mut durations: HashMap<String, f64> = HashMap::new();
-        for (l, p) in rows.iter() {
-            if let (Some(Kind::Duration), Some(&(_, v))) = (kind(l.iter()), p.last()) {
-                durations.insert(source_of(l.iter()).0, v);
+            let keep = self.observe_source(source, (transport, topic), samples, d, now);
+            if keep.contains(&false) {
+                drop.insert(i, keep);
             }
         }
-        for (l, points) in rows.iter_mut() {
-            if kind(l.iter()) != Some(Kind::Up) {
-                continue;
-            }
-            let (key, labels) = source_of(l.iter());
-            let d = durations.get(&key).copied();
-            let keep = self.observe((key, labels), (Transport::Mqtt, topic), points, d, now);
-            let mut k = keep.into_iter();
-            points.retain(|_| k.next().unwrap_or(true));
+        if !drop.is_empty() {
+            // Rare (a backlog replayed across an outage).
+            batch.retain_samples(|i, j| drop.get(&i).is_none_or(|k| k[j]));
         }
     }
 
@@ -540,6 +501,18 @@ mod tests {
         ]
     }
 
+    /// Each series' samples that `observe` keeps of MQTT rows.
+    fn observe_mqtt(
+        s: &Sources,
+        rows: &[(Labels, Vec<(i64, f64)>)],
+        topic: &str,
+        now: i64,
+    ) -> Vec<Vec<(i64, f64)>> {
+        let mut b = Batch::from_series(rows);
+        s.observe(&mut b, Transport::Mqtt, Some(topic), now);
+        b.series().map(|(_, s)| s.to_vec()).collect()
+    }
+
     fn opts() -> Options {
         Options {
             down_after_intervals: 3,
@@ -553,9 +526,8 @@ mod tests {
         let s = Sources::new(opts());
         // Heard every second for 5 s: the interval is learned as 1 s.
         for t in 0..5 {
-            let mut r = rows("a:9100", &[1000 * t]);
-            s.observe_rows(&mut r, Some("a"), 1000 * t);
-            assert_eq!(r[0].1.len(), 1);
+            let r = observe_mqtt(&s, &rows("a:9100", &[1000 * t]), "a", 1000 * t);
+            assert_eq!(r[0].len(), 1);
         }
         assert!(s.tick(6000).is_empty(), "2 s silent is not 3 intervals");
         let z = s.tick(8000);
@@ -567,15 +539,14 @@ mod tests {
         assert_eq!(s.tick(10000).len(), 1);
         assert!(!s.status()[0].up);
         // Back: the fresh batch (t=11 s) first, then the backlog (5..10 s).
-        let mut fresh = rows("a:9100", &[11000]);
-        s.observe_rows(&mut fresh, Some("a"), 11000);
-        assert_eq!(fresh[0].1.len(), 1, "a fresh up is stored");
+        let fresh = observe_mqtt(&s, &rows("a:9100", &[11000]), "a", 11000);
+        assert_eq!(fresh[0].len(), 1, "a fresh up is stored");
         assert!(s.status()[0].up);
-        let mut backlog = rows("a:9100", &[5000, 6000, 7000, 8000, 9000, 10000]);
-        s.observe_rows(&mut backlog, Some("a"), 11100);
-        let kept: Vec<i64> = backlog[0].1.iter().map(|p| p.0).collect();
+        let backlog = rows("a:9100", &[5000, 6000, 7000, 8000, 9000, 10000]);
+        let backlog = observe_mqtt(&s, &backlog, "a", 11100);
+        let kept: Vec<i64> = backlog[0].iter().map(|p| p.0).collect();
         assert_eq!(kept, [5000, 6000, 7000], "up inside 8..10 s is the hub's 0");
-        assert_eq!(backlog[1].1.len(), 6, "other series are all stored");
+        assert_eq!(backlog[1].len(), 6, "other series are all stored");
         assert_eq!(s.overridden.load(Ordering::Relaxed), 3);
         assert!(s.tick(12000).is_empty());
     }
@@ -583,8 +554,8 @@ mod tests {
     #[test]
     fn a_last_will_downs_the_sources_of_its_topic_and_silence_forgets() {
         let s = Sources::new(opts());
-        s.observe_rows(&mut rows("a:9100", &[1000]), Some("a"), 1000);
-        s.observe_rows(&mut rows("b:9100", &[1000]), Some("b"), 1000);
+        observe_mqtt(&s, &rows("a:9100", &[1000]), "a", 1000);
+        observe_mqtt(&s, &rows("b:9100", &[1000]), "b", 1000);
         assert!(s.offline("c", 2000).is_empty(), "no source came on c");
         let z = s.offline("a", 2000);
         assert_eq!(z.len(), 1);
@@ -613,38 +584,32 @@ mod tests {
     }
 
     #[test]
-    fn remote_write_views_lose_only_the_covered_up_samples() {
+    fn remote_write_batches_lose_only_the_covered_up_samples() {
         let s = Sources::new(opts());
-        let mut v = WriteView {
-            labels: vec![
-                ("__name__", "up"),
-                ("instance", "a:9100"),
-                ("job", "node"),
-                ("__name__", "x"),
-            ],
-            samples: vec![(1000, 1.0), (2000, 1.0), (2000, 7.0)],
-            series: vec![
-                picket_core::decode::remote_write::SeriesView {
-                    labels: 0..3,
-                    samples: 0..2,
-                },
-                picket_core::decode::remote_write::SeriesView {
-                    labels: 3..4,
-                    samples: 2..3,
-                },
-            ],
+        let rows = |up: Vec<(i64, f64)>, x: Vec<(i64, f64)>| {
+            vec![
+                (
+                    Labels::from_pairs([
+                        ("__name__", "up"),
+                        ("instance", "a:9100"),
+                        ("job", "node"),
+                    ]),
+                    up,
+                ),
+                (Labels::from_pairs([("__name__", "x")]), x),
+            ]
         };
-        s.observe_view(&mut v, 2000);
-        assert_eq!(v.samples.len(), 3);
+        let r = rows(vec![(1000, 1.0), (2000, 1.0)], vec![(2000, 7.0)]);
+        let mut v = Batch::from_series(&r);
+        s.observe(&mut v, Transport::RemoteWrite, None, 2000);
+        assert_eq!(v.series().map(|s| s.1.len()).sum::<usize>(), 3);
         assert_eq!(s.tick(50_000).len(), 1);
         // Back with a backlog stamped at the zero and a fresh sample.
-        v.samples = vec![(50_000, 1.0), (60_000, 1.0), (50_000, 7.0)];
-        s.observe_view(&mut v, 60_000);
-        assert_eq!(v.samples, [(60_000, 1.0), (50_000, 7.0)]);
-        assert_eq!(
-            (v.series[0].samples.clone(), v.series[1].samples.clone()),
-            (0..1, 1..2)
-        );
+        let r = rows(vec![(50_000, 1.0), (60_000, 1.0)], vec![(50_000, 7.0)]);
+        let mut v = Batch::from_series(&r);
+        s.observe(&mut v, Transport::RemoteWrite, None, 60_000);
+        let kept: Vec<&[(i64, f64)]> = v.series().map(|s| s.1).collect();
+        assert_eq!(kept, [&[(60_000, 1.0)][..], &[(50_000, 7.0)][..]]);
         let st = &s.status()[0];
         assert_eq!((st.transport, st.up), (Transport::RemoteWrite, true));
     }

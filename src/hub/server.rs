@@ -18,7 +18,7 @@ use smol::{Async, LocalExecutor};
 
 use super::api::{self, Answer, Params};
 use super::config::{self, Flags, HubConfig};
-use super::ingest;
+use super::ingest::{remote_write, Batch};
 use super::json;
 use super::liveness::Sources;
 use super::query_api;
@@ -38,7 +38,7 @@ pub struct Hub {
     /// restart to change; scrape jobs and credentials follow reloads).
     pub cfg: HubConfig,
     /// remote_write counters.
-    pub ingest: ingest::Counters,
+    pub ingest: remote_write::Counters,
     /// MQTT input counters.
     pub mqtt: Arc<super::mqtt::Counters>,
     /// The scrapers.
@@ -83,13 +83,6 @@ pub struct Source {
     pub file: Option<PathBuf>,
     /// The flags (they override the file on every reload too).
     pub flags: Flags,
-}
-
-impl scrape::Sink for Store {
-    fn append(&self, rows: Vec<(Labels, i64, f64)>) -> Result<(), String> {
-        Store::append(self, rows);
-        Ok(())
-    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -141,7 +134,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         store,
         auth: Mutex::new(cfg.auth.clone()),
         cfg,
-        ingest: ingest::Counters::default(),
+        ingest: remote_write::Counters::default(),
         mqtt: Arc::new(super::mqtt::Counters::default()),
         scrape,
         reloads: Reloads {
@@ -178,7 +171,7 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
                     l.remove("__name__");
                     !scraped.contains(&l)
                 });
-                h.store.append(out);
+                h.store.append(&Batch::from_rows(&out));
             }
             std::thread::sleep(Duration::from_millis(250));
         })
@@ -394,7 +387,7 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
         "/-/ready" => (200, TEXT, "Prometheus Server is Ready.\n".into()),
         "/api/v1/write" if post => {
             let (status, msg) = write(req, hub).await;
-            ingest::count(&hub.ingest, status);
+            remote_write::count(&hub.ingest, status);
             (status, TEXT, msg)
         }
         "/api/v1/write" => (405, TEXT, "only POST\n".into()),
@@ -502,7 +495,7 @@ fn params(req: &Request) -> Params {
 }
 
 async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
-    if !ingest::authorized(&lock(&hub.auth), req.header("authorization")) {
+    if !remote_write::authorized(&lock(&hub.auth), req.header("authorization")) {
         return (401, "unauthorized\n".into());
     }
     if let Some(enc) = req.header("content-encoding") {
@@ -529,7 +522,7 @@ async fn write(req: Request, hub: &Arc<Hub>) -> (u16, String) {
     }
     let h = hub.clone();
     smol::unblock(
-        move || match ingest::receive(&req.body, &h.store, &h.sources, now_ms()) {
+        move || match remote_write::receive(&req.body, &h.store, &h.sources, now_ms()) {
             Err(e) => {
                 log::debug!("remote_write refused: {e}");
                 (400, format!("{e}\n"))

@@ -388,7 +388,7 @@ fn sizes(args: &[String]) -> Result<(), String> {
     let mut series: std::collections::HashMap<String, (String, Vec<(i64, f64)>)> =
         std::collections::HashMap::new();
     for (_, _, body) in load(input)? {
-        for (labels, points) in picket_hub::ingest::decode(&body)? {
+        for (labels, points) in picket_hub::ingest::remote_write::decode(&body)? {
             let name = labels.get("__name__").unwrap_or_default().to_string();
             let e = series
                 .entry(picket_hub::store::key(&labels))
@@ -402,7 +402,7 @@ fn sizes(args: &[String]) -> Result<(), String> {
         let e = by.entry(name).or_default();
         e.0 += 1;
         e.1 += points.len() as u64;
-        e.2 += picket_hub::chunk::encode(&points).len() as u64;
+        e.2 += picket_hub::store::chunk::encode(&points).len() as u64;
     }
     let (samples, bytes) = by.values().fold((0, 0), |a, v| (a.0 + v.1, a.1 + v.2));
     let mut rows: Vec<_> = by.into_iter().collect();

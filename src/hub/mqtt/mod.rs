@@ -2,8 +2,8 @@
 //! topics and stores what arrives, as the remote_write receiver does.
 //!
 //! ```text
-//! broker ─► subscriber thread (rumqttc sync client) ─► payload::decode
-//!              ─► liveness (up series: push sources) ─► Store::append_series
+//! broker ─► subscriber thread (rumqttc sync client) ─► ingest::mqtt: decode
+//!              ─► liveness (up series: push sources) ─► Store::append
 //!              status topics: last will `offline` ─► liveness: those boards down
 //! ```
 //!
@@ -31,7 +31,6 @@
 //! One thread of its own: rumqttc's sync connection blocks.
 
 pub mod config;
-pub mod payload;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 

@@ -1,5 +1,6 @@
 //! The subscriber thread: drives the rumqttc connection, subscribes on
-//! every CONNACK, stores metrics messages and tracks status messages.
+//! every CONNACK, hands metrics messages to [`crate::ingest::mqtt`] and
+//! tracks status messages.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
 
 use super::config::MqttInput;
-use super::{payload, status, Counters};
+use super::{status, Counters};
+use crate::ingest::{self, Batch};
 use crate::liveness::Sources;
 use crate::store::{now_ms, Store};
 use picket_core::mqtt::matches;
@@ -102,20 +104,14 @@ impl Subscriber {
     fn message(&mut self, topic: &str, body: &[u8]) {
         let now = now_ms();
         if let Some(caps) = self.cfg.topics.iter().find_map(|f| matches(f, topic)) {
-            match payload::decode(body, now) {
-                Ok(mut rows) => {
-                    // Agents send their own instance; the topic's is the
-                    // fallback for foreign publishers.
-                    if let Some(inst) = caps.first() {
-                        for (l, _) in &mut rows {
-                            if l.get("instance").is_none() {
-                                l.set("instance", inst.to_string());
-                            }
-                        }
-                    }
-                    self.sources
-                        .observe_rows(&mut rows, caps.first().copied(), now);
-                    let a = self.store.append_series(rows);
+            match ingest::mqtt::receive(
+                body,
+                caps.first().copied(),
+                &self.store,
+                &self.sources,
+                now,
+            ) {
+                Ok(a) => {
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
                     self.counters
                         .samples
@@ -140,7 +136,7 @@ impl Subscriber {
                     self.counters.received.fetch_add(1, Ordering::Relaxed);
                     let zeros = self.sources.offline(seg, now);
                     if !zeros.is_empty() {
-                        self.store.append(zeros);
+                        self.store.append(&Batch::from_rows(&zeros));
                     }
                 }
                 // `online` (the data that follows says it better) and the

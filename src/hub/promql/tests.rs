@@ -717,7 +717,10 @@ fn reads_the_hub_store() {
     let now = crate::store::now_ms();
     let t0 = now - now % 60_000 - 600_000;
     let l = Labels::from_pairs([("__name__", "c"), ("job", "x")]);
-    store.append((0..=10).map(|i| (l.clone(), t0 + i * 60_000, (i * 60) as f64)));
+    let rows: Vec<_> = (0..=10)
+        .map(|i| (l.clone(), t0 + i * 60_000, (i * 60) as f64))
+        .collect();
+    store.append(&crate::ingest::Batch::from_rows(&rows));
     let r = instant("rate(c[5m])", &store, t0 + 600_000, &Options::default()).unwrap();
     assert_eq!(
         r,

@@ -129,7 +129,7 @@ impl Manager {
             if !new.iter().any(|g| g.file == o.file && g.name == o.name) {
                 let rows = o.stale_all(now);
                 if !rows.is_empty() {
-                    store.append(rows);
+                    store.append(&crate::ingest::Batch::from_rows(&rows));
                 }
             }
         }
@@ -162,7 +162,7 @@ fn run(m: &Manager, store: &Store) {
                     continue;
                 }
                 let append = |rows: Vec<(Labels, i64, f64)>| {
-                    store.append(rows);
+                    store.append(&crate::ingest::Batch::from_rows(&rows));
                 };
                 let ctx = Ctx {
                     db: store,

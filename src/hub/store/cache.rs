@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::chunk;
+use super::chunk;
 
 /// A chunk's decoded samples, shared with the queries reading them.
 pub type Decoded = Arc<Vec<(i64, f64)>>;

@@ -19,8 +19,8 @@
 //! wins, so a retried push stores once) and packs it again. Values are kept
 //! as bits: NaN payloads and stale markers come back exactly.
 
+use super::chunk;
 use super::Points;
-use crate::chunk;
 use picket_core::varint::{put as put_uvarint, read as read_uvarint, unzigzag, zigzag};
 
 /// A series' head samples, strictly increasing in time.

@@ -1,4 +1,7 @@
+use super::write::WAL_PART;
 use super::*;
+use crate::ingest::Batch;
+use picket_core::metric::Labels;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -27,6 +30,18 @@ fn values(got: &[(Labels, Vec<(i64, f64)>)]) -> Vec<Vec<(i64, u64)>> {
         .collect()
 }
 
+/// Appends rows (labels, ms, value), one batch.
+fn append(s: &Store, rows: impl IntoIterator<Item = (Labels, i64, f64)>) -> Appended {
+    let rows: Vec<_> = rows.into_iter().collect();
+    s.append(&Batch::from_rows(&rows))
+}
+
+/// Appends series (labels, samples), one batch.
+fn append_series(s: &Store, series: impl IntoIterator<Item = (Labels, Points)>) -> Appended {
+    let series: Vec<_> = series.into_iter().collect();
+    s.append(&Batch::from_series(&series))
+}
+
 const STALE: u64 = 0x7ff0_0000_0000_0002;
 
 #[test]
@@ -42,9 +57,12 @@ fn appended_samples_are_read_back_from_head_chunks_and_after_reopen() {
             .map(|i| (t0 + i * 15_000, (i % 7) as f64))
             .collect();
         let (a, b) = pts.split_at(400);
-        s.append(b.iter().map(|&(t, v)| (series("x", "a"), t, v)));
-        s.append(a.iter().map(|&(t, v)| (series("x", "a"), t, v)));
-        s.append([(series("x", "a"), t0 + 720 * 15_000, f64::from_bits(STALE))]);
+        append(&s, b.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        append(&s, a.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        append(
+            &s,
+            [(series("x", "a"), t0 + 720 * 15_000, f64::from_bits(STALE))],
+        );
         want = pts
             .iter()
             .map(|&(t, v)| (t, v.to_bits()))
@@ -63,8 +81,8 @@ fn appended_samples_are_read_back_from_head_chunks_and_after_reopen() {
             vec![want.clone()]
         );
         // A duplicate push stores once; a late sample merges into its sealed window.
-        s.append([(series("x", "a"), t0 + 15_000, 1.0)]);
-        s.append([(series("x", "a"), t0 + 7_000, 42.0)]);
+        append(&s, [(series("x", "a"), t0 + 15_000, 1.0)]);
+        append(&s, [(series("x", "a"), t0 + 7_000, 42.0)]);
         s.checkpoint(now, false).unwrap();
         want.insert(1, (t0 + 7_000, 42f64.to_bits()));
         assert_eq!(
@@ -74,7 +92,7 @@ fn appended_samples_are_read_back_from_head_chunks_and_after_reopen() {
         // Range bounds are inclusive.
         let r = s.select(&m, t0 + 15_000, t0 + 30_000).unwrap();
         assert_eq!(r[0].1.len(), 2);
-        s.append([(series("y", "b"), now, 5.0)]);
+        append(&s, [(series("y", "b"), now, 5.0)]);
         s.commit().unwrap();
         // Dropped without a checkpoint: the head is only in the wal rows.
     }
@@ -97,9 +115,9 @@ fn uncommitted_samples_are_lost_but_nothing_else() {
     let now = now_ms();
     {
         let s = Store::open(opts(&dir)).unwrap();
-        s.append([(series("a", "1"), now - 1000, 1.0)]);
+        append(&s, [(series("a", "1"), now - 1000, 1.0)]);
         s.commit().unwrap();
-        s.append([(series("a", "1"), now, 2.0)]);
+        append(&s, [(series("a", "1"), now, 2.0)]);
     }
     let s = Store::open(opts(&dir)).unwrap();
     let got = s
@@ -114,11 +132,14 @@ fn matchers_labels_and_values() {
     let dir = tmp("match");
     let s = Store::open(opts(&dir)).unwrap();
     let now = now_ms();
-    s.append([
-        (series("up", "pi1:9100"), now, 1.0),
-        (series("up", "pi2:9100"), now, 0.0),
-        (series("node_load1", "pi1:9100"), now, 0.5),
-    ]);
+    append(
+        &s,
+        [
+            (series("up", "pi1:9100"), now, 1.0),
+            (series("up", "pi2:9100"), now, 0.0),
+            (series("node_load1", "pi1:9100"), now, 0.5),
+        ],
+    );
     let sel = |q: &str| matcher::parse_selector(q).unwrap();
     assert_eq!(s.series(&sel("up"), 0, i64::MAX).len(), 2);
     assert_eq!(
@@ -157,13 +178,16 @@ fn retention_by_time_and_size_removes_the_oldest_only() {
     o.retention = Duration::from_secs(10 * 3600);
     let s = Store::open(o.clone()).unwrap();
     // Too old at append: refused and counted.
-    let a = s.append([(series("old", "x"), now - 11 * 3_600_000, 1.0)]);
+    let a = append(&s, [(series("old", "x"), now - 11 * 3_600_000, 1.0)]);
     assert_eq!((a.samples, a.too_old), (0, 1));
     // Nine hours of 50 series; then "now" moves two hours on.
     let t0 = now - 9 * 3_600_000;
     for i in 0..(9 * 240) {
         let t = t0 + i * 15_000;
-        s.append((0..50).map(|k| (series("m", &k.to_string()), t, (i * k) as f64)));
+        append(
+            &s,
+            (0..50).map(|k| (series("m", &k.to_string()), t, (i * k) as f64)),
+        );
     }
     s.checkpoint(now, true).unwrap();
     let m = [Matcher::eq("__name__", "m")];
@@ -204,7 +228,7 @@ fn a_finished_day_is_compacted_into_one_row_per_series() {
     let s = Store::open(opts(&dir)).unwrap();
     let day = window(now, DAY_MS) - DAY_MS;
     let pts: Vec<(i64, f64)> = (0..5760).map(|i| (day + i * 15_000, 3.0)).collect();
-    s.append(pts.iter().map(|&(t, v)| (series("c", "1"), t, v)));
+    append(&s, pts.iter().map(|&(t, v)| (series("c", "1"), t, v)));
     let rows = || -> i64 {
         lock(&s.writer)
             .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
@@ -222,7 +246,7 @@ fn a_finished_day_is_compacted_into_one_row_per_series() {
         .unwrap();
     assert_eq!(got[0].1.len(), 5760);
     // A late sample into the compacted day merges into that row.
-    s.append([(series("c", "1"), day + 7, 9.0)]);
+    append(&s, [(series("c", "1"), day + 7, 9.0)]);
     s.checkpoint(now, false).unwrap();
     let got = s
         .select(&[Matcher::eq("__name__", "c")], 0, i64::MAX)
@@ -240,7 +264,7 @@ fn a_backlog_checkpoint_holds_back_the_window_being_filled_and_loses_nothing() {
     let start = window(now, WINDOW_MS) - 10 * WINDOW_MS;
     // Two and a half windows of a backlog, 15 s apart.
     let pts: Vec<(i64, f64)> = (0..300).map(|i| (start + i * 15_000, i as f64)).collect();
-    s.append(pts.iter().map(|&(t, v)| (series("b", "1"), t, v)));
+    append(&s, pts.iter().map(|&(t, v)| (series("b", "1"), t, v)));
     assert_eq!(s.backlog_samples(), 300);
     s.checkpoint_backlog(now).unwrap();
     // The two complete windows are sealed, the third (still filling) is not.
@@ -280,7 +304,10 @@ fn limited_selects_stop_at_series_and_samples_from_chunks_and_head() {
     let t0 = window(now - 3 * 3_600_000, WINDOW_MS);
     let s = Store::open(opts(&dir)).unwrap();
     for inst in ["a", "b", "c"] {
-        s.append((0..600).map(|i| (series("x", inst), t0 + i * 15_000, i as f64)));
+        append(
+            &s,
+            (0..600).map(|i| (series("x", inst), t0 + i * 15_000, i as f64)),
+        );
     }
     // Sealed windows come back from chunks, the rest from the head.
     s.checkpoint(now, false).unwrap();
@@ -344,31 +371,40 @@ fn seal_scenario(threads: usize) -> Vec<Rows> {
     };
     let mut out = Vec::new();
     for step in 0..6 {
-        s.append_series((0..120i64).map(|k| {
-            let pts = (step * 240..(step + 1) * 240)
-                .map(|i| (day + i * 15_000 + (i * k) % 5, value(i, k)))
-                .collect();
-            (series("m", &k.to_string()), pts)
-        }));
+        append_series(
+            &s,
+            (0..120i64).map(|k| {
+                let pts = (step * 240..(step + 1) * 240)
+                    .map(|i| (day + i * 15_000 + (i * k) % 5, value(i, k)))
+                    .collect();
+                (series("m", &k.to_string()), pts)
+            }),
+        );
         s.checkpoint_backlog(now).unwrap();
         out.push(chunk_rows(&s));
     }
     // Late samples between sealed ones, and a duplicate that replaces.
-    s.append((0..120i64).flat_map(|k| {
-        [
-            (series("m", &k.to_string()), day + 3_600_000 + 7, -1.5),
-            (
-                series("m", &k.to_string()),
-                day + 15_000 + (15 * k) % 5,
-                2.0,
-            ),
-        ]
-    }));
+    append(
+        &s,
+        (0..120i64).flat_map(|k| {
+            [
+                (series("m", &k.to_string()), day + 3_600_000 + 7, -1.5),
+                (
+                    series("m", &k.to_string()),
+                    day + 15_000 + (15 * k) % 5,
+                    2.0,
+                ),
+            ]
+        }),
+    );
     for _ in 0..3 {
         s.checkpoint(now, false).unwrap();
         out.push(chunk_rows(&s));
     }
-    s.append((0..120i64).map(|k| (series("m", &k.to_string()), day + 11, f64::NAN)));
+    append(
+        &s,
+        (0..120i64).map(|k| (series("m", &k.to_string()), day + 11, f64::NAN)),
+    );
     s.checkpoint(now, false).unwrap();
     out.push(chunk_rows(&s));
     assert_eq!(s.head_samples(), 0);
@@ -405,12 +441,15 @@ fn a_parallel_checkpoint_that_fails_loses_nothing() {
         ..opts(&dir)
     };
     let s = Store::open(o.clone()).unwrap();
-    s.append_series((0..200).map(|k| {
-        let pts = (0..120)
-            .map(|i| (t0 + i * 15_000, (i + k) as f64))
-            .collect();
-        (series("f", &k.to_string()), pts)
-    }));
+    append_series(
+        &s,
+        (0..200).map(|k| {
+            let pts = (0..120)
+                .map(|i| (t0 + i * 15_000, (i + k) as f64))
+                .collect();
+            (series("f", &k.to_string()), pts)
+        }),
+    );
     s.checkpoint(now, false).unwrap();
     assert_eq!(chunk_rows(&s).len(), 200);
     // One row that no longer decodes, and a late sample for every series:
@@ -424,7 +463,7 @@ fn a_parallel_checkpoint_that_fails_loses_nothing() {
     let late: Vec<_> = (0..200)
         .map(|k| (series("f", &k.to_string()), t0 + 7, -1.0))
         .collect();
-    s.append(late.clone());
+    append(&s, late.clone());
     let before = chunk_rows(&s);
     assert!(s.checkpoint(now, false).is_err());
     assert_eq!(chunk_rows(&s), before, "nothing of it written");
@@ -456,8 +495,11 @@ fn a_large_commit_is_written_in_parts_and_replays_in_order() {
         // 3 x WAL_PART samples in one commit, the first sample's
         // timestamp written again at the end with another value.
         let n = 3 * WAL_PART as i64;
-        s.append((0..n).map(|i| (series("w", &(i % 1000).to_string()), t0 + i, i as f64)));
-        s.append([(series("w", "0"), t0, f64::from_bits(STALE))]);
+        append(
+            &s,
+            (0..n).map(|i| (series("w", &(i % 1000).to_string()), t0 + i, i as f64)),
+        );
+        append(&s, [(series("w", "0"), t0, f64::from_bits(STALE))]);
         s.commit().unwrap();
         let rows: i64 = lock(&s.writer)
             .query_row("SELECT count(*) FROM wal", [], |r| r.get(0))
@@ -483,7 +525,7 @@ fn a_without_rowid_chunks_table_is_rewritten_and_its_samples_kept() {
     let pts: Vec<(i64, f64)> = (0..240).map(|i| (t0 + i * 15_000, i as f64)).collect();
     {
         let s = Store::open(opts(&dir)).unwrap();
-        s.append(pts.iter().map(|&(t, v)| (series("x", "a"), t, v)));
+        append(&s, pts.iter().map(|&(t, v)| (series("x", "a"), t, v)));
         s.checkpoint(now, true).unwrap();
     }
     // Turn the file back into the first schema: chunks WITHOUT ROWID.

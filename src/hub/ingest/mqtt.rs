@@ -1,17 +1,45 @@
-//! Decodes one MQTT message of a metrics topic into store rows, whatever
-//! the publisher chose of the agent's three formats (or a snappy
-//! remote_write body): JSON when it starts with `[` or `{`, Prometheus
-//! text when it is UTF-8 and parses, else remote_write protobuf, raw
-//! first, then Snappy-compressed. A message is stored whole or not at all.
-//! Samples without a timestamp take the time of receipt.
+//! One MQTT message of a metrics topic into the store (the subscriber
+//! thread, [`crate::mqtt`], hands it here): decoded whatever the publisher
+//! chose of the agent's three formats (or a snappy remote_write body):
+//! JSON when it starts with `[` or `{`, Prometheus text when it is UTF-8
+//! and parses, else remote_write protobuf, raw first, then
+//! Snappy-compressed. A message is stored whole or not at all. Samples
+//! without a timestamp take the time of receipt.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::super::ingest::{self, Rows};
+use super::{remote_write, Batch, Rows};
+use crate::liveness::{Sources, Transport};
+use crate::store::{Appended, Store};
 use picket_core::decode::text::parse_float;
 use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
+
+/// Decodes and stores a message that came on topic segment `segment`
+/// (what the metrics filter's first `+` matched): it is the `instance` of
+/// samples without one (agents send their own; this is for foreign
+/// publishers), and the push sources learn from the message's `up`
+/// series. Err says why the message is refused; then nothing is stored.
+pub fn receive(
+    payload: &[u8],
+    segment: Option<&str>,
+    store: &Store,
+    sources: &Sources,
+    now_ms: i64,
+) -> Result<Appended, String> {
+    let mut rows = decode(payload, now_ms)?;
+    if let Some(inst) = segment {
+        for (l, _) in &mut rows {
+            if l.get("instance").is_none() {
+                l.set("instance", inst.to_string());
+            }
+        }
+    }
+    let mut batch = Batch::from_series(&rows);
+    sources.observe(&mut batch, Transport::Mqtt, segment, now_ms);
+    Ok(store.append(&batch))
+}
 
 /// Decodes `payload`; `now_ms` stamps samples that carry no time. Err
 /// says why the message is refused.
@@ -26,9 +54,9 @@ pub fn decode(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
             Err(e) => format!("text: {e}"),
         };
         // Short protobuf bodies can be valid UTF-8: try them too.
-        return ingest::decode_protobuf(payload).map_err(|_| err);
+        return remote_write::decode_protobuf(payload).map_err(|_| err);
     }
-    ingest::decode_protobuf(payload).or_else(|e| ingest::decode(payload).map_err(|_| e))
+    remote_write::decode_protobuf(payload).or_else(|e| remote_write::decode(payload).map_err(|_| e))
 }
 
 fn from_text(samples: Vec<picket_core::metric::Sample>, now_ms: i64) -> Rows {

@@ -1,4 +1,5 @@
-//! The remote_write 1.0 receiver (`POST /api/v1/write`).
+//! The remote_write 1.0 receiver (`POST /api/v1/write`): decodes,
+//! checks and converts a body into a [`Batch`].
 //!
 //! Senders retry a 5xx forever and drop a 4xx, so the codes matter: a body
 //! that can never be stored (bad Snappy, bad protobuf, invalid names, a
@@ -8,13 +9,18 @@
 //! agent's backlog), and a duplicate (series, timestamp) stores once, so a
 //! retried request never doubles data. Samples older than the retention
 //! are counted and skipped; the request still succeeds (204).
+//!
+//! The hot path: the checked view's label slices (of the decompressed
+//! body) and samples become the batch as they are, no allocation per
+//! label or sample.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::liveness::Sources;
-use super::store::{Appended, Store};
-use picket_core::decode::remote_write::{parse, SeriesView, WriteView};
+use super::{Batch, Part, Rows};
+use crate::liveness::{Sources, Transport};
+use crate::store::{Appended, Store};
+use picket_core::decode::remote_write::{parse, WriteView};
 use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
 
 /// Largest decompressed body accepted, whatever the Snappy header claims.
@@ -33,13 +39,10 @@ pub struct Counters {
     pub failed: AtomicU64,
 }
 
-/// A decoded, checked request: each series' labels and samples.
-pub type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
-
 /// Decodes, checks and stores a body (the receiver's path: labels stay
 /// slices of the decompressed body, no allocation per label); Err is the
 /// 400 message, and then nothing of the body is stored. The push sources
-/// learn from its `up` series ([`Sources::observe_view`]) at `now_ms`.
+/// learn from its `up` series ([`Sources::observe`]) at `now_ms`.
 pub fn receive(
     body: &[u8],
     store: &Store,
@@ -47,9 +50,9 @@ pub fn receive(
     now_ms: i64,
 ) -> Result<Appended, String> {
     let pb = decompress(body)?;
-    let mut view = check(parse(&pb).map_err(|e| format!("protobuf: {e}"))?)?;
-    sources.observe_view(&mut view, now_ms);
-    Ok(store.append_view(&view))
+    let mut batch = check(parse(&pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    sources.observe(&mut batch, Transport::RemoteWrite, None, now_ms);
+    Ok(store.append(&batch))
 }
 
 /// Decodes and checks a body; Err is the 400 message.
@@ -60,17 +63,12 @@ pub fn decode(body: &[u8]) -> Result<Rows, String> {
 /// Decodes and checks an uncompressed `WriteRequest` protobuf (as MQTT
 /// carries it); Err says what is wrong.
 pub fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
-    let v = check(parse(pb).map_err(|e| format!("protobuf: {e}"))?)?;
-    Ok(v.series
-        .iter()
-        .map(|s| {
+    let b = check(parse(pb).map_err(|e| format!("protobuf: {e}"))?)?;
+    Ok(b.series()
+        .map(|(labels, samples)| {
             (
-                Labels::from_pairs(
-                    v.labels[s.labels.clone()]
-                        .iter()
-                        .map(|&(n, v)| (n.to_string(), v)),
-                ),
-                v.samples[s.samples.clone()].to_vec(),
+                Labels::from_pairs(labels.iter().map(|&(n, v)| (n.to_string(), v))),
+                samples.to_vec(),
             )
         })
         .collect())
@@ -90,10 +88,10 @@ fn decompress(body: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The checks every decoded request passes: valid, unique label names, a
-/// valid `__name__`. The result's labels are each series' sorted by name
+/// valid `__name__`. The batch's labels are each series' sorted by name
 /// (as [`Labels`] keeps them), without empty values (an empty value is no
-/// label, as in Prometheus).
-fn check(v: WriteView<'_>) -> Result<WriteView<'_>, String> {
+/// label, as in Prometheus); its samples are the view's, moved.
+fn check(v: WriteView<'_>) -> Result<Batch<'_>, String> {
     let mut labels = Vec::with_capacity(v.labels.len());
     let mut series = Vec::with_capacity(v.series.len());
     for (i, s) in v.series.iter().enumerate() {
@@ -126,12 +124,12 @@ fn check(v: WriteView<'_>) -> Result<WriteView<'_>, String> {
         if !named {
             return Err(format!("series {i}: no __name__ label"));
         }
-        series.push(SeriesView {
+        series.push(Part {
             labels: start..labels.len(),
             samples: s.samples.clone(),
         });
     }
-    Ok(WriteView {
+    Ok(Batch {
         labels,
         samples: v.samples,
         series,
