@@ -14,10 +14,10 @@ use super::store::{matcher, Matcher, Store};
 
 /// The version reported to Grafana: a Prometheus-line semver (Grafana maps
 /// anything else to "unknown"), with picket's own in `revision`.
-pub const PROMETHEUS_VERSION: &str = "2.53.0";
+pub(crate) const PROMETHEUS_VERSION: &str = "2.53.0";
 
 /// An API answer: status and JSON body.
-pub type Answer = (u16, String);
+pub(crate) type Answer = (u16, String);
 
 fn bad(msg: impl AsRef<str>) -> Answer {
     (400, json::error("bad_data", msg.as_ref()))
@@ -25,11 +25,11 @@ fn bad(msg: impl AsRef<str>) -> Answer {
 
 /// The parameters of a request (query string and form body together).
 #[derive(Debug, Clone, Default)]
-pub struct Params(pub Vec<(String, String)>);
+pub(crate) struct Params(pub Vec<(String, String)>);
 
 impl Params {
     /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -37,7 +37,7 @@ impl Params {
     }
 
     /// Every value of `name`.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -46,7 +46,7 @@ impl Params {
     }
 
     /// `start`/`end`-style time in ms; `default` when absent.
-    pub fn time(&self, name: &str, default: i64) -> Result<i64, Answer> {
+    pub(crate) fn time(&self, name: &str, default: i64) -> Result<i64, Answer> {
         match self.get(name) {
             None | Some("") => Ok(default),
             Some(v) => parse_time(v).ok_or_else(|| {
@@ -137,7 +137,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
 }
 
 /// `GET|POST /api/v1/series`.
-pub fn series(store: &Store, p: &Params) -> Answer {
+pub(crate) fn series(store: &Store, p: &Params) -> Answer {
     let (sels, (start, end)) = match (p.selectors(true), p.range()) {
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -160,7 +160,7 @@ pub fn series(store: &Store, p: &Params) -> Answer {
 }
 
 /// `GET|POST /api/v1/labels`.
-pub fn labels(store: &Store, p: &Params) -> Answer {
+pub(crate) fn labels(store: &Store, p: &Params) -> Answer {
     let (sels, (start, end)) = match (p.selectors(false), p.range()) {
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -172,7 +172,7 @@ pub fn labels(store: &Store, p: &Params) -> Answer {
 }
 
 /// `GET /api/v1/label/<name>/values`.
-pub fn label_values(store: &Store, name: &str, p: &Params) -> Answer {
+pub(crate) fn label_values(store: &Store, name: &str, p: &Params) -> Answer {
     if !picket_core::metric::valid_label_name(name) {
         return bad(format!("invalid label name: {name:?}"));
     }
@@ -188,7 +188,7 @@ pub fn label_values(store: &Store, name: &str, p: &Params) -> Answer {
 
 /// `GET /api/v1/export`: every stored sample of the matching series in
 /// `[start, end]`, as a `matrix` result (tests, backups).
-pub fn export(store: &Store, p: &Params) -> Answer {
+pub(crate) fn export(store: &Store, p: &Params) -> Answer {
     let (sels, (start, end)) = match (p.selectors(true), p.range()) {
         (Ok(s), Ok(r)) => (s, r),
         (Err(e), _) | (_, Err(e)) => return e,
@@ -230,7 +230,7 @@ pub fn export(store: &Store, p: &Params) -> Answer {
 
 /// `GET /api/v1/status/buildinfo`: Prometheus-shaped, no `features` map
 /// (Grafana would take the hub for Mimir).
-pub fn buildinfo() -> Answer {
+pub(crate) fn buildinfo() -> Answer {
     let data = format!(
         "{{\"version\":\"{PROMETHEUS_VERSION}\",\"revision\":\"picket-hub {}\",\"branch\":\"picket\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\"}}",
         env!("CARGO_PKG_VERSION")
@@ -244,7 +244,7 @@ pub fn buildinfo() -> Answer {
 /// with a `transport` field (`scrape`, `remote_write`, `mqtt`) Prometheus
 /// does not have. Nothing is dropped without relabelling, so
 /// `droppedTargets` is always empty.
-pub fn targets(all: &[TargetStatus], p: &Params) -> Answer {
+pub(crate) fn targets(all: &[TargetStatus], p: &Params) -> Answer {
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
     let pool = p.get("scrapePool").filter(|s| !s.is_empty());
     let mut out = String::from("{\"activeTargets\":[");

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use picket_core::metric::Labels;
 
 /// Appends `s` as a JSON string.
-pub fn string(out: &mut String, s: &str) {
+pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -31,7 +31,7 @@ pub fn string(out: &mut String, s: &str) {
 }
 
 /// Appends a label set as a JSON object (label order).
-pub fn labels(out: &mut String, l: &Labels) {
+pub(crate) fn labels(out: &mut String, l: &Labels) {
     out.push('{');
     for (i, (n, v)) in l.iter().enumerate() {
         if i > 0 {
@@ -45,7 +45,7 @@ pub fn labels(out: &mut String, l: &Labels) {
 }
 
 /// Appends a list of strings as a JSON array.
-pub fn strings<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn strings<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
     out.push('[');
     for (i, s) in items.into_iter().enumerate() {
         if i > 0 {
@@ -57,7 +57,7 @@ pub fn strings<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
 }
 
 /// Appends a millisecond timestamp as Prometheus writes it (seconds).
-pub fn timestamp(out: &mut String, ms: i64) {
+pub(crate) fn timestamp(out: &mut String, ms: i64) {
     let (s, frac) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     if frac == 0 {
         let _ = write!(out, "{s}");
@@ -71,14 +71,14 @@ pub fn timestamp(out: &mut String, ms: i64) {
 }
 
 /// Appends a sample value as a JSON string in Go's `FormatFloat(v, 'f'/'e', -1)` form.
-pub fn value(out: &mut String, v: f64) {
+pub(crate) fn value(out: &mut String, v: f64) {
     out.push('"');
     format_value(out, v);
     out.push('"');
 }
 
 /// Go's shortest float text as Prometheus uses it for sample values.
-pub fn format_value(out: &mut String, v: f64) {
+pub(crate) fn format_value(out: &mut String, v: f64) {
     if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -94,12 +94,12 @@ pub fn format_value(out: &mut String, v: f64) {
 }
 
 /// `{"status":"success","data":<data>}`.
-pub fn success(data: &str) -> String {
+pub(crate) fn success(data: &str) -> String {
     format!("{{\"status\":\"success\",\"data\":{data}}}")
 }
 
 /// `{"status":"error","errorType":..,"error":..}`.
-pub fn error(kind: &str, msg: &str) -> String {
+pub(crate) fn error(kind: &str, msg: &str) -> String {
     let mut out = String::from("{\"status\":\"error\",\"errorType\":");
     string(&mut out, kind);
     out.push_str(",\"error\":");
@@ -110,7 +110,7 @@ pub fn error(kind: &str, msg: &str) -> String {
 
 /// RFC 3339 in UTC with milliseconds (`2026-11-21T10:00:00.123Z`), as
 /// Prometheus writes times in `/api/v1/targets`; Go's zero time for 0.
-pub fn rfc3339(out: &mut String, ms: i64) {
+pub(crate) fn rfc3339(out: &mut String, ms: i64) {
     use std::fmt::Write;
     if ms == 0 {
         out.push_str("0001-01-01T00:00:00Z");

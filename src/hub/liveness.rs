@@ -60,7 +60,7 @@ use picket_core::metric::{Labels, STALE_NAN_BITS};
 
 /// How a source reaches the hub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// `POST /api/v1/write`.
     RemoteWrite,
     /// An MQTT metrics topic.
@@ -69,7 +69,7 @@ pub enum Transport {
 
 impl Transport {
     /// The name shown in `/api/v1/targets`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Transport::RemoteWrite => "remote_write",
             Transport::Mqtt => "mqtt",
@@ -177,7 +177,7 @@ fn show(l: &Labels) -> String {
 
 /// A push source's state, for `/api/v1/targets` and the hub's `/metrics`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SourceStatus {
+pub(crate) struct SourceStatus {
     /// The labels of its `up`.
     pub labels: Labels,
     /// How it pushes.
@@ -197,7 +197,7 @@ pub struct SourceStatus {
 impl SourceStatus {
     /// As `/api/v1/targets` lists a target: pool = its `job`, no URL,
     /// "last scrape" = last push.
-    pub fn target(&self) -> TargetStatus {
+    pub(crate) fn target(&self) -> TargetStatus {
         let mut discovered = self.labels.clone();
         discovered.set("__transport__", self.transport.as_str());
         TargetStatus {
@@ -263,7 +263,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sources {
     /// A registry with these settings.
-    pub fn new(opts: Options) -> Sources {
+    pub(crate) fn new(opts: Options) -> Sources {
         Sources {
             opts: Mutex::new(opts),
             ..Sources::default()
@@ -271,7 +271,7 @@ impl Sources {
     }
 
     /// New settings (a reload); known sources are kept.
-    pub fn set_options(&self, opts: Options) {
+    pub(crate) fn set_options(&self, opts: Options) {
         *lock(&self.opts) = opts;
     }
 
@@ -327,7 +327,7 @@ impl Sources {
     /// Learns from a batch that came by `transport` (for MQTT, `topic`:
     /// the segment the metrics filter's `+` matched) and removes the `up`
     /// samples the hub's zeros cover.
-    pub fn observe(
+    pub(crate) fn observe(
         &self,
         batch: &mut Batch<'_>,
         transport: Transport,
@@ -368,7 +368,7 @@ impl Sources {
     /// once; a 1 has `down_after_intervals` from `now` to be heard from.
     /// Transport and interval are learned again from its next batch
     /// (remote_write and the global interval until then).
-    pub fn restore(&self, ups: Vec<(Labels, f64)>, now: i64) {
+    pub(crate) fn restore(&self, ups: Vec<(Labels, f64)>, now: i64) {
         let mut map = lock(&self.map);
         for (l, v) in ups {
             let (key, labels) = source_of(l.iter());
@@ -395,7 +395,8 @@ impl Sources {
     /// An MQTT last will (`offline`) on topic segment `topic`: its sources
     /// are down at once; returns their first `up 0` (none when no source
     /// came on that segment).
-    pub fn offline(&self, topic: &str, now: i64) -> Vec<(Labels, i64, f64)> {
+    #[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
+    pub(crate) fn offline(&self, topic: &str, now: i64) -> Vec<(Labels, i64, f64)> {
         let mut out = Vec::new();
         for s in lock(&self.map).values_mut() {
             if s.transport == Transport::Mqtt && s.topic.as_deref() == Some(topic) {
@@ -412,7 +413,7 @@ impl Sources {
 
     /// At `now`: the `up` samples to write (zeros for silent sources, stale
     /// markers for forgotten ones).
-    pub fn tick(&self, now: i64) -> Vec<(Labels, i64, f64)> {
+    pub(crate) fn tick(&self, now: i64) -> Vec<(Labels, i64, f64)> {
         let opts = lock(&self.opts).clone();
         let mut out = Vec::new();
         lock(&self.map).retain(|_, s| {
@@ -455,7 +456,7 @@ impl Sources {
     }
 
     /// Every source, sorted by labels.
-    pub fn status(&self) -> Vec<SourceStatus> {
+    pub(crate) fn status(&self) -> Vec<SourceStatus> {
         let opts = lock(&self.opts).clone();
         let mut v: Vec<SourceStatus> = lock(&self.map)
             .values()

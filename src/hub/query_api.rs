@@ -35,7 +35,7 @@ fn failed(e: &promql::Error) -> Answer {
 /// Parses a Prometheus API duration: float seconds (`15`, `0.5`) or a
 /// Prometheus duration (`15s`, `1m0s`, `1h30m`); milliseconds, which may
 /// be zero or negative (the caller decides).
-pub fn parse_duration(s: &str) -> Option<i64> {
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
     if let Ok(f) = s.parse::<f64>() {
         let ms = (f * 1000.0).round();
         if !ms.is_finite() || ms.abs() >= i64::MAX as f64 {
@@ -100,7 +100,7 @@ fn required_time(p: &Params, name: &str) -> Result<i64, Answer> {
 
 /// `GET|POST /api/v1/query`: `query`, `time` (default `now_ms`),
 /// `timeout`, `lookback_delta` (`stats` is ignored).
-pub fn query(db: &dyn Querier, p: &Params, base: &Options, now_ms: i64) -> Answer {
+pub(crate) fn query(db: &dyn Querier, p: &Params, base: &Options, now_ms: i64) -> Answer {
     let run = || -> Result<Value, Answer> {
         let t = p.time("time", now_ms)?;
         let opts = request_options(p, base)?;
@@ -116,7 +116,7 @@ pub fn query(db: &dyn Querier, p: &Params, base: &Options, now_ms: i64) -> Answe
 /// `GET|POST /api/v1/query_range`: `query`, `start`, `end`, `step` (float
 /// seconds or a duration), `timeout`, `lookback_delta`. The checks and
 /// their messages in Prometheus's order.
-pub fn query_range(db: &dyn Querier, p: &Params, base: &Options) -> Answer {
+pub(crate) fn query_range(db: &dyn Querier, p: &Params, base: &Options) -> Answer {
     let run = || -> Result<Value, Answer> {
         let start = required_time(p, "start")?;
         let end = required_time(p, "end")?;
@@ -156,7 +156,7 @@ pub fn query_range(db: &dyn Querier, p: &Params, base: &Options) -> Answer {
 }
 
 /// `{"resultType":..,"result":..}` of a query result, as Prometheus writes it.
-pub fn result(v: &Value) -> String {
+pub(crate) fn result(v: &Value) -> String {
     let mut out = String::from("{\"resultType\":");
     match v {
         Value::Scalar(t, x) => {
@@ -234,24 +234,24 @@ fn point(out: &mut String, t: i64, v: f64) {
 
 /// `GET /api/v1/metadata`: the store keeps no TYPE/HELP, so an empty map
 /// (Grafana's autocomplete then shows names without help).
-pub fn metadata() -> Answer {
+pub(crate) fn metadata() -> Answer {
     (200, json::success("{}"))
 }
 
 /// `GET|POST /api/v1/query_exemplars`: the hub stores no exemplars.
-pub fn query_exemplars() -> Answer {
+pub(crate) fn query_exemplars() -> Answer {
     (200, json::success("[]"))
 }
 
 /// `GET /api/v1/status/config`: the hub's config is TOML, not Prometheus
 /// YAML, so an empty document.
-pub fn status_config() -> Answer {
+pub(crate) fn status_config() -> Answer {
     (200, json::success("{\"yaml\":\"\"}"))
 }
 
 /// `GET /api/v1/status/flags`: the query flags in effect, as Prometheus
 /// lists flags (name → string value).
-pub fn status_flags(opts: &Options) -> Answer {
+pub(crate) fn status_flags(opts: &Options) -> Answer {
     let mut out = String::from("{");
     let items = [
         (
@@ -275,7 +275,7 @@ pub fn status_flags(opts: &Options) -> Answer {
 
 /// What `/api/v1/status/runtimeinfo` reports.
 #[derive(Debug, Clone, Default)]
-pub struct RuntimeInfo {
+pub(crate) struct RuntimeInfo {
     /// When the hub started, ms since the epoch.
     pub start_ms: i64,
     /// Whether the last config (re)load succeeded.
@@ -288,7 +288,7 @@ pub struct RuntimeInfo {
 
 /// `GET /api/v1/status/runtimeinfo`: Prometheus's fields that mean
 /// something here (Go runtime fields are zero or empty).
-pub fn runtimeinfo(info: &RuntimeInfo) -> Answer {
+pub(crate) fn runtimeinfo(info: &RuntimeInfo) -> Answer {
     let mut out = String::from("{\"startTime\":\"");
     json::rfc3339(&mut out, info.start_ms);
     out.push_str("\",\"CWD\":");
@@ -310,7 +310,7 @@ pub fn runtimeinfo(info: &RuntimeInfo) -> Answer {
 }
 
 /// `GET|POST /api/v1/format_query`: the query, pretty-printed.
-pub fn format_query(p: &Params) -> Answer {
+pub(crate) fn format_query(p: &Params) -> Answer {
     match query_param(p) {
         Ok(expr) => {
             let mut out = String::new();
@@ -323,7 +323,7 @@ pub fn format_query(p: &Params) -> Answer {
 
 /// A duration as Prometheus's `model.Duration` prints it (`2m`, `15d`,
 /// `1h30m`, `0s`): the scrape config's formatter, from milliseconds.
-pub fn format_duration(ms: u128) -> String {
+pub(crate) fn format_duration(ms: u128) -> String {
     let ms = u64::try_from(ms).unwrap_or(u64::MAX);
     super::scrape::config::format_duration(Duration::from_millis(ms))
 }

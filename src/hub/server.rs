@@ -31,7 +31,7 @@ use picket_core::metric::Labels;
 
 /// The running hub's shared parts.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     /// The store.
     pub store: Arc<Store>,
     /// The settings it started with (listen address and storage need a
@@ -57,7 +57,7 @@ pub struct Hub {
 
 impl Hub {
     /// Every target: the scraped ones, then the boards that push.
-    pub fn targets(&self) -> Vec<scrape::TargetStatus> {
+    pub(crate) fn targets(&self) -> Vec<scrape::TargetStatus> {
         let mut all = self.scrape.targets();
         all.extend(self.sources.status().iter().map(|s| s.target()));
         all
@@ -67,7 +67,7 @@ impl Hub {
 /// The outcome of config reloads (Prometheus's
 /// `prometheus_config_last_reload_*` series).
 #[derive(Debug, Default)]
-pub struct Reloads {
+pub(crate) struct Reloads {
     /// Whether the last (re)load succeeded.
     pub last_ok: AtomicBool,
     /// When the config was last loaded successfully, ms since the epoch.

@@ -11,7 +11,7 @@ use super::server::Hub;
 use picket_core::metric::{Labels, MetricType, Sample};
 
 /// The hub's own metrics, as text.
-pub fn metrics(hub: &Hub) -> String {
+pub(crate) fn metrics(hub: &Hub) -> String {
     let st = &hub.store.stats;
     let sizes = hub.store.sizes();
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;

@@ -12,7 +12,7 @@ pub use picket_core::config::Locator as Ctx;
 /// A setting's value and where it came from: a flag (which wins over the
 /// file) or the file's dotted key.
 #[derive(Debug, Clone)]
-pub struct Given<'k> {
+pub(crate) struct Given<'k> {
     /// The text given.
     pub value: String,
     /// The flag that gave it, if any.
@@ -23,7 +23,7 @@ pub struct Given<'k> {
 
 impl<'k> Given<'k> {
     /// The flag's value if given, else the file's.
-    pub fn pick(
+    pub(crate) fn pick(
         flag: &Option<String>,
         file: &Option<String>,
         key: &'k str,
@@ -41,7 +41,7 @@ impl<'k> Given<'k> {
     }
 
     /// A value from the file only.
-    pub fn file(value: &str, key: &'k str) -> Given<'k> {
+    pub(crate) fn file(value: &str, key: &'k str) -> Given<'k> {
         Given {
             value: value.to_string(),
             flag: None,
@@ -51,7 +51,7 @@ impl<'k> Given<'k> {
 }
 
 /// Duration settings, checked against the locator.
-pub trait Durations {
+pub(crate) trait Durations {
     /// A duration setting, `default` when not given.
     fn duration(&self, v: Option<Given<'_>>, default: Duration) -> Result<Duration, ConfigError>;
 

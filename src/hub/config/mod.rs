@@ -11,8 +11,8 @@
 //! [`sections`], the others with their subsystem. [`load`] only reads the
 //! file and puts the checked sections together.
 
-pub mod ctx;
-pub mod sections;
+pub(crate) mod ctx;
+pub(crate) mod sections;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,7 +35,7 @@ pub use sections::{
 /// The file, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HubFile {
+pub(crate) struct HubFile {
     /// Rule file patterns (Prometheus's `rule_files`), relative to this
     /// file; a `*` in the last component matches any run of characters.
     #[serde(default)]

@@ -38,7 +38,10 @@ pub struct GlobalSection {
 impl GlobalSection {
     /// The default scrape interval and timeout (the timeout at most the
     /// interval).
-    pub fn scrape_defaults(&self, ctx: &Ctx<'_>) -> Result<(Duration, Duration), ConfigError> {
+    pub(crate) fn scrape_defaults(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> Result<(Duration, Duration), ConfigError> {
         let given = |v: &Option<String>, key| v.as_deref().map(|v| Given::file(v, key));
         let interval = ctx.duration(
             given(&self.scrape_interval, "global.scrape_interval"),
@@ -52,7 +55,7 @@ impl GlobalSection {
     }
 
     /// The default rule group interval and the external labels.
-    pub fn rule_defaults(&self, ctx: &Ctx<'_>) -> Result<(Duration, Labels), ConfigError> {
+    pub(crate) fn rule_defaults(&self, ctx: &Ctx<'_>) -> Result<(Duration, Labels), ConfigError> {
         let key = "global.evaluation_interval";
         let interval = ctx.positive_duration(
             self.evaluation_interval
@@ -89,7 +92,7 @@ pub struct WebSection {
 
 impl WebSection {
     /// The listen address (`--web.listen-address` over the file's).
-    pub fn listen(&self, ctx: &Ctx<'_>, flags: &Flags) -> Result<String, ConfigError> {
+    pub(crate) fn listen(&self, ctx: &Ctx<'_>, flags: &Flags) -> Result<String, ConfigError> {
         let given = Given::pick(
             &flags.listen_address,
             &self.listen_address,
@@ -108,7 +111,7 @@ impl WebSection {
 
     /// The external URL (`--web.external-url` over the file's), without
     /// a trailing `/`; by default Prometheus's `http://<hostname>:<port>`.
-    pub fn external_url(
+    pub(crate) fn external_url(
         &self,
         ctx: &Ctx<'_>,
         flags: &Flags,
@@ -158,7 +161,7 @@ impl StorageSection {
     /// The store's options (with the default decoded-sample cache, which
     /// `[query]` sets) and the commit interval; the `--storage.tsdb.*`
     /// flags win over the file.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         ctx: &Ctx<'_>,
         flags: &Flags,
@@ -263,7 +266,7 @@ pub struct AuthEntry {
 impl ReceiverSection {
     /// The largest body accepted and the accepted `Authorization` header
     /// values (empty: no auth).
-    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<(usize, Vec<String>), ConfigError> {
+    pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<(usize, Vec<String>), ConfigError> {
         let max_body_bytes = match &self.max_body_size {
             None => 32 << 20,
             Some(v) => parse_size(v)
@@ -331,7 +334,11 @@ pub const DEFAULT_MAX_SAMPLES: u64 = 20_000_000;
 
 impl QuerySection {
     /// The query limits; the `--query.*` flags win over the file.
-    pub fn resolve(&self, ctx: &Ctx<'_>, flags: &Flags) -> Result<promql::Options, ConfigError> {
+    pub(crate) fn resolve(
+        &self,
+        ctx: &Ctx<'_>,
+        flags: &Flags,
+    ) -> Result<promql::Options, ConfigError> {
         let timeout = ctx.positive_duration(
             Given::pick(
                 &flags.query_timeout,
@@ -376,7 +383,7 @@ impl QuerySection {
     }
 
     /// Decoded samples the store keeps for later queries.
-    pub fn cache_samples(&self) -> usize {
+    pub(crate) fn cache_samples(&self) -> usize {
         self.cache_samples
             .map_or(store::DEFAULT_CACHE_SAMPLES, |n| {
                 usize::try_from(n).unwrap_or(usize::MAX)
@@ -420,7 +427,7 @@ pub struct PushSourcesSection {
 impl PushSourcesSection {
     /// The liveness options; a source's interval defaults to the scrape
     /// interval.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         ctx: &Ctx<'_>,
         scrape_interval: Duration,

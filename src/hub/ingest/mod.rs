@@ -21,9 +21,9 @@
 //!
 //! [`Store::append`]: crate::store::Store::append
 
-pub mod mqtt;
+pub(crate) mod mqtt;
 pub mod remote_write;
-pub mod scrape;
+pub(crate) mod scrape;
 
 use std::ops::Range;
 
@@ -31,17 +31,17 @@ use picket_core::metric::Labels;
 
 /// Owned series (labels, samples), as MQTT payloads and
 /// [`remote_write::decode`] give them.
-pub type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
+pub(crate) type Rows = Vec<(Labels, Vec<(i64, f64)>)>;
 
 /// A series' labels in a [`Batch`]: (name, value), sorted by name.
-pub type Pairs<'a> = [(&'a str, &'a str)];
+pub(crate) type Pairs<'a> = [(&'a str, &'a str)];
 
 /// Samples on their way into the store, series after series: each
 /// series' labels, sorted by name with no name twice and `__name__` among
 /// them (as [`Labels`] keeps them), and its samples (ms, value). Labels
 /// are borrowed, all of a batch's in one vector, its samples in another.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Batch<'a> {
+pub(crate) struct Batch<'a> {
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<(i64, f64)>,
     series: Vec<Part>,
@@ -57,7 +57,7 @@ struct Part {
 impl<'a> Batch<'a> {
     /// A batch of one-sample series, as a scrape, the rule engine and the
     /// push sources' zeros write them: (labels with `__name__`, ms, value).
-    pub fn from_rows(rows: &'a [(Labels, i64, f64)]) -> Batch<'a> {
+    pub(crate) fn from_rows(rows: &'a [(Labels, i64, f64)]) -> Batch<'a> {
         let mut b = Batch::with_capacity(rows.iter().map(|r| r.0.len()).sum(), rows.len());
         for (l, t, v) in rows {
             b.push(l, [(*t, *v)]);
@@ -66,7 +66,8 @@ impl<'a> Batch<'a> {
     }
 
     /// A batch of [`Rows`].
-    pub fn from_series(rows: &'a [(Labels, Vec<(i64, f64)>)]) -> Batch<'a> {
+    #[cfg_attr(not(any(feature = "mqtt", test)), allow(dead_code))]
+    pub(crate) fn from_series(rows: &'a [(Labels, Vec<(i64, f64)>)]) -> Batch<'a> {
         let mut b = Batch::with_capacity(rows.iter().map(|r| r.0.len()).sum(), rows.len());
         b.samples.reserve(rows.iter().map(|r| r.1.len()).sum());
         for (l, points) in rows {
@@ -84,7 +85,11 @@ impl<'a> Batch<'a> {
     }
 
     /// Adds a series.
-    pub fn push(&mut self, labels: &'a Labels, samples: impl IntoIterator<Item = (i64, f64)>) {
+    pub(crate) fn push(
+        &mut self,
+        labels: &'a Labels,
+        samples: impl IntoIterator<Item = (i64, f64)>,
+    ) {
         let (l0, s0) = (self.labels.len(), self.samples.len());
         self.labels.extend(labels.iter());
         self.samples.extend(samples);
@@ -95,7 +100,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Each series: its labels (sorted by name) and its samples.
-    pub fn series(&self) -> impl ExactSizeIterator<Item = (&Pairs<'a>, &[(i64, f64)])> + '_ {
+    pub(crate) fn series(&self) -> impl ExactSizeIterator<Item = (&Pairs<'a>, &[(i64, f64)])> + '_ {
         self.series.iter().map(|p| {
             (
                 &self.labels[p.labels.clone()],
@@ -105,18 +110,13 @@ impl<'a> Batch<'a> {
     }
 
     /// Series in the batch.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.series.len()
-    }
-
-    /// Whether it has no series.
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
     }
 
     /// Keeps the samples for which `keep(series index, sample index in
     /// that series)` is true, in place.
-    pub fn retain_samples(&mut self, mut keep: impl FnMut(usize, usize) -> bool) {
+    pub(crate) fn retain_samples(&mut self, mut keep: impl FnMut(usize, usize) -> bool) {
         let mut w = 0;
         for (i, p) in self.series.iter_mut().enumerate() {
             let start = w;

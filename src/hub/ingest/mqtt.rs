@@ -21,7 +21,8 @@ use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
 /// samples without one (agents send their own; this is for foreign
 /// publishers), and the push sources learn from the message's `up`
 /// series. Err says why the message is refused; then nothing is stored.
-pub fn receive(
+#[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
+pub(crate) fn receive(
     payload: &[u8],
     segment: Option<&str>,
     store: &Store,
@@ -43,7 +44,7 @@ pub fn receive(
 
 /// Decodes `payload`; `now_ms` stamps samples that carry no time. Err
 /// says why the message is refused.
-pub fn decode(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
+pub(crate) fn decode(payload: &[u8], now_ms: i64) -> Result<Rows, String> {
     let start = payload.iter().find(|b| !b.is_ascii_whitespace());
     if matches!(start, Some(b'[' | b'{')) {
         return json(payload, now_ms);

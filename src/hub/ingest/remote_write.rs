@@ -24,11 +24,11 @@ use picket_core::decode::remote_write::{parse, WriteView};
 use picket_core::metric::{valid_label_name, valid_metric_name, Labels};
 
 /// Largest decompressed body accepted, whatever the Snappy header claims.
-pub const MAX_DECODED: usize = 256 << 20;
+pub(crate) const MAX_DECODED: usize = 256 << 20;
 
 /// Counters for the hub's `/metrics`.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Requests taken (204).
     pub requests: AtomicU64,
     /// Requests refused with 400.
@@ -43,7 +43,7 @@ pub struct Counters {
 /// slices of the decompressed body, no allocation per label); Err is the
 /// 400 message, and then nothing of the body is stored. The push sources
 /// learn from its `up` series ([`Sources::observe`]) at `now_ms`.
-pub fn receive(
+pub(crate) fn receive(
     body: &[u8],
     store: &Store,
     sources: &Sources,
@@ -62,7 +62,7 @@ pub fn decode(body: &[u8]) -> Result<Rows, String> {
 
 /// Decodes and checks an uncompressed `WriteRequest` protobuf (as MQTT
 /// carries it); Err says what is wrong.
-pub fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
+pub(crate) fn decode_protobuf(pb: &[u8]) -> Result<Rows, String> {
     let b = check(parse(pb).map_err(|e| format!("protobuf: {e}"))?)?;
     Ok(b.series()
         .map(|(labels, samples)| {
@@ -138,12 +138,12 @@ fn check(v: WriteView<'_>) -> Result<Batch<'_>, String> {
 
 /// Whether `authorization` (the header) is one of `accepted` (any when
 /// none is configured).
-pub fn authorized(accepted: &[String], authorization: Option<&str>) -> bool {
+pub(crate) fn authorized(accepted: &[String], authorization: Option<&str>) -> bool {
     accepted.is_empty() || authorization.is_some_and(|a| accepted.iter().any(|x| x == a.trim()))
 }
 
 /// Counts a result.
-pub fn count(c: &Counters, status: u16) {
+pub(crate) fn count(c: &Counters, status: u16) {
     let n = match status {
         200..=299 => &c.requests,
         401 => &c.rejected_auth,

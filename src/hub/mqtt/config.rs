@@ -13,7 +13,7 @@ use picket_core::mqtt::{self, Broker, BrokerKeys};
 /// `[mqtt]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MqttSection {
+pub(crate) struct MqttSection {
     /// `mqtt://host[:port]` or `mqtts://host[:port]`; empty or absent: off.
     pub url: Option<String>,
     /// MQTT client id (default `picket-hub-<hostname>`); fixed, so the
@@ -59,11 +59,11 @@ pub struct MqttInput {
 /// Default largest packet accepted: 16 MiB. An incoming packet over the
 /// limit breaks the connection, and the broker re-sends it to a persistent
 /// session on every reconnect: keep this above what any publisher sends.
-pub const DEFAULT_MAX_PACKET: usize = 16 << 20;
+pub(crate) const DEFAULT_MAX_PACKET: usize = 16 << 20;
 
 /// [`resolve`] against the config file: errors at `mqtt.<key>`'s line,
 /// or at `--mqtt-url` when the flag gave the URL in question.
-pub fn resolve_section(
+pub(crate) fn resolve_section(
     sec: Option<&MqttSection>,
     flag_url: Option<&str>,
     ctx: &Ctx<'_>,
@@ -75,7 +75,7 @@ pub fn resolve_section(
 
 /// Resolves the section, `--mqtt-url` replacing its URL. `Ok(None)`: no
 /// MQTT input. `Err` is (key relative to `mqtt`, message, from the flag).
-pub fn resolve(
+pub(crate) fn resolve(
     sec: Option<&MqttSection>,
     flag_url: Option<&str>,
 ) -> Result<Option<MqttInput>, (String, String, bool)> {

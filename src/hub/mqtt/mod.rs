@@ -30,7 +30,7 @@
 //!
 //! One thread of its own: rumqttc's sync connection blocks.
 
-pub mod config;
+pub(crate) mod config;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
@@ -51,7 +51,8 @@ pub struct Counters {
 
 /// Reads a status message: `Some(Some(up))`, `Some(None)` for the empty
 /// retained message that clears it, `None` when it is neither.
-pub fn status(payload: &[u8]) -> Option<Option<bool>> {
+#[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
+pub(crate) fn status(payload: &[u8]) -> Option<Option<bool>> {
     match payload.trim_ascii() {
         b"online" => Some(Some(true)),
         b"offline" => Some(Some(false)),

@@ -22,13 +22,13 @@ use picket_core::config::parse_duration;
 use picket_core::metric::Labels;
 
 /// Alerts per POST (`--alertmanager.notification-batch-size`).
-pub const BATCH: usize = 256;
+pub(crate) const BATCH: usize = 256;
 /// Queue capacity (`--alertmanager.notification-queue-capacity`).
-pub const QUEUE: usize = 10_000;
+pub(crate) const QUEUE: usize = 10_000;
 
 /// Per-Alertmanager counters (Prometheus's `prometheus_notifications_*`).
 #[derive(Debug, Default)]
-pub struct AmStats {
+pub(crate) struct AmStats {
     /// Alerts sent (in successful and failed POSTs).
     pub sent: AtomicU64,
     /// Alerts in failed POSTs.
@@ -37,7 +37,7 @@ pub struct AmStats {
 
 /// The notifier: a queue and the thread that drains it.
 #[derive(Debug, Clone)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     inner: Arc<Inner>,
 }
 
@@ -83,7 +83,7 @@ impl Notifier {
     }
 
     /// Sets the Alertmanagers and external labels (start and reload).
-    pub fn configure(&self, targets: Vec<(String, Duration)>, external_labels: Labels) {
+    pub(crate) fn configure(&self, targets: Vec<(String, Duration)>, external_labels: Labels) {
         {
             let mut st = lock(&self.inner.stats);
             st.retain(|k, _| targets.iter().any(|(u, _)| u == k));
@@ -96,7 +96,7 @@ impl Notifier {
     }
 
     /// Queues alerts (no-op without Alertmanagers).
-    pub fn send(&self, alerts: &[Alert]) {
+    pub(crate) fn send(&self, alerts: &[Alert]) {
         if alerts.is_empty() || lock(&self.inner.targets).is_empty() {
             return;
         }
@@ -114,17 +114,17 @@ impl Notifier {
     }
 
     /// Alerts dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
     /// Alerts waiting to be sent.
-    pub fn queue_len(&self) -> usize {
+    pub(crate) fn queue_len(&self) -> usize {
         lock(&self.inner.queue).len()
     }
 
     /// Counters per Alertmanager URL.
-    pub fn stats(&self) -> Vec<(String, Arc<AmStats>)> {
+    pub(crate) fn stats(&self) -> Vec<(String, Arc<AmStats>)> {
         lock(&self.inner.stats)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -132,7 +132,7 @@ impl Notifier {
     }
 
     /// Stops the thread after the current batch.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.inner.stop.store(true, Ordering::SeqCst);
         self.inner.wake.notify_all();
     }
@@ -209,7 +209,7 @@ fn run(inner: &Inner) {
 /// One `[[alerting.alertmanagers]]` table as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertmanagerToml {
+pub(crate) struct AlertmanagerToml {
     /// `http` (default) or `https`.
     pub scheme: Option<String>,
     /// Path prefix of the Alertmanager API ("/").
@@ -225,7 +225,7 @@ pub struct AlertmanagerToml {
 /// `[[alerting.alertmanagers.static_configs]]`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StaticToml {
+pub(crate) struct StaticToml {
     /// `host:port` of each Alertmanager.
     pub targets: Vec<String>,
 }
@@ -233,7 +233,7 @@ pub struct StaticToml {
 impl AlertmanagerToml {
     /// Checks the `i`th table: each target's `…/api/v2/alerts` URL and
     /// the timeout; errors are `(dotted key, message)`.
-    pub fn resolve(&self, i: usize) -> Result<Vec<(String, Duration)>, (String, String)> {
+    pub(crate) fn resolve(&self, i: usize) -> Result<Vec<(String, Duration)>, (String, String)> {
         let key = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
         let scheme = self.scheme.as_deref().unwrap_or("http");
         if scheme != "http" && scheme != "https" {

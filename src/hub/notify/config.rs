@@ -20,7 +20,7 @@ use picket_core::config::ConfigError;
 /// `[notify]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct NotifyToml {
+pub(crate) struct NotifyToml {
     /// The root route (must name a receiver when any receiver is set).
     pub route: Option<RouteToml>,
     /// `[[notify.receivers]]`.
@@ -32,7 +32,7 @@ pub struct NotifyToml {
 /// A receiver as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ReceiverToml {
+pub(crate) struct ReceiverToml {
     /// Its name.
     pub name: String,
     /// Webhooks (Alertmanager's payload version 4).
@@ -69,7 +69,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// Whether any integration wants resolved notifications.
-    pub fn send_resolved(&self) -> bool {
+    pub(crate) fn send_resolved(&self) -> bool {
         self.webhooks.iter().any(|w| w.send_resolved)
             || self.emails.iter().any(|e| e.send_resolved)
             || self.mqtts.iter().any(|m| m.send_resolved)
@@ -79,7 +79,7 @@ impl Receiver {
 impl NotifyToml {
     /// Checks `[notify]`; `None` when it configures nothing. Errors are
     /// at the key's line, else the innermost table's header.
-    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
+    pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
         check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))
     }
 }

@@ -32,7 +32,7 @@ use picket_core::metric::Labels;
 
 /// Counters for `/metrics` (Alertmanager's `alertmanager_notifications_*`).
 #[derive(Debug, Default)]
-pub struct DirectStats {
+pub(crate) struct DirectStats {
     /// Notifications delivered.
     pub sent: AtomicU64,
     /// Delivery attempts that failed (each is retried).
@@ -62,7 +62,7 @@ pub(super) type Flushed<'a> = [&'a (u64, Alert)];
 
 /// The dispatcher.
 #[derive(Debug)]
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     inner: Arc<Inner>,
 }
 
@@ -88,7 +88,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Alertmanager's alert fingerprint: FNV-1a 64 over sorted names and
 /// values, each followed by 0xff (prometheus/common `model.Fingerprint`).
-pub fn fingerprint(l: &Labels) -> u64 {
+pub(crate) fn fingerprint(l: &Labels) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut add = |b: u8| h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     for (n, v) in l.iter() {
@@ -151,7 +151,7 @@ impl Dispatcher {
     /// it notified, so a reload re-notifies nothing unchanged; the others
     /// start again. Notifications in the outbox go to the new settings of
     /// their receiver.
-    pub fn configure(&self, cfg: Option<Notify>, external_url: String) {
+    pub(crate) fn configure(&self, cfg: Option<Notify>, external_url: String) {
         let mut old = lock(&self.inner.cfg);
         let mut groups = lock(&self.inner.groups);
         groups.retain(|_, g| {
@@ -184,22 +184,22 @@ impl Dispatcher {
     }
 
     /// The silences, for the API.
-    pub fn silences(&self) -> &Silences {
+    pub(crate) fn silences(&self) -> &Silences {
         &self.inner.silences
     }
 
     /// Runs `f` with the database (silence API writes).
-    pub fn with_db<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+    pub(crate) fn with_db<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
         f(&lock(&self.inner.db))
     }
 
     /// Counters.
-    pub fn stats(&self) -> &DirectStats {
+    pub(crate) fn stats(&self) -> &DirectStats {
         &self.inner.stats
     }
 
     /// Notifications waiting in the outbox.
-    pub fn outbox_len(&self) -> u64 {
+    pub(crate) fn outbox_len(&self) -> u64 {
         lock(&self.inner.db)
             .query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as u64)
@@ -207,7 +207,7 @@ impl Dispatcher {
     }
 
     /// Takes alerts from the rule engine (the same ones Alertmanager gets).
-    pub fn send(&self, alerts: &[Alert], external_labels: &Labels) {
+    pub(crate) fn send(&self, alerts: &[Alert], external_labels: &Labels) {
         let cfg = lock(&self.inner.cfg);
         let Some(cfg) = cfg.as_ref() else {
             return;
@@ -235,7 +235,7 @@ impl Dispatcher {
     }
 
     /// Stops the thread.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.inner.stop.store(true, Ordering::SeqCst);
     }
 }

@@ -23,7 +23,7 @@ use picket_core::metric::Labels;
 /// Alertmanager's `tls_config` of an email receiver (the CA part).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TlsConfigToml {
+pub(crate) struct TlsConfigToml {
     /// PEM file of the CA certificates to trust instead of the webpki
     /// roots (a private CA).
     pub ca_file: Option<std::path::PathBuf>,
@@ -32,7 +32,7 @@ pub struct TlsConfigToml {
 /// An email receiver as written (Alertmanager's keys).
 #[derive(Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EmailToml {
+pub(crate) struct EmailToml {
     /// Recipients, comma separated.
     pub to: String,
     /// Sender address.
@@ -69,7 +69,7 @@ impl EmailToml {
     /// Checks the entry at dotted `key`; the password file and the CA
     /// file are read now: a missing or broken file is a config error,
     /// not a mail that fails for a day.
-    pub fn resolve(&self, key: &str) -> Result<Email, (String, String)> {
+    pub(crate) fn resolve(&self, key: &str) -> Result<Email, (String, String)> {
         let k = |f: &str| format!("{key}.{f}");
         for (f, v) in [
             ("to", &self.to),
@@ -150,7 +150,7 @@ pub struct Email {
 
 /// A rendered mail, as the outbox keeps it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Mail {
+pub(crate) struct Mail {
     /// Subject line.
     pub subject: String,
     /// Plain-text body.
@@ -158,10 +158,10 @@ pub struct Mail {
 }
 
 /// One alert for the mail body: status, labels, annotations, start.
-pub type Line<'a> = (&'a str, &'a Labels, &'a Labels, &'a str);
+pub(crate) type Line<'a> = (&'a str, &'a Labels, &'a Labels, &'a str);
 
 /// Alertmanager's default subject and a plain-text body.
-pub fn render(
+pub(crate) fn render(
     status: &str,
     group: &Labels,
     common: &Labels,
@@ -239,7 +239,7 @@ pub(super) fn mail(g: &AggGroup, alerts: &Flushed<'_>, now: i64, ext_url: &str) 
 }
 
 /// Sends one mail.
-pub fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
+pub(crate) fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
     let mut msg = Message::builder()
         .from(
             cfg.from

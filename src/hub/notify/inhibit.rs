@@ -12,7 +12,7 @@ use picket_core::metric::Labels;
 /// An inhibition rule as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct InhibitToml {
+pub(crate) struct InhibitToml {
     /// What the muting (firing) alert matches.
     pub source_matchers: Vec<String>,
     /// What the muted alert matches.
@@ -31,7 +31,7 @@ pub struct Inhibit {
 
 impl InhibitToml {
     /// Checks the `i`th rule; errors are `(dotted key, message)`.
-    pub fn resolve(&self, i: usize) -> Result<Inhibit, (String, String)> {
+    pub(crate) fn resolve(&self, i: usize) -> Result<Inhibit, (String, String)> {
         let key = format!("notify.inhibit_rules[{i}]");
         Ok(Inhibit {
             source: matchers(&self.source_matchers, &format!("{key}.source_matchers"))?,
@@ -45,7 +45,7 @@ impl Inhibit {
     /// Whether firing `source` alerts mute `target` (a missing `equal`
     /// label counts as empty; an alert matching both sides does not mute
     /// itself).
-    pub fn mutes(&self, target: &Labels, firing: &[&Labels]) -> bool {
+    pub(crate) fn mutes(&self, target: &Labels, firing: &[&Labels]) -> bool {
         if !self.target.iter().all(|m| m.matches_labels(target)) {
             return false;
         }

@@ -19,16 +19,16 @@
 //! ([`silence`]) and inhibition rules ([`inhibit`]), and the receivers
 //! ([`webhook`], [`email`], [`mqtt`]).
 
-pub mod alertmanager;
-pub mod config;
-pub mod dispatch;
-pub mod email;
-pub mod inhibit;
-pub mod mqtt;
+pub(crate) mod alertmanager;
+pub(crate) mod config;
+pub(crate) mod dispatch;
+pub(crate) mod email;
+pub(crate) mod inhibit;
+pub(crate) mod mqtt;
 mod outbox;
-pub mod route;
-pub mod silence;
-pub mod webhook;
+pub(crate) mod route;
+pub(crate) mod silence;
+pub(crate) mod webhook;
 
 use crate::json;
 use picket_core::metric::Labels;
@@ -37,7 +37,7 @@ use picket_core::metric::Labels;
 /// `startsAt`, `endsAt` (from `resolved_at` or `valid_until`) and
 /// `generatorURL`.
 #[derive(Clone, Debug)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// The alert's labels (without external labels; each path adds them).
     pub labels: Labels,
     /// Rendered annotations.
@@ -55,12 +55,12 @@ pub struct Alert {
 impl Alert {
     /// Whether it counts as resolved at `now`: resolved by the rule
     /// engine, or expired without being re-sent.
-    pub fn resolved(&self, now: i64) -> bool {
+    pub(crate) fn resolved(&self, now: i64) -> bool {
         self.resolved_at != 0 || (self.valid_until != 0 && self.valid_until <= now)
     }
 
     /// `endsAt` as sent: the resolution, else the expiry.
-    pub fn ends_at(&self) -> i64 {
+    pub(crate) fn ends_at(&self) -> i64 {
         if self.resolved_at != 0 {
             self.resolved_at
         } else {
@@ -71,7 +71,7 @@ impl Alert {
     /// The fields Alertmanager's API v2 and its webhook payload share,
     /// without braces: `"labels":…,"annotations":…,"startsAt":"…",
     /// "endsAt":"…","generatorURL":…`, with `endsAt` at `ends_at` (ms).
-    pub fn write_json_fields(&self, s: &mut String, ends_at: i64) {
+    pub(crate) fn write_json_fields(&self, s: &mut String, ends_at: i64) {
         s.push_str("\"labels\":");
         json::labels(s, &self.labels);
         s.push_str(",\"annotations\":");
@@ -85,7 +85,7 @@ impl Alert {
     }
 
     /// The alert with the external labels it lacks added.
-    pub fn with_external(&self, external: &Labels) -> Alert {
+    pub(crate) fn with_external(&self, external: &Labels) -> Alert {
         let mut a = self.clone();
         for (k, v) in external.iter() {
             if a.labels.get(k).is_none() {

@@ -25,7 +25,7 @@ use picket_core::mqtt::Broker;
 /// `send_resolved`.
 #[derive(Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MqttToml {
+pub(crate) struct MqttToml {
     /// `mqtt://host[:port]` or `mqtts://host[:port]`.
     pub url: Option<String>,
     /// MQTT client id (default `picket-hub-<hostname>-notify-<receiver>`).
@@ -61,7 +61,11 @@ impl std::fmt::Debug for MqttToml {
 impl MqttToml {
     /// Checks the `j`th `mqtt_configs` entry of receiver `name`; `Err` is
     /// (key within the entry, message).
-    pub fn resolve(&self, name: &str, j: usize) -> Result<MqttReceiver, (&'static str, String)> {
+    pub(crate) fn resolve(
+        &self,
+        name: &str,
+        j: usize,
+    ) -> Result<MqttReceiver, (&'static str, String)> {
         if !cfg!(feature = "mqtt") {
             return Err((
                 "url",
@@ -112,11 +116,12 @@ pub struct MqttReceiver {
 }
 
 /// Longest wait for CONNACK, then for the PUBACK, of one notification.
-pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+#[cfg_attr(not(feature = "mqtt"), allow(dead_code))]
+pub(crate) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Default largest MQTT packet of a notification receiver: 1 MiB (a
 /// payload of a few thousand alerts; Mosquitto's own limit is 256 MiB).
-pub const DEFAULT_MAX_PACKET: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_PACKET: usize = 1 << 20;
 
 #[cfg(feature = "mqtt")]
 pub use link::Links;
@@ -168,7 +173,7 @@ mod link {
         /// Publishes `body` to `r` and waits for its PUBACK. `Err` says
         /// why not (broker, topic and cause); the connection is then
         /// dropped.
-        pub fn publish(
+        pub(crate) fn publish(
             &mut self,
             target: &str,
             r: &MqttReceiver,
@@ -206,7 +211,7 @@ mod link {
 
         /// Closes the connections of targets `keep` does not want (after a
         /// reload).
-        pub fn retain(&mut self, mut keep: impl FnMut(&str, &Broker) -> bool) {
+        pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str, &Broker) -> bool) {
             let gone: Vec<String> = self
                 .map
                 .iter()
@@ -328,10 +333,10 @@ pub struct Links {}
 #[cfg(not(feature = "mqtt"))]
 impl Links {
     /// Always an error: this build has no MQTT.
-    pub fn publish(&mut self, _: &str, r: &MqttReceiver, _: &str) -> Result<(), String> {
+    pub(crate) fn publish(&mut self, _: &str, r: &MqttReceiver, _: &str) -> Result<(), String> {
         Err(format!("{}: this build has no MQTT", r.broker.url))
     }
 
     /// Nothing to close.
-    pub fn retain(&mut self, _: impl FnMut(&str, &Broker) -> bool) {}
+    pub(crate) fn retain(&mut self, _: impl FnMut(&str, &Broker) -> bool) {}
 }

@@ -19,7 +19,7 @@ use picket_core::metric::Labels;
 /// A route as written; unset options are inherited from the parent.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RouteToml {
+pub(crate) struct RouteToml {
     /// Receiver name.
     pub receiver: Option<String>,
     /// Labels to group by (`["..."]`: every label).
@@ -61,7 +61,7 @@ pub struct Route {
 
 /// Parses an Alertmanager matcher: `name="v"`, `name!=v`, `name=~"re"`,
 /// `name!~re`.
-pub fn parse_matcher(s: &str) -> Result<Matcher, String> {
+pub(crate) fn parse_matcher(s: &str) -> Result<Matcher, String> {
     let s = s.trim();
     let i = s
         .find(['=', '!'])
@@ -110,7 +110,7 @@ pub(super) fn matchers(list: &[String], key: &str) -> Result<Vec<Matcher>, (Stri
 /// Checks the root route (`notify.route`) and its tree against the
 /// checked receivers. The root matches every alert and names a
 /// receiver; unset timers are Alertmanager's defaults.
-pub fn resolve(root: &RouteToml, receivers: &[Receiver]) -> Result<Route, (String, String)> {
+pub(crate) fn resolve(root: &RouteToml, receivers: &[Receiver]) -> Result<Route, (String, String)> {
     if !root.matchers.is_empty() {
         return Err((
             "notify.route.matchers".into(),
@@ -208,7 +208,7 @@ impl Route {
     /// The routes that take an alert with `labels` (Alertmanager's
     /// `Match`): the deepest matching children, first match wins unless
     /// `continue`; this route if no child matches.
-    pub fn matching(&self, labels: &Labels) -> Vec<&Route> {
+    pub(crate) fn matching(&self, labels: &Labels) -> Vec<&Route> {
         if !self.matchers.iter().all(|m| m.matches_labels(labels)) {
             return Vec::new();
         }
@@ -229,7 +229,7 @@ impl Route {
     }
 
     /// The route with key `key` in this tree.
-    pub fn find(&self, key: &str) -> Option<&Route> {
+    pub(crate) fn find(&self, key: &str) -> Option<&Route> {
         if self.key == key {
             return Some(self);
         }
@@ -237,7 +237,7 @@ impl Route {
     }
 
     /// The labels an alert is grouped by on this route.
-    pub fn group_labels(&self, labels: &Labels) -> Labels {
+    pub(crate) fn group_labels(&self, labels: &Labels) -> Labels {
         match &self.group_by {
             None => labels.clone(),
             Some(names) => {

@@ -19,7 +19,7 @@ use picket_core::metric::Labels;
 
 /// One matcher as the API writes it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct ApiMatcher {
+pub(crate) struct ApiMatcher {
     /// Label name.
     pub name: String,
     /// Value or regex.
@@ -38,7 +38,7 @@ fn yes() -> bool {
 
 /// A silence as the API writes it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct ApiSilence {
+pub(crate) struct ApiSilence {
     /// Set when updating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -80,7 +80,7 @@ impl Silence {
 
 /// The silences.
 #[derive(Debug, Default)]
-pub struct Silences {
+pub(crate) struct Silences {
     all: Mutex<BTreeMap<String, Silence>>,
 }
 
@@ -148,7 +148,7 @@ fn uuid() -> String {
 
 impl Silences {
     /// Loads the saved silences.
-    pub fn load(db: &Connection) -> Result<Silences, rusqlite::Error> {
+    pub(crate) fn load(db: &Connection) -> Result<Silences, rusqlite::Error> {
         let s = Silences::default();
         let mut st = db.prepare("SELECT id, body FROM silences")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -168,14 +168,14 @@ impl Silences {
     }
 
     /// Whether an active silence matches `labels` at `now`.
-    pub fn silenced(&self, labels: &Labels, now: i64) -> bool {
+    pub(crate) fn silenced(&self, labels: &Labels, now: i64) -> bool {
         lock(&self.all).values().any(|s| {
             s.state(now) == "active" && s.matchers.iter().all(|m| m.matches_labels(labels))
         })
     }
 
     /// `POST /api/v2/silences`: `{"silenceID": id}`.
-    pub fn post(&self, db: &Connection, body: &[u8]) -> Answer {
+    pub(crate) fn post(&self, db: &Connection, body: &[u8]) -> Answer {
         let api: ApiSilence = match serde_json::from_slice(body) {
             Ok(a) => a,
             Err(e) => return (400, json_msg(&e.to_string())),
@@ -210,7 +210,7 @@ impl Silences {
     }
 
     /// `GET /api/v2/silences`, optionally `filter=name="value"` (repeatable).
-    pub fn list(&self, filters: &[&str]) -> Answer {
+    pub(crate) fn list(&self, filters: &[&str]) -> Answer {
         let mut fs = Vec::new();
         for f in filters {
             match parse_matcher(f) {
@@ -235,7 +235,7 @@ impl Silences {
     }
 
     /// `GET /api/v2/silence/{id}`.
-    pub fn get(&self, id: &str) -> Answer {
+    pub(crate) fn get(&self, id: &str) -> Answer {
         match lock(&self.all).get(id) {
             Some(s) => (200, one(id, s, now_ms())),
             None => (404, json_msg(&format!("silence {id} not found"))),
@@ -243,7 +243,7 @@ impl Silences {
     }
 
     /// `DELETE /api/v2/silence/{id}`: expires it now.
-    pub fn delete(&self, db: &Connection, id: &str) -> Answer {
+    pub(crate) fn delete(&self, db: &Connection, id: &str) -> Answer {
         let now = now_ms();
         let mut all = lock(&self.all);
         let Some(s) = all.get_mut(id) else {

@@ -13,7 +13,7 @@ use picket_core::metric::Labels;
 /// A webhook as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebhookToml {
+pub(crate) struct WebhookToml {
     /// URL to POST to.
     pub url: String,
     /// Notify resolved alerts too (default true).
@@ -35,7 +35,7 @@ pub struct Webhook {
 
 impl WebhookToml {
     /// Checks the entry at dotted `key`.
-    pub fn resolve(&self, key: &str) -> Result<Webhook, (String, String)> {
+    pub(crate) fn resolve(&self, key: &str) -> Result<Webhook, (String, String)> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err((
                 format!("{key}.url"),
@@ -105,7 +105,7 @@ pub(super) fn payload(
 }
 
 /// POSTs a webhook body; None on 2xx, else the error.
-pub fn post(agent: &ureq::Agent, url: &str, body: &str) -> Option<String> {
+pub(crate) fn post(agent: &ureq::Agent, url: &str, body: &str) -> Option<String> {
     match agent
         .post(url)
         .header("Content-Type", "application/json")

@@ -29,7 +29,7 @@ pub(crate) struct Grid {
 
 impl Grid {
     /// Number of steps.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         if self.end < self.start {
             0
         } else {
@@ -38,7 +38,7 @@ impl Grid {
     }
 
     /// Time of step `i`.
-    pub fn ts(&self, i: usize) -> i64 {
+    pub(crate) fn ts(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step
     }
 }
@@ -57,12 +57,12 @@ pub(crate) struct RangeArg {
 
 impl RangeArg {
     /// The time the window ends at for evaluation time `ts`.
-    pub fn eval_time(&self, ts: i64) -> i64 {
+    pub(crate) fn eval_time(&self, ts: i64) -> i64 {
         self.at.unwrap_or(ts).saturating_sub(self.offset)
     }
 
     /// Samples of `pts` in `[et - range, et]`.
-    pub fn window<'s>(&self, pts: &'s [(i64, f64)], ts: i64) -> &'s [(i64, f64)] {
+    pub(crate) fn window<'s>(&self, pts: &'s [(i64, f64)], ts: i64) -> &'s [(i64, f64)] {
         let et = self.eval_time(ts);
         let lo = pts.partition_point(|p| p.0 < et.saturating_sub(self.range));
         let hi = pts.partition_point(|p| p.0 <= et);
@@ -114,7 +114,7 @@ pub(crate) fn unparen(mut e: &Expr) -> &Expr {
 
 impl<'a> Evaluator<'a> {
     /// An evaluator for a query over `[query_start, query_end]`.
-    pub fn new(
+    pub(crate) fn new(
         db: &'a dyn Querier,
         opts: &'a Options,
         query_start: i64,
@@ -134,7 +134,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Err once the query has run out of time.
-    pub fn check_deadline(&self) -> Result<(), Error> {
+    pub(crate) fn check_deadline(&self) -> Result<(), Error> {
         if Instant::now() > self.deadline {
             Err(Error::Timeout)
         } else {
@@ -143,7 +143,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Counts `n` samples against the query's limit.
-    pub fn account(&mut self, n: usize) -> Result<(), Error> {
+    pub(crate) fn account(&mut self, n: usize) -> Result<(), Error> {
         if self.loaded.saturating_add(n) > self.opts.max_samples {
             return Err(Error::TooManySamples);
         }
@@ -151,12 +151,12 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Interns a label set.
-    pub fn intern(&mut self, l: Labels) -> Lbl {
+    pub(crate) fn intern(&mut self, l: Labels) -> Lbl {
         self.interner.intern(l)
     }
 
     /// `l` without `__name__`, interned (cached per input).
-    pub fn drop_name(&mut self, l: &Lbl) -> Lbl {
+    pub(crate) fn drop_name(&mut self, l: &Lbl) -> Lbl {
         if l.get("__name__").is_none() {
             return l.clone();
         }
@@ -170,7 +170,7 @@ impl<'a> Evaluator<'a> {
 
     /// The top-level evaluation: like [`Evaluator::eval`], but a range
     /// vector (instant queries only) becomes a matrix.
-    pub fn eval_top(
+    pub(crate) fn eval_top(
         &mut self,
         expr: &Expr,
         start: i64,
@@ -195,7 +195,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates `expr` at every step of `grid`.
-    pub fn eval(&mut self, expr: &Expr, grid: Grid) -> Result<Inner, Error> {
+    pub(crate) fn eval(&mut self, expr: &Expr, grid: Grid) -> Result<Inner, Error> {
         self.check_deadline()?;
         let n = grid.len();
         let out = match expr {
@@ -328,7 +328,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// An instant selector at every step.
-    pub fn vector_selector(
+    pub(crate) fn vector_selector(
         &mut self,
         vs: &VectorSelector,
         grid: Grid,
@@ -376,7 +376,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A range selector or subquery, read for every step of `grid`.
-    pub fn range_arg(&mut self, expr: &Expr, grid: Grid) -> Result<RangeArg, Error> {
+    pub(crate) fn range_arg(&mut self, expr: &Expr, grid: Grid) -> Result<RangeArg, Error> {
         match unparen(expr) {
             Expr::MatrixSelector(m) => {
                 let matchers = self.matchers(&m.vs)?;

@@ -21,7 +21,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
-pub mod value;
+pub(crate) mod value;
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ fn expand(values: &str) -> Vec<Option<f64>> {
             "Inf" | "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
             "NaN" => f64::NAN,
-            "stale" => f64::from_bits(value::STALE_NAN_BITS),
+            "stale" => f64::from_bits(picket_core::metric::STALE_NAN_BITS),
             _ => s.parse().unwrap_or_else(|_| panic!("bad number {s:?}")),
         }
     };

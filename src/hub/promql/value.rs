@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use picket_core::metric::Labels;
 
-pub use picket_core::metric::{is_stale, STALE_NAN_BITS};
+pub use picket_core::metric::is_stale;
 
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,7 +80,7 @@ pub(crate) struct Interner {
 
 impl Interner {
     /// The shared copy of `l`.
-    pub fn intern(&mut self, l: Labels) -> Lbl {
+    pub(crate) fn intern(&mut self, l: Labels) -> Lbl {
         if let Some(x) = self.set.get(&l) {
             return x.clone();
         }

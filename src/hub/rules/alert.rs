@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use picket_core::metric::Labels;
 
 /// Resolved alerts are kept (and re-sent) this long (`resolvedRetention`).
-pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
+pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
 /// An alert's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
+pub(crate) enum State {
     /// Resolved (kept for [`RESOLVED_RETENTION_MS`]) or never active.
     Inactive,
     /// Active for less than `for`.
@@ -28,7 +28,7 @@ pub enum State {
 
 impl State {
     /// The API's and `alertstate`'s spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Inactive => "inactive",
             State::Pending => "pending",
@@ -40,7 +40,7 @@ impl State {
 /// One alert (one label set of an alerting rule). Times are ms since the
 /// epoch; 0 means unset (Go's zero time).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// The alert's labels: the result's (without `__name__`), the rule's
     /// and `alertname`.
     pub labels: Labels,
@@ -67,7 +67,7 @@ pub struct Alert {
 /// One result element after template expansion: labels, annotations,
 /// value.
 #[derive(Clone, Debug)]
-pub struct Found {
+pub(crate) struct Found {
     /// Alert labels (result labels without `__name__`, rule labels,
     /// `alertname`).
     pub labels: Labels,
@@ -79,7 +79,7 @@ pub struct Found {
 
 /// The state of one alerting rule.
 #[derive(Clone, Debug, Default)]
-pub struct AlertState {
+pub(crate) struct AlertState {
     /// `for`, ms.
     pub hold_ms: i64,
     /// `keep_firing_for`, ms.
@@ -93,7 +93,7 @@ pub struct AlertState {
 
 /// Why an evaluation failed.
 #[derive(Clone, Debug, PartialEq)]
-pub enum EvalError {
+pub(crate) enum EvalError {
     /// Two results had the same labels after template expansion.
     Duplicate(Labels),
     /// More alerts than the group's `limit`.
@@ -113,7 +113,7 @@ impl std::fmt::Display for EvalError {
 
 impl AlertState {
     /// A rule's state with `for` and `keep_firing_for` in ms.
-    pub fn new(hold_ms: i64, keep_firing_ms: i64) -> AlertState {
+    pub(crate) fn new(hold_ms: i64, keep_firing_ms: i64) -> AlertState {
         AlertState {
             hold_ms,
             keep_firing_ms,
@@ -124,7 +124,7 @@ impl AlertState {
     /// One evaluation at `ts` with the (expanded) results; returns the
     /// `ALERTS` / `ALERTS_FOR_STATE` samples to write (none before the
     /// state is restored).
-    pub fn eval(
+    pub(crate) fn eval(
         &mut self,
         ts: i64,
         found: Vec<Found>,
@@ -216,7 +216,7 @@ impl AlertState {
     /// ones not sent for `resend_delay`, and resolved ones, at once after
     /// resolving and then every `resend_delay` while kept. Marks them
     /// sent and sets their `valid_until`.
-    pub fn to_send(&mut self, ts: i64, resend_delay_ms: i64, interval_ms: i64) -> Vec<Alert> {
+    pub fn due(&mut self, ts: i64, resend_delay_ms: i64, interval_ms: i64) -> Vec<Alert> {
         let mut out = Vec::new();
         for a in self.active.values_mut() {
             if a.state == State::Pending {
@@ -238,7 +238,7 @@ impl AlertState {
     /// `RestoreForState`), given each alert's newest `ALERTS_FOR_STATE`
     /// sample before `ts` (`last`: labels without `__name__` → (ms,
     /// value)); marks the state restored.
-    pub fn restore(&mut self, ts: i64, last: &BTreeMap<Labels, (i64, f64)>, grace_ms: i64) {
+    pub(crate) fn restore(&mut self, ts: i64, last: &BTreeMap<Labels, (i64, f64)>, grace_ms: i64) {
         self.restored = true;
         if self.hold_ms < grace_ms {
             // It would wait longer than `for`; Prometheus skips it.
@@ -267,7 +267,7 @@ impl AlertState {
     }
 
     /// The rule's state: the highest of its alerts'.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.active
             .values()
             .map(|a| a.state)
@@ -318,16 +318,16 @@ mod tests {
         assert_eq!(states(&s), ["firing"]);
         assert_eq!(out[0].0.get("alertstate"), Some("firing"));
         // Sent at once, then again only after the resend delay.
-        let sent = s.to_send(180_000, 60_000, 60_000);
+        let sent = s.due(180_000, 60_000, 60_000);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].valid_until, 180_000 + 240_000);
-        assert!(s.to_send(240_000, 60_000, 60_000).is_empty());
-        assert_eq!(s.to_send(241_000, 60_000, 60_000).len(), 1);
+        assert!(s.due(240_000, 60_000, 60_000).is_empty());
+        assert_eq!(s.due(241_000, 60_000, 60_000).len(), 1);
         // Condition gone: resolved, kept, sent at once, no series.
         let out = s.eval(300_000, vec![], 0).unwrap();
         assert!(out.is_empty());
         assert_eq!(states(&s), ["inactive"]);
-        let sent = s.to_send(300_000, 60_000, 60_000);
+        let sent = s.due(300_000, 60_000, 60_000);
         assert_eq!(sent[0].resolved_at, 300_000);
         // Dropped after 15 minutes.
         s.eval(300_000 + RESOLVED_RETENTION_MS + 1, vec![], 0)

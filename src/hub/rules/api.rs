@@ -32,7 +32,7 @@ fn live(a: &Alert) -> bool {
 }
 
 /// `GET /api/v1/rules` (`type=alert|record` filters).
-pub fn rules(groups: &[GroupState], p: &Params) -> Answer {
+pub(crate) fn rules(groups: &[GroupState], p: &Params) -> Answer {
     let want = p.get("type").unwrap_or("");
     if !matches!(want, "" | "alert" | "record") {
         return (
@@ -134,7 +134,7 @@ pub fn rules(groups: &[GroupState], p: &Params) -> Answer {
 }
 
 /// `GET /api/v1/alerts`: every pending and firing alert.
-pub fn alerts(groups: &[GroupState]) -> Answer {
+pub(crate) fn alerts(groups: &[GroupState]) -> Answer {
     let mut out = String::from("{\"alerts\":[");
     let mut first = true;
     for a in groups

@@ -18,7 +18,7 @@ use picket_core::config::ConfigError;
 /// `[alerting]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertingToml {
+pub(crate) struct AlertingToml {
     /// Least time between two sends of an unchanged alert ("1m").
     pub resend_delay: Option<String>,
     /// How long the hub may be down and still restore `for` clocks ("1h").
@@ -55,7 +55,7 @@ impl Default for Alerting {
 
 impl AlertingToml {
     /// Checks `[alerting]`; errors at the key's line, else its table's.
-    pub fn resolve(&self, ctx: &Ctx<'_>) -> Result<Alerting, ConfigError> {
+    pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Alerting, ConfigError> {
         check(self).map_err(|(key, msg)| ctx.in_table(&key, msg))
     }
 }

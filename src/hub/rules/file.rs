@@ -105,7 +105,7 @@ pub enum Kind {
 
 impl Rule {
     /// The rule's name (`alert` or `record`).
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match &self.kind {
             Kind::Alert { name, .. } | Kind::Record { name } => name,
         }
@@ -181,7 +181,7 @@ pub fn load(path: &Path, default_interval: Duration) -> Result<Vec<Group>, Vec<R
 }
 
 /// [`load`] for text already read.
-pub fn parse(
+pub(crate) fn parse(
     path: &Path,
     src: &str,
     default_interval: Duration,
@@ -430,7 +430,7 @@ impl<'a> Lines<'a> {
 
 /// Expands `rule_files` patterns (relative to `base`) to files, sorted
 /// per pattern, each once.
-pub fn expand(patterns: &[PathBuf], base: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn expand(patterns: &[PathBuf], base: Option<&Path>) -> Result<Vec<PathBuf>, String> {
     let mut out: Vec<PathBuf> = Vec::new();
     for p in patterns {
         let full = match base {
@@ -449,7 +449,7 @@ pub fn expand(patterns: &[PathBuf], base: Option<&Path>) -> Result<Vec<PathBuf>,
 }
 
 /// Loads every file; all errors of all files.
-pub fn load_all(
+pub(crate) fn load_all(
     files: &[PathBuf],
     default_interval: Duration,
 ) -> Result<Vec<Group>, Vec<RuleError>> {

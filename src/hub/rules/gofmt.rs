@@ -90,7 +90,7 @@ fn fmt_f(neg: bool, digits: &str, dp: i32, frac: usize) -> String {
 }
 
 /// Go's `%g` with precision `prec` (`None`: `%v`, shortest digits).
-pub fn g(v: f64, prec: Option<usize>) -> String {
+pub(crate) fn g(v: f64, prec: Option<usize>) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
@@ -123,12 +123,12 @@ pub fn g(v: f64, prec: Option<usize>) -> String {
 }
 
 /// Go's `%v` of a float64.
-pub fn float(v: f64) -> String {
+pub(crate) fn float(v: f64) -> String {
     g(v, None)
 }
 
 /// Go's `%.Nf` (`None`: 6 digits).
-pub fn f(v: f64, prec: Option<usize>) -> String {
+pub(crate) fn f(v: f64, prec: Option<usize>) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
@@ -136,7 +136,7 @@ pub fn f(v: f64, prec: Option<usize>) -> String {
 }
 
 /// Go's `%.Ne` (`None`: 6 digits).
-pub fn e(v: f64, prec: Option<usize>) -> String {
+pub(crate) fn e(v: f64, prec: Option<usize>) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
@@ -146,7 +146,7 @@ pub fn e(v: f64, prec: Option<usize>) -> String {
 }
 
 /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.5e-07`.
-pub fn e_shortest(v: f64) -> String {
+pub(crate) fn e_shortest(v: f64) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
@@ -156,7 +156,7 @@ pub fn e_shortest(v: f64) -> String {
 }
 
 /// Prometheus's `humanize`: SI prefixes, 4 significant digits.
-pub fn humanize(mut v: f64) -> String {
+pub(crate) fn humanize(mut v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return g(v, Some(4));
     }
@@ -182,7 +182,7 @@ pub fn humanize(mut v: f64) -> String {
 }
 
 /// Prometheus's `humanize1024`: binary prefixes for values above 1.
-pub fn humanize1024(mut v: f64) -> String {
+pub(crate) fn humanize1024(mut v: f64) -> String {
     if v.abs() <= 1.0 || !v.is_finite() {
         return g(v, Some(4));
     }
@@ -198,7 +198,7 @@ pub fn humanize1024(mut v: f64) -> String {
 }
 
 /// Prometheus's `humanizeDuration`: `1d 1h 1m 1s`, `1.5s`, `250ms`.
-pub fn humanize_duration(mut v: f64) -> String {
+pub(crate) fn humanize_duration(mut v: f64) -> String {
     if !v.is_finite() {
         return g(v, Some(4));
     }
@@ -232,12 +232,12 @@ pub fn humanize_duration(mut v: f64) -> String {
 }
 
 /// Prometheus's `humanizePercentage`: `0.1234` → `12.34%`.
-pub fn humanize_percentage(v: f64) -> String {
+pub(crate) fn humanize_percentage(v: f64) -> String {
     format!("{}%", g(v * 100.0, Some(4)))
 }
 
 /// Prometheus's `humanizeTimestamp`: Go's `time.Time.String()` in UTC.
-pub fn humanize_timestamp(v: f64) -> String {
+pub(crate) fn humanize_timestamp(v: f64) -> String {
     if !v.is_finite() {
         return g(v, Some(4));
     }
@@ -252,7 +252,7 @@ pub fn humanize_timestamp(v: f64) -> String {
 
 /// One `printf` argument.
 #[derive(Clone, Debug)]
-pub enum Arg {
+pub(crate) enum Arg {
     /// A float64.
     Float(f64),
     /// An int.
@@ -289,7 +289,7 @@ impl Arg {
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %s %d %f %e %g
 /// %q %x %t %%` with flags `-+0 ` and width/precision. Mismatches are
 /// written Go's way (`%!d(string=x)`).
-pub fn sprintf(format: &str, args: &[Arg]) -> String {
+pub(crate) fn sprintf(format: &str, args: &[Arg]) -> String {
     let mut out = String::new();
     let mut it = format.chars().peekable();
     let mut n = 0usize;

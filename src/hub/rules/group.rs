@@ -18,7 +18,7 @@ use crate::store::{Limit, Matcher};
 use picket_core::metric::{Labels, STALE_NAN_BITS};
 
 /// What an evaluation needs from the hub.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// Where rules read series.
     pub db: &'a dyn Querier,
     /// Query limits.
@@ -36,7 +36,7 @@ pub struct Ctx<'a> {
 
 /// A rule's health, as `/api/v1/rules` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     /// Not evaluated yet.
     Unknown,
     /// The last evaluation succeeded.
@@ -47,7 +47,7 @@ pub enum Health {
 
 impl Health {
     /// The API's spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Health::Unknown => "unknown",
             Health::Ok => "ok",
@@ -58,7 +58,7 @@ impl Health {
 
 /// A rule and what its evaluations left.
 #[derive(Debug)]
-pub struct RuleState {
+pub(crate) struct RuleState {
     /// The rule.
     pub rule: Rule,
     /// Alerting rules: their alerts.
@@ -77,7 +77,7 @@ pub struct RuleState {
 
 /// A group and its schedule.
 #[derive(Debug)]
-pub struct GroupState {
+pub(crate) struct GroupState {
     /// The file it came from.
     pub file: std::path::PathBuf,
     /// Its name.
@@ -105,7 +105,7 @@ pub struct GroupState {
 impl GroupState {
     /// A group as loaded; its first evaluation is at the first slot of its
     /// schedule after `now_ms`.
-    pub fn new(g: Group, now_ms: i64, should_restore: bool) -> GroupState {
+    pub(crate) fn new(g: Group, now_ms: i64, should_restore: bool) -> GroupState {
         let rules = g
             .rules
             .into_iter()
@@ -182,7 +182,7 @@ impl GroupState {
     }
 
     /// Moves to the next slot after `now_ms`, counting skipped ones.
-    pub fn advance(&mut self, now_ms: i64) {
+    pub(crate) fn advance(&mut self, now_ms: i64) {
         let next = self.next_ms + self.interval_ms();
         if next <= now_ms {
             let skipped = (now_ms - next) / self.interval_ms() + 1;
@@ -196,7 +196,7 @@ impl GroupState {
     /// Carries alert state and stale-marker bookkeeping over from the
     /// group this one replaces on reload (rules matched by name and
     /// expression, as Prometheus's `CopyState` does by name).
-    pub fn take_state_from(&mut self, old: &mut GroupState) {
+    pub(crate) fn take_state_from(&mut self, old: &mut GroupState) {
         self.last_eval_ms = old.last_eval_ms;
         self.eval_time = old.eval_time;
         self.evals = old.evals;
@@ -226,7 +226,7 @@ impl GroupState {
 
     /// Stale markers at `ts` for everything the group's rules wrote last
     /// (the group was removed).
-    pub fn stale_all(&mut self, ts: i64) -> Vec<(Labels, i64, f64)> {
+    pub(crate) fn stale_all(&mut self, ts: i64) -> Vec<(Labels, i64, f64)> {
         let stale = f64::from_bits(STALE_NAN_BITS);
         self.rules
             .iter_mut()
@@ -236,7 +236,7 @@ impl GroupState {
     }
 
     /// Evaluates every rule at `ts`; the alerts due to be sent.
-    pub fn eval(&mut self, ts: i64, ctx: &Ctx<'_>) -> Vec<notify::Alert> {
+    pub(crate) fn eval(&mut self, ts: i64, ctx: &Ctx<'_>) -> Vec<notify::Alert> {
         let started = Instant::now();
         let interval_ms = self.interval_ms();
         let mut outgoing = Vec::new();
@@ -269,7 +269,7 @@ impl GroupState {
             }
             if let Some(a) = &mut r.alerts {
                 let url = generator_url(ctx.external_url, &r.rule.expr_text);
-                for alert in a.to_send(ts, ctx.resend_delay_ms, interval_ms) {
+                for alert in a.due(ts, ctx.resend_delay_ms, interval_ms) {
                     outgoing.push(outgoing_alert(alert, &url));
                 }
             }
@@ -284,7 +284,7 @@ impl GroupState {
 
     /// Restores `for` clocks from `ALERTS_FOR_STATE` in
     /// `[ts - tolerance, ts]` (Prometheus's `RestoreForState`).
-    pub fn restore(&mut self, ts: i64, db: &dyn Querier, tolerance_ms: i64, grace_ms: i64) {
+    pub(crate) fn restore(&mut self, ts: i64, db: &dyn Querier, tolerance_ms: i64, grace_ms: i64) {
         self.should_restore = false;
         for r in &mut self.rules {
             let Some(a) = &mut r.alerts else {
@@ -334,7 +334,7 @@ fn outgoing_alert(a: Alert, generator_url: &str) -> notify::Alert {
 }
 
 /// Prometheus's `generatorURL`: the expression as a table link.
-pub fn generator_url(external_url: &str, expr: &str) -> String {
+pub(crate) fn generator_url(external_url: &str, expr: &str) -> String {
     let mut q = String::new();
     for b in expr.bytes() {
         match b {

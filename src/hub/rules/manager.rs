@@ -30,7 +30,7 @@ struct Settings {
 
 /// Counters for `/metrics` (Prometheus's `prometheus_rule_*`).
 #[derive(Debug, Default)]
-pub struct RuleStats {
+pub(crate) struct RuleStats {
     /// Rule evaluations.
     pub evaluations: AtomicU64,
     /// Rule evaluations that failed.
@@ -39,7 +39,7 @@ pub struct RuleStats {
 
 /// The rule engine.
 #[derive(Debug)]
-pub struct Manager {
+pub(crate) struct Manager {
     groups: Mutex<Vec<GroupState>>,
     settings: Mutex<Settings>,
     /// The Alertmanager sender.
@@ -103,7 +103,7 @@ impl Manager {
 
     /// Replaces the groups (SIGHUP): unchanged rules keep their alerts;
     /// removed groups' series get stale markers.
-    pub fn reload(&self, cfg: &HubConfig, groups: Vec<Group>, store: &Store) {
+    pub(crate) fn reload(&self, cfg: &HubConfig, groups: Vec<Group>, store: &Store) {
         let now = now_ms();
         *lock(&self.settings) = settings(cfg);
         self.notifier.configure(
@@ -137,12 +137,12 @@ impl Manager {
     }
 
     /// Reads the groups (for the API).
-    pub fn with_groups<R>(&self, f: impl FnOnce(&[GroupState]) -> R) -> R {
+    pub(crate) fn with_groups<R>(&self, f: impl FnOnce(&[GroupState]) -> R) -> R {
         f(&lock(&self.groups))
     }
 
     /// Stops evaluating and sending.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.notifier.stop();
         self.dispatch.stop();

@@ -10,14 +10,14 @@
 //! Sites that moved from Prometheus bring their rule files unchanged;
 //! `picket-hub check-rules` validates them as `promtool check rules` does.
 
-pub mod alert;
-pub mod api;
-pub mod config;
+pub(crate) mod alert;
+pub(crate) mod api;
+pub(crate) mod config;
 pub mod file;
-pub mod gofmt;
-pub mod group;
-pub mod manager;
-pub mod template;
+pub(crate) mod gofmt;
+pub(crate) mod group;
+pub(crate) mod manager;
+pub(crate) mod template;
 
 use crate::config::HubConfig;
 

@@ -59,7 +59,7 @@ enum Term {
 
 /// A template parse error: "template: NAME:LINE: reason".
 #[derive(Clone, Debug, PartialEq)]
-pub struct ParseError(pub String);
+pub(crate) struct ParseError(pub String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,7 +71,7 @@ impl std::error::Error for ParseError {}
 
 /// One element of a `query` result in a template.
 #[derive(Clone, Debug, PartialEq)]
-pub struct QuerySample {
+pub(crate) struct QuerySample {
     /// The series' labels.
     pub labels: Labels,
     /// Its value.
@@ -80,12 +80,12 @@ pub struct QuerySample {
 
 /// Runs `query "expr"` for a template (the rule engine's evaluator at the
 /// evaluation time).
-pub type QueryFn<'a> = &'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>;
+pub(crate) type QueryFn<'a> = &'a dyn Fn(&str) -> Result<Vec<QuerySample>, String>;
 
 /// What a template sees: Prometheus's `.Labels`, `.Value`,
 /// `.ExternalLabels`, `.ExternalURL`.
 #[derive(Clone, Debug, Default)]
-pub struct Data {
+pub(crate) struct Data {
     /// The alert's labels (the result series' labels, `__name__` included).
     pub labels: Labels,
     /// The result's value.
@@ -215,7 +215,7 @@ enum Word {
 impl Template {
     /// Parses `text`; `name` is used in error messages (Prometheus names
     /// them `__alert_<AlertName>`).
-    pub fn parse(name: &str, text: &str) -> Result<Template, ParseError> {
+    pub(crate) fn parse(name: &str, text: &str) -> Result<Template, ParseError> {
         let toks = split(name, text)?;
         let mut p = Parser {
             name,
@@ -241,7 +241,7 @@ impl Template {
 
     /// Renders with `data`; on failure, Prometheus's
     /// `<error expanding template: …>` text.
-    pub fn render(&self, data: &Data, query: Option<QueryFn<'_>>) -> String {
+    pub(crate) fn render(&self, data: &Data, query: Option<QueryFn<'_>>) -> String {
         let mut ex = Exec {
             data,
             query,

@@ -27,12 +27,14 @@ use picket_core::metric::{valid_label_name, Labels};
 /// `1y` (the agent's parser, shared).
 pub use picket_core::config::parse_duration;
 
+#[cfg(test)]
 /// Prometheus's default `scrape_interval` (global and per job).
-pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+#[cfg(test)]
 /// Prometheus's default `scrape_timeout`.
-pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prometheus's default file_sd `refresh_interval`.
-pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// One `[[scrape_configs]]` table as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -166,7 +168,7 @@ impl fmt::Debug for Password {
 
 impl Password {
     /// The password now (reads the file each time).
-    pub fn get(&self) -> Result<String, String> {
+    pub(crate) fn get(&self) -> Result<String, String> {
         match self {
             Password::Inline(p) => Ok(p.clone()),
             Password::File(f) => std::fs::read_to_string(f)
@@ -200,7 +202,7 @@ impl ScrapeConfigToml {
     ///
     /// Errors name the key relative to this table (`scrape_timeout: …`);
     /// [`resolve_all`] prefixes them with `scrape_configs[i].`.
-    pub fn resolve(
+    pub(crate) fn resolve(
         self,
         global_interval: Duration,
         global_timeout: Duration,
@@ -299,7 +301,7 @@ impl ScrapeConfigToml {
 impl ScrapeConfig {
     /// Makes relative file_sd patterns and `password_file` relative to `dir`
     /// (Prometheus reads them relative to the config file's directory).
-    pub fn set_directory(&mut self, dir: &Path) {
+    pub(crate) fn set_directory(&mut self, dir: &Path) {
         for f in &mut self.file_sd_configs {
             for p in &mut f.files {
                 if p.is_relative() {
@@ -341,7 +343,7 @@ pub(crate) fn group(
 
 /// Resolves every table (errors prefixed `scrape_configs[i].`) and checks
 /// that job names are unique.
-pub fn resolve_all(
+pub(crate) fn resolve_all(
     tables: Vec<ScrapeConfigToml>,
     global_interval: Duration,
     global_timeout: Duration,
@@ -360,7 +362,7 @@ pub fn resolve_all(
 /// `[[scrape_configs]]` of the hub config: every table resolved
 /// ([`resolve_all`]), its errors at the key's line, else its table's
 /// header; file paths made relative to the config file's directory.
-pub fn resolve_section(
+pub(crate) fn resolve_section(
     tables: Vec<ScrapeConfigToml>,
     global_interval: Duration,
     global_timeout: Duration,
@@ -380,7 +382,7 @@ pub fn resolve_section(
 }
 
 /// Checks what spans scrape configs: job names non-empty and unique.
-pub fn validate(configs: &[ScrapeConfig]) -> Result<(), String> {
+pub(crate) fn validate(configs: &[ScrapeConfig]) -> Result<(), String> {
     let mut seen = HashSet::new();
     for (i, c) in configs.iter().enumerate() {
         if c.job_name.is_empty() {
@@ -398,7 +400,7 @@ pub fn validate(configs: &[ScrapeConfig]) -> Result<(), String> {
 
 /// Formats a duration as Prometheus does (`15s`, `1m30s`, `2h`, `500ms`,
 /// `0s`; years and weeks only when exact).
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let mut ms = d.as_millis() as u64;
     if ms == 0 {
         return "0s".into();

@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_secs(5);
 
 /// Checks a `files` entry as Prometheus does
 /// (`^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$`).
-pub fn check_pattern(p: &str) -> Result<(), String> {
+pub(crate) fn check_pattern(p: &str) -> Result<(), String> {
     let bad = |why: &str| {
         Err(format!(
             "path name {p:?} is not valid for file discovery: {why}"
@@ -61,7 +61,7 @@ struct GroupEntry {
 /// Parses a target file's text: JSON if the name ends in `.json`, else YAML.
 /// Each group gets `__meta_filepath` = `path`. Errors carry the parser's
 /// line and column.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
     let is_json = path
         .extension()
         .and_then(|e| e.to_str())
@@ -88,7 +88,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<TargetGroup>, String> {
 
 /// The files a pattern names now, sorted (a pattern without `*` or `?`
 /// names its file if it exists).
-pub fn expand(pattern: &Path) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn expand(pattern: &Path) -> io::Result<Vec<PathBuf>> {
     let name = match pattern.file_name().and_then(|n| n.to_str()) {
         Some(n) if n.contains(['*', '?']) => n,
         _ => {

@@ -29,8 +29,8 @@
 //! `track_timestamps_staleness`, and the delay Prometheus puts before
 //! marking a removed target stale (it waits in case the target comes back).
 
-pub mod config;
-pub mod file_sd;
+pub(crate) mod config;
+pub(crate) mod file_sd;
 mod scrape_loop;
 mod target;
 
@@ -49,10 +49,10 @@ use scrape_loop::{Handle, Settings};
 pub use picket_core::metric::STALE_NAN_BITS;
 
 /// One stored sample: labels including `__name__`, timestamp in ms, value.
-pub type Row = (Labels, i64, f64);
+pub(crate) type Row = (Labels, i64, f64);
 
 /// Where scraped samples go (the hub's store implements it).
-pub trait Sink: Send + Sync {
+pub(crate) trait Sink: Send + Sync {
     /// Stores samples: (labels including "__name__", timestamp ms, value).
     /// Err = the store failed (the scrape loop logs it and carries on).
     fn append(&self, rows: Vec<(Labels, i64, f64)>) -> Result<(), String>;
@@ -60,7 +60,7 @@ pub trait Sink: Send + Sync {
 
 /// A target's state, for `/api/v1/targets`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TargetStatus {
+pub(crate) struct TargetStatus {
     /// Labels before `__` labels were dropped (`__address__`,
     /// `__scheme__`, `__metrics_path__`, `__meta_filepath`, …).
     pub discovered_labels: Labels,
@@ -91,7 +91,7 @@ pub struct TargetStatus {
 }
 
 /// Runs every target of every scrape config on its own thread.
-pub struct Manager {
+pub(crate) struct Manager {
     shared: Arc<Shared>,
 }
 
@@ -154,7 +154,7 @@ impl Manager {
     /// series), starts new ones. A target whose job settings changed is
     /// restarted with its series carried over (no stale markers). A
     /// repeated job name is logged and its later config ignored.
-    pub fn reload(&self, configs: Vec<ScrapeConfig>) {
+    pub(crate) fn reload(&self, configs: Vec<ScrapeConfig>) {
         let mut st = lock(&self.shared.state);
         if st.stopped {
             return;
@@ -235,7 +235,7 @@ impl Manager {
     }
 
     /// For `/api/v1/targets`: every target, by job, then by labels.
-    pub fn targets(&self) -> Vec<TargetStatus> {
+    pub(crate) fn targets(&self) -> Vec<TargetStatus> {
         let st = lock(&self.shared.state);
         let mut out = Vec::new();
         for (job, p) in &st.pools {
@@ -265,7 +265,7 @@ impl Manager {
     /// Stops every loop (no stale markers on shutdown, as Prometheus).
     /// Returns at once; nothing is written to the sink after it returns
     /// (a fetch in flight finishes within its timeout and is dropped).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let mut st = lock(&self.shared.state);
         st.stopped = true;
         for (_, p) in std::mem::take(&mut st.pools) {

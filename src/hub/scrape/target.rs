@@ -172,7 +172,7 @@ pub(crate) fn series_labels(sample: Sample, target: &Labels, honor_labels: bool)
 
 /// The series of `prev` missing from `cur`, sorted: each gets a stale
 /// marker.
-pub fn gone(prev: &HashSet<Labels>, cur: &HashSet<Labels>) -> Vec<Labels> {
+pub(crate) fn gone(prev: &HashSet<Labels>, cur: &HashSet<Labels>) -> Vec<Labels> {
     let mut v: Vec<Labels> = prev.difference(cur).cloned().collect();
     v.sort();
     v

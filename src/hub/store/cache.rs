@@ -18,14 +18,14 @@ use std::sync::Arc;
 use super::chunk;
 
 /// A chunk's decoded samples, shared with the queries reading them.
-pub type Decoded = Arc<Vec<(i64, f64)>>;
+pub(crate) type Decoded = Arc<Vec<(i64, f64)>>;
 
 /// (series id, chunk start, hash of the chunk's bytes)
 type Key = (u32, i64, u64);
 
 /// The bounded cache of decoded chunks.
 #[derive(Debug)]
-pub struct ChunkCache {
+pub(crate) struct ChunkCache {
     map: HashMap<Key, Decoded>,
     order: VecDeque<Key>,
     samples: usize,
@@ -35,7 +35,7 @@ pub struct ChunkCache {
 impl ChunkCache {
     /// A cache holding at most `max_samples` decoded samples (16 bytes
     /// each); 0 turns it off.
-    pub fn new(max_samples: usize) -> ChunkCache {
+    pub(crate) fn new(max_samples: usize) -> ChunkCache {
         ChunkCache {
             map: HashMap::new(),
             order: VecDeque::new(),
@@ -52,12 +52,12 @@ impl ChunkCache {
     }
 
     /// The decoded samples of `key`, if kept.
-    pub fn get(&self, key: &Key) -> Option<Decoded> {
+    pub(crate) fn get(&self, key: &Key) -> Option<Decoded> {
         self.map.get(key).cloned()
     }
 
     /// Keeps `d` under `key`, dropping the oldest entries past the bound.
-    pub fn put(&mut self, key: Key, d: Decoded) {
+    pub(crate) fn put(&mut self, key: Key, d: Decoded) {
         if d.len() > self.max_samples || self.map.contains_key(&key) {
             return;
         }
@@ -74,14 +74,15 @@ impl ChunkCache {
         }
     }
 
+    #[cfg(test)]
     /// Samples kept.
-    pub fn samples(&self) -> usize {
+    pub(crate) fn samples(&self) -> usize {
         self.samples
     }
 }
 
 /// Decodes `data` through `cache` (locked only to look up and to insert).
-pub fn decode(
+pub(crate) fn decode(
     cache: &std::sync::Mutex<ChunkCache>,
     series: u32,
     start: i64,

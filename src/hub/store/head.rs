@@ -25,7 +25,7 @@ use picket_core::varint::{put as put_uvarint, read as read_uvarint, unzigzag, zi
 
 /// A series' head samples, strictly increasing in time.
 #[derive(Debug, Default)]
-pub struct Packed {
+pub(crate) struct Packed {
     buf: Vec<u8>,
     n: usize,
     first_t: i64,
@@ -36,22 +36,22 @@ pub struct Packed {
 
 impl Packed {
     /// Number of samples.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.n
     }
 
     /// True when it holds none.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.n == 0
     }
 
     /// The first (oldest) timestamp.
-    pub fn first_t(&self) -> Option<i64> {
+    pub(crate) fn first_t(&self) -> Option<i64> {
         (self.n > 0).then_some(self.first_t)
     }
 
     /// The last (newest) timestamp.
-    pub fn last_t(&self) -> Option<i64> {
+    pub(crate) fn last_t(&self) -> Option<i64> {
         (self.n > 0).then_some(self.last_t)
     }
 
@@ -80,7 +80,7 @@ impl Packed {
 
     /// Adds samples in any order; a timestamp already held takes the new
     /// value. Returns how many timestamps are new.
-    pub fn extend(&mut self, points: &[(i64, f64)]) -> usize {
+    pub(crate) fn extend(&mut self, points: &[(i64, f64)]) -> usize {
         let in_order = points.windows(2).all(|w| w[0].0 < w[1].0)
             && points
                 .first()
@@ -98,7 +98,7 @@ impl Packed {
 
     /// Puts back samples taken out earlier: on a timestamp held, the held
     /// (newer) value stays. Returns how many timestamps are new.
-    pub fn put_back(&mut self, older: &[(i64, f64)]) -> usize {
+    pub(crate) fn put_back(&mut self, older: &[(i64, f64)]) -> usize {
         let before = self.n;
         *self = Packed::from_points(chunk::merge(older, &self.points()));
         self.n - before
@@ -118,7 +118,7 @@ impl Packed {
     }
 
     /// The samples, oldest first, unpacked as they are read.
-    pub fn iter(&self) -> Cursor<'_> {
+    pub(crate) fn iter(&self) -> Cursor<'_> {
         Cursor {
             buf: &self.buf,
             pos: 0,
@@ -130,14 +130,14 @@ impl Packed {
     }
 
     /// All samples.
-    pub fn points(&self) -> Points {
+    pub(crate) fn points(&self) -> Points {
         let mut out = Vec::with_capacity(self.n);
         out.extend(self.iter());
         out
     }
 
     /// The samples with `mint <= t <= maxt`.
-    pub fn range(&self, mint: i64, maxt: i64) -> Points {
+    pub(crate) fn range(&self, mint: i64, maxt: i64) -> Points {
         if self.n == 0 || maxt < self.first_t || mint > self.last_t {
             return Vec::new();
         }
@@ -150,7 +150,7 @@ impl Packed {
     /// Takes out the samples before `cut`, still packed (None when there
     /// are none); the rest is packed again, in a tight allocation of its
     /// own. When all of them are before `cut` they move out as they are.
-    pub fn split_before(&mut self, cut: i64) -> Option<Packed> {
+    pub(crate) fn split_before(&mut self, cut: i64) -> Option<Packed> {
         if self.n == 0 || self.first_t >= cut {
             return None;
         }
@@ -186,7 +186,7 @@ impl Packed {
 /// kept and read from again (a checkpoint hands each window's place to
 /// an encoder thread).
 #[derive(Clone, Copy, Debug)]
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
     left: usize,
@@ -197,7 +197,7 @@ pub struct Cursor<'a> {
 
 impl Cursor<'_> {
     /// Samples not yet read.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.left
     }
 }

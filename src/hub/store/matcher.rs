@@ -42,7 +42,7 @@ impl PartialEq for Matcher {
 
 impl Matcher {
     /// A matcher; Err when a regex does not compile.
-    pub fn new(name: &str, op: Op, value: &str) -> Result<Matcher, String> {
+    pub(crate) fn new(name: &str, op: Op, value: &str) -> Result<Matcher, String> {
         let re = match op {
             Op::Re | Op::Nre => Some(
                 Regex::new(&format!("^(?:{value})$"))
@@ -59,7 +59,7 @@ impl Matcher {
     }
 
     /// `name="value"`.
-    pub fn eq(name: &str, value: &str) -> Matcher {
+    pub(crate) fn eq(name: &str, value: &str) -> Matcher {
         Matcher {
             name: name.to_string(),
             op: Op::Eq,
@@ -69,7 +69,7 @@ impl Matcher {
     }
 
     /// Whether a label value (`""` when absent) matches.
-    pub fn matches(&self, v: &str) -> bool {
+    pub(crate) fn matches(&self, v: &str) -> bool {
         match (self.op, &self.re) {
             (Op::Eq, _) => v == self.value,
             (Op::Ne, _) => v != self.value,
@@ -80,12 +80,12 @@ impl Matcher {
     }
 
     /// Whether a label set matches.
-    pub fn matches_labels(&self, l: &Labels) -> bool {
+    pub(crate) fn matches_labels(&self, l: &Labels) -> bool {
         self.matches(l.get(&self.name).unwrap_or(""))
     }
 
     /// True when the matcher also matches a missing label.
-    pub fn matches_empty(&self) -> bool {
+    pub(crate) fn matches_empty(&self) -> bool {
         self.matches("")
     }
 }
@@ -93,7 +93,7 @@ impl Matcher {
 /// Parses a series selector as the read API takes it in `match[]`:
 /// `metric`, `metric{a="b",c=~"d"}` or `{a="b"}`. At least one matcher
 /// must not match the empty string, as Prometheus requires.
-pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
+pub(crate) fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     let s = s.trim();
     let (name, rest) = match s.find('{') {
         Some(i) => (s[..i].trim(), Some(&s[i..])),

@@ -78,17 +78,17 @@
 //! - [`head`], [`wal`], [`cache`], [`matcher`] and the codec [`chunk`]:
 //!   the in-memory and on-disk encodings.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod chunk;
 mod compact;
 mod encode;
-pub mod head;
+pub(crate) mod head;
 mod keys;
-pub mod matcher;
+pub(crate) mod matcher;
 mod read;
 mod schema;
 mod seal;
-pub mod wal;
+pub(crate) mod wal;
 mod write;
 
 use std::collections::HashMap;
@@ -105,20 +105,20 @@ pub use matcher::{Matcher, Op};
 use schema::used_bytes;
 
 /// One series' samples: (ms, value), in time order.
-pub type Points = Vec<(i64, f64)>;
+pub(crate) type Points = Vec<(i64, f64)>;
 
 /// Window of a head chunk (30 minutes).
-pub const WINDOW_MS: i64 = 30 * 60 * 1000;
+pub(crate) const WINDOW_MS: i64 = 30 * 60 * 1000;
 /// Window of a compacted chunk (one day).
-pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a window stays open after its end, for samples a little late.
-pub const GRACE_MS: i64 = 5 * 60 * 1000;
+pub(crate) const GRACE_MS: i64 = 5 * 60 * 1000;
 /// Head size past which a checkpoint seals everything.
-pub const MAX_HEAD: usize = 4_000_000;
+pub(crate) const MAX_HEAD: usize = 4_000_000;
 /// Backlog samples (for windows already closed) in the head past which the
 /// hub checkpoints at once instead of waiting for the minute: a replayed
 /// backlog is sealed to disk as it arrives, not held in memory.
-pub const MAX_BACKLOG: usize = 250_000;
+pub(crate) const MAX_BACKLOG: usize = 250_000;
 
 /// The store's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub struct Options {
 }
 
 /// Default of [`Options::cache_samples`]: one million samples, 16 MiB.
-pub const DEFAULT_CACHE_SAMPLES: usize = 1_000_000;
+pub(crate) const DEFAULT_CACHE_SAMPLES: usize = 1_000_000;
 
 impl Default for Options {
     fn default() -> Options {
@@ -164,7 +164,7 @@ pub struct Limit {
 
 impl Limit {
     /// No bounds.
-    pub const NONE: Limit = Limit {
+    pub(crate) const NONE: Limit = Limit {
         series: 0,
         samples: 0,
     };
@@ -214,7 +214,7 @@ impl From<rusqlite::Error> for StoreError {
 
 /// What an append did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// Samples taken.
     pub samples: u64,
     /// Samples older than the retention, refused.
@@ -246,7 +246,7 @@ pub struct Stats {
 
 /// A snapshot of sizes, for `/metrics`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     /// Series known.
     pub series: u64,
     /// Samples in the head (not yet in chunks).
@@ -313,7 +313,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -335,28 +335,24 @@ fn seal_threads(configured: usize) -> usize {
 
 impl Store {
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The settings.
-    pub fn options(&self) -> &Options {
-        &self.opts
-    }
-
+    #[cfg(test)]
     /// Samples held in memory, not yet sealed into chunks.
-    pub fn head_samples(&self) -> usize {
+    pub(crate) fn head_samples(&self) -> usize {
         lock(&self.state).head_samples
     }
 
     /// Head samples for windows already closed: a backlog arriving, which
     /// the next checkpoint seals.
-    pub fn backlog_samples(&self) -> usize {
+    pub(crate) fn backlog_samples(&self) -> usize {
         self.backlog.load(Ordering::Relaxed)
     }
 
     /// Sizes for `/metrics`.
-    pub fn sizes(&self) -> Sizes {
+    pub(crate) fn sizes(&self) -> Sizes {
         let (series, head_samples) = {
             let st = lock(&self.state);
             (st.series.len() as u64, st.head_samples as u64)

@@ -61,7 +61,7 @@ impl Store {
     }
 
     /// Label sets of the series matching `matchers` with data in `[mint, maxt]`.
-    pub fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+    pub(crate) fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         let st = lock(&self.state);
         let mut out: Vec<Labels> = self
             .matching(&st, matchers, mint, maxt)
@@ -75,7 +75,12 @@ impl Store {
     /// Label names of the matching series (all series when `selectors` is
     /// empty), sorted. Each selector is a set of matchers; series matching
     /// any selector count.
-    pub fn label_names(&self, selectors: &[Vec<Matcher>], mint: i64, maxt: i64) -> Vec<String> {
+    pub(crate) fn label_names(
+        &self,
+        selectors: &[Vec<Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<String> {
         let mut names = BTreeSet::new();
         for l in self.union(selectors, mint, maxt) {
             for (n, v) in l.iter() {
@@ -88,7 +93,7 @@ impl Store {
     }
 
     /// Values of label `name` over the matching series, sorted.
-    pub fn label_values(
+    pub(crate) fn label_values(
         &self,
         name: &str,
         selectors: &[Vec<Matcher>],
@@ -119,7 +124,7 @@ impl Store {
 
     /// The samples in `[mint, maxt]` of every matching series, series in
     /// label order, samples in time order.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         matchers: &[Matcher],
         mint: i64,
@@ -136,7 +141,7 @@ impl Store {
     /// reading any chunk when too many series match, and while decoding
     /// when too many samples have been read, so a query over everything
     /// fails fast instead of exhausting a small board's memory.
-    pub fn select_limited(
+    pub(crate) fn select_limited(
         &self,
         matchers: &[Matcher],
         mint: i64,

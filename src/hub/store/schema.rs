@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 impl Store {
     /// Opens (or creates) the store under `opts.dir`, replaying the wal
     /// rows into the head.
-    pub fn open(opts: Options) -> Result<Store, StoreError> {
+    pub(crate) fn open(opts: Options) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&opts.dir)
             .map_err(|e| StoreError(format!("cannot create {}: {e}", opts.dir.display())))?;
         let path = opts.dir.join("picket-hub.sqlite");

@@ -16,7 +16,7 @@ use super::{head, lock, wal, window, Store, StoreError, DAY_MS, GRACE_MS, MAX_HE
 impl Store {
     /// Seals closed windows into chunks, compacts one finished day,
     /// applies retention. `now` in ms; `all` seals the whole head.
-    pub fn checkpoint(&self, now: i64, all: bool) -> Result<(), StoreError> {
+    pub(crate) fn checkpoint(&self, now: i64, all: bool) -> Result<(), StoreError> {
         self.checkpoint_inner(now, all, false)
     }
 
@@ -25,7 +25,7 @@ impl Store {
     /// newest one, which the backlog is still filling; sealing that too
     /// would rewrite it at every checkpoint of the burst. The minute's
     /// regular checkpoint seals whatever is closed.
-    pub fn checkpoint_backlog(&self, now: i64) -> Result<(), StoreError> {
+    pub(crate) fn checkpoint_backlog(&self, now: i64) -> Result<(), StoreError> {
         self.checkpoint_inner(now, false, true)
     }
 

@@ -28,14 +28,14 @@ use picket_core::varint::{put as put_uvarint, unzigzag, zigzag};
 const MAX_SAMPLES: u64 = 1 << 26;
 
 /// Which samples (series id, ms) a commit writes: all when there is none.
-pub type Keep<'a> = dyn Fn(u32, i64) -> bool + Sync + 'a;
+pub(crate) type Keep<'a> = dyn Fn(u32, i64) -> bool + Sync + 'a;
 
 /// Bytes of one segment of a [`Log`] (a record takes at most 28).
 const SEGMENT: usize = 64 << 10;
 
 /// Samples (series id, ms, value) in append order, encoded as segments.
 #[derive(Debug, Default)]
-pub struct Log {
+pub(crate) struct Log {
     segments: Vec<Segment>,
     n: usize,
 }
@@ -103,7 +103,7 @@ impl FromIterator<(u32, i64, f64)> for Log {
 
 impl Log {
     /// Appends a sample.
-    pub fn push(&mut self, id: u32, t: i64, v: f64) {
+    pub(crate) fn push(&mut self, id: u32, t: i64, v: f64) {
         match self.segments.last_mut() {
             Some(s) if s.raw.len() + 28 <= SEGMENT => s.push(id, t, v),
             _ => {
@@ -116,24 +116,25 @@ impl Log {
     }
 
     /// Samples held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.n
     }
 
     /// True when it holds none.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.n == 0
     }
 
     /// Appends `later`'s samples after these (segments stand alone: no
     /// copy).
-    pub fn append(&mut self, later: Log) {
+    pub(crate) fn append(&mut self, later: Log) {
         self.segments.extend(later.segments);
         self.n += later.n;
     }
 
+    #[cfg(test)]
     /// The samples, in append order.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, i64, f64)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, i64, f64)> + '_ {
         self.segments.iter().flat_map(Segment::iter)
     }
 
@@ -141,7 +142,11 @@ impl Log {
     /// `parts` of them (split at segments, deflated on as many threads),
     /// in order; each as (its newest timestamp, blob), with the samples
     /// kept.
-    pub fn blobs(&self, keep: Option<&Keep<'_>>, parts: usize) -> (Vec<(i64, Vec<u8>)>, usize) {
+    pub(crate) fn blobs(
+        &self,
+        keep: Option<&Keep<'_>>,
+        parts: usize,
+    ) -> (Vec<(i64, Vec<u8>)>, usize) {
         let per = self.n.div_ceil(parts.max(1)).max(1);
         let mut groups: Vec<&[Segment]> = Vec::new();
         let (mut from, mut count) = (0, 0);
@@ -231,7 +236,7 @@ fn record(p: &mut &[u8], id: i64, t: i64) -> Result<(u32, i64, f64), String> {
 }
 
 /// Decodes a blob; Err on anything malformed.
-pub fn decode(data: &[u8]) -> Result<Vec<(u32, i64, f64)>, String> {
+pub(crate) fn decode(data: &[u8]) -> Result<Vec<(u32, i64, f64)>, String> {
     let mut raw = Vec::new();
     DeflateDecoder::new(data)
         .take(MAX_SAMPLES * 28)

@@ -20,7 +20,7 @@ impl Store {
     /// taken, once per series, not once per sample. Samples older than
     /// the retention are refused and counted; a duplicate (series,
     /// timestamp) replaces the earlier value.
-    pub fn append(&self, batch: &Batch<'_>) -> Appended {
+    pub(crate) fn append(&self, batch: &Batch<'_>) -> Appended {
         let mut keys = String::new();
         let mut ends = Vec::with_capacity(batch.len());
         for (labels, _) in batch.series() {
@@ -75,7 +75,7 @@ impl Store {
     /// Waits until the backlog is past [`MAX_BACKLOG`] (true) or `timeout`
     /// has passed (false): the checkpoint thread starts sealing a backlog
     /// the moment it is due.
-    pub fn wait_backlog(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait_backlog(&self, timeout: Duration) -> bool {
         let g = lock(&self.backlog_wake.0);
         if self.backlog_samples() > MAX_BACKLOG {
             return true;
@@ -85,7 +85,7 @@ impl Store {
     }
 
     /// Writes the pending samples (and new series) as one wal row.
-    pub fn commit(&self) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self) -> Result<(), StoreError> {
         self.commit_locked(&mut lock(&self.writer))
     }
 

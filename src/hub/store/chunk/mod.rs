@@ -193,7 +193,7 @@ pub fn encode(samples: &[(i64, f64)]) -> Vec<u8> {
 }
 
 /// Decodes a chunk; Err with a human message on any malformed input, never panics (input may be corrupt).
-pub fn decode(data: &[u8]) -> Result<Vec<(i64, f64)>, String> {
+pub(crate) fn decode(data: &[u8]) -> Result<Vec<(i64, f64)>, String> {
     let split = data.len().checked_sub(4).ok_or("chunk cut short")?;
     let (data, sum) = data.split_at(split);
     let mut crc = flate2::Crc::new();
@@ -204,11 +204,12 @@ pub fn decode(data: &[u8]) -> Result<Vec<(i64, f64)>, String> {
     decode_unchecked(data)
 }
 
+#[cfg(test)]
 /// Reads only the header: (number of samples, min timestamp, max timestamp), cheap.
 ///
 /// An empty chunk gives (0, 0, 0). Neither the checksum nor the body is
 /// looked at: [`decode`] may still fail.
-pub fn header(data: &[u8]) -> Result<(usize, i64, i64), String> {
+pub(crate) fn header(data: &[u8]) -> Result<(usize, i64, i64), String> {
     read_header(&mut Reader { b: data, i: 0 })
 }
 
@@ -216,7 +217,7 @@ pub fn header(data: &[u8]) -> Result<(usize, i64, i64), String> {
 ///
 /// A list that is not strictly increasing is sorted first (of equal
 /// timestamps within it, the last one is kept).
-pub fn merge(older: &[(i64, f64)], newer: &[(i64, f64)]) -> Vec<(i64, f64)> {
+pub(crate) fn merge(older: &[(i64, f64)], newer: &[(i64, f64)]) -> Vec<(i64, f64)> {
     let (sorted_older, sorted_newer);
     let (mut older, mut newer) = (older, newer);
     if !strictly_increasing(older) {
