@@ -10,7 +10,7 @@
 # --test   after building, run each binary under qemu-user (qemu-aarch64-static
 #          -cpu cortex-a53 / qemu-arm-static -cpu cortex-a7 / -cpu arm1176) and
 #          compare its `once` scrape of tests/fixtures/pi4 with the host
-#          binary's, volatile series filtered out (same list as tests/golden.rs);
+#          binary's, volatile series filtered out (same list as tests/agent/golden.rs);
 #          then serve /metrics from fixtures/pi4 and fixtures/rock64 under qemu
 #          and compare with tests/golden/{pi4,rock64}.prom.
 #
@@ -100,7 +100,7 @@ build_one() {
     # libc_unstable_musl_v1_2: zig's musl is 1.2.x, whose time_t is 64 bits
     # on 32-bit targets too. Without this cfg the libc crate keeps the
     # pre-1.2 32-bit time_t there and links the time32 compatibility symbols,
-    # which wrap in January 2038 (src/clock.rs). On aarch64 it changes no
+    # which wrap in January 2038 (src/core/clock.rs). On aarch64 it changes no
     # layout and only silences libc's deprecation warning on time_t.
     local cfg="--cfg libc_unstable_musl_v1_2"
     # shellcheck disable=SC2086
@@ -114,7 +114,7 @@ build_one() {
         # crt and musl libc instead.
         # std is built here too, but its own libc (0.2.178 for this
         # toolchain) has no time64 support: std's SystemTime and
-        # Metadata::modified stay 32-bit, so src/clock.rs avoids them.
+        # Metadata::modified stay 32-bit, so src/core/clock.rs avoids them.
         RUSTC_BOOTSTRAP=1 RUSTFLAGS="${RUSTFLAGS:-} -C link-self-contained=no $cfg" \
             cargo zigbuild --release --locked --target "$t" --bin picket \
             -Zbuild-std=std,panic_abort ${CROSS_FEATURES:-} || return 1
@@ -132,14 +132,14 @@ build_one() {
 }
 
 # --- qemu smoke test -------------------------------------------------------
-# Same list as VOLATILE in tests/golden.rs: values from syscalls or the build
+# Same list as VOLATILE in tests/agent/golden.rs: values from syscalls or the build
 # machine's disk, not from the fixture files.
 VOLATILE='^(node_scrape_collector_duration_seconds|process_|picket_build_info|node_time_seconds|node_time_zone_offset_seconds|node_timex_|node_filesystem_avail_bytes|node_filesystem_free_bytes|node_filesystem_size_bytes|node_filesystem_files|node_textfile_mtime_seconds)'
 
 # Drops volatile samples and their # HELP / # TYPE lines (as stable_lines in tests/util.rs).
 stable() { awk -v v="$VOLATILE" '{ n = $0; sub(/^# (HELP|TYPE) /, "", n); if (n !~ v) print }'; }
 
-# Flags of tests/golden.rs tree_args() for fixture tree $1.
+# Flags of tests/util.rs tree_args() for fixture tree $1.
 tree_flags() {
     echo "--path.procfs=tests/fixtures/$1/proc --path.sysfs=tests/fixtures/$1/sys" \
         "--path.rootfs=tests/fixtures/$1/rootfs" \

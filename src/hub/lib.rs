@@ -1,32 +1,39 @@
-//! picket-hub: the aggregator's data flow, in module order:
+//! picket-hub: the aggregator. Its data flow, in module order:
 //!
 //! ```text
-//! ingest (remote_write receiver, scrape, MQTT) → store (SQLite chunks) → api (Prometheus HTTP API)
-//!                                                  store → rules (evaluation) → notify (delivery)
+//! transports: server (HTTP: remote_write, API) · scrape (targets, file_sd) · mqtt (subscriber)
+//!   → ingest (remote_write, scrape, MQTT → one Batch) ─ liveness (push sources, their up)
+//!   → store (schema, write, seal, read; the chunk codec)
+//!   → promql (evaluator) → query_api, api (Prometheus HTTP API), json
+//!   → rules (rule files, evaluation, alert state) → notify (Alertmanager, routes,
+//!     silences, webhook, email, MQTT)
 //! ```
 //!
 //! [`ingest`] turns every input into one [`ingest::Batch`] for one
-//! `Store::append`; [`store`] (schema, write, seal, read, and the chunk
-//! codec [`store::chunk`]) knows no wire format.
-//!
-//! `main.rs` only parses arguments and maps errors to exit
-//! codes; [`config`] reads the TOML file and Prometheus's flags, [`server`]
-//! wires the parts together.
+//! `Store::append`; [`store`] knows no wire format. `main.rs` only parses
+//! arguments and maps errors to exit codes; [`config`] reads the TOML file
+//! and Prometheus's flags (each section resolving itself against
+//! picket-core's one error locator), [`server`] wires the parts together
+//! and [`telemetry`] is the hub's own `/metrics`.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod config;
-pub mod ingest;
-pub mod json;
-pub mod liveness;
 pub mod mqtt;
-pub mod notify;
-pub mod promql;
-pub mod query_api;
-pub mod rules;
 pub mod scrape;
 pub mod server;
+
+pub mod ingest;
+pub mod liveness;
+
 pub mod store;
-pub mod telemetry;
 
 pub mod api;
+pub mod json;
+pub mod promql;
+pub mod query_api;
+
+pub mod notify;
+pub mod rules;
+
+pub mod config;
+pub mod telemetry;

@@ -156,47 +156,29 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         );
         super::mqtt::start(m, hub.store.clone(), hub.mqtt.clone(), hub.sources.clone())?;
     }
-    let h = hub.clone();
-    std::thread::Builder::new()
-        .name("picket-hub-liveness".into())
-        .spawn(move || loop {
-            let mut out = h.sources.tick(now_ms());
-            if !out.is_empty() {
-                // A source that is also a scrape target (one restored from
-                // the store before file_sd found it) has the scraper's up.
-                let scraped: Vec<Labels> =
-                    h.scrape.targets().into_iter().map(|t| t.labels).collect();
-                out.retain(|(l, _, _)| {
-                    let mut l = l.clone();
-                    l.remove("__name__");
-                    !scraped.contains(&l)
-                });
-                h.store.append(&Batch::from_rows(&out));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        })
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
+    spawn("picket-hub-liveness", {
+        let h = hub.clone();
+        move || liveness(&h)
+    })?;
     // SAFETY: the handlers only store to atomics.
     unsafe {
         libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
         libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
     }
-    let h = hub.clone();
-    std::thread::Builder::new()
-        .name("picket-hub-commit".into())
-        .spawn(move || background(&h))
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
-    let h = hub.clone();
-    std::thread::Builder::new()
-        .name("picket-hub-http".into())
-        .spawn(move || {
+    spawn("picket-hub-commit", {
+        let h = hub.clone();
+        move || background(&h)
+    })?;
+    spawn("picket-hub-http", {
+        let h = hub.clone();
+        move || {
             if let Err(e) = serve(listener, h) {
                 log::error!("listener failed: {e}");
                 STOP.store(true, Ordering::SeqCst);
             }
-        })
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
+        }
+    })?;
     while !STOP.load(Ordering::SeqCst) {
         if RELOAD.swap(false, Ordering::SeqCst) {
             reload(&hub, &source);
@@ -210,6 +192,35 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         .commit()
         .map_err(|e| format!("final commit failed: {e}"))?;
     Ok(())
+}
+
+/// Starts a named thread.
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| format!("cannot start a thread: {e}"))
+}
+
+/// The push sources' clock: every 250 ms, an `up 0` for each source that
+/// went silent (or sent its last will), unless the scraper has it.
+fn liveness(h: &Hub) {
+    loop {
+        let mut out = h.sources.tick(now_ms());
+        if !out.is_empty() {
+            // A source that is also a scrape target (one restored from
+            // the store before file_sd found it) has the scraper's up.
+            let scraped: Vec<Labels> = h.scrape.targets().into_iter().map(|t| t.labels).collect();
+            out.retain(|(l, _, _)| {
+                let mut l = l.clone();
+                l.remove("__name__");
+                !scraped.contains(&l)
+            });
+            h.store.append(&Batch::from_rows(&out));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Push sources known before a restart: every `up` series of the last

@@ -5,235 +5,225 @@
 //! Kept apart from the server because it changes with what is counted,
 //! not with how requests are routed.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::server::Hub;
-use picket_core::metric::{Labels, MetricType, Sample};
+use picket_core::metric::{Labels, MetricType, Out, Sample};
 
 /// The hub's own metrics, as text.
 pub(crate) fn metrics(hub: &Hub) -> String {
+    let mut s = Vec::new();
+    let mut out = Out::new(&mut s);
+    store_metrics(hub, &mut out);
+    reload_metrics(hub, &mut out);
+    source_metrics(hub, &mut out);
+    if hub.cfg.mqtt.is_some() {
+        mqtt_metrics(hub, &mut out);
+    }
+    rule_metrics(hub, &mut s);
+    picket_core::process::collect(&mut Out::new(&mut s));
+    heap_metrics(&mut s);
+    let mut text = Vec::new();
+    picket_core::encode::text::encode(&mut s, &mut text);
+    String::from_utf8(text).unwrap_or_default()
+}
+
+fn ld(a: &AtomicU64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
+}
+
+/// What was ingested and refused, and the store's size and maintenance.
+fn store_metrics(hub: &Hub, out: &mut Out<'_>) {
     let st = &hub.store.stats;
     let sizes = hub.store.sizes();
-    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let c = MetricType::Counter;
-    let g = MetricType::Gauge;
-    let none = Labels::new;
-    let code = |v: &str| Labels::from_pairs([("code", v)]);
-    let mut s = vec![
-        Sample::new(
-            "picket_hub_samples_appended_total",
-            "Samples stored.",
-            c,
-            none(),
-            ld(&st.appended),
-        ),
-        Sample::new(
-            "picket_hub_samples_rejected_total",
-            "Samples refused, by reason.",
-            c,
-            Labels::from_pairs([("reason", "too_old")]),
-            ld(&st.too_old),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("204"),
-            ld(&hub.ingest.requests),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("400"),
-            ld(&hub.ingest.rejected_bad),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("401"),
-            ld(&hub.ingest.rejected_auth),
-        ),
-        Sample::new(
-            "picket_hub_remote_write_requests_total",
-            "remote_write requests by outcome.",
-            c,
-            code("500"),
-            ld(&hub.ingest.failed),
-        ),
-        Sample::new(
-            "picket_hub_series",
-            "Series known to the store.",
-            g,
-            none(),
-            sizes.series as f64,
-        ),
-        Sample::new(
-            "picket_hub_head_samples",
-            "Samples in memory, not yet in chunks.",
-            g,
-            none(),
-            sizes.head_samples as f64,
-        ),
-        Sample::new(
-            "picket_hub_storage_bytes",
-            "Bytes of database pages in use.",
-            g,
-            none(),
-            sizes.db_bytes as f64,
-        ),
-        Sample::new(
-            "picket_hub_storage_file_bytes",
-            "Bytes of the database file and its WAL.",
-            g,
-            none(),
-            sizes.file_bytes as f64,
-        ),
-        Sample::new(
-            "picket_hub_commits_total",
-            "Commits of appended samples.",
-            c,
-            none(),
-            ld(&st.commits),
-        ),
-        Sample::new(
-            "picket_hub_checkpoints_total",
-            "Checkpoints run.",
-            c,
-            none(),
-            ld(&st.checkpoints),
-        ),
-        Sample::new(
-            "picket_hub_checkpoint_failures_total",
-            "Checkpoints that failed.",
-            c,
-            none(),
-            ld(&st.checkpoint_failures),
-        ),
-        Sample::new(
-            "picket_hub_chunks_written_total",
-            "Chunk rows written by checkpoints.",
-            c,
-            none(),
-            ld(&st.chunks_written),
-        ),
-        Sample::new(
-            "picket_hub_compactions_total",
-            "Series-days compacted into one chunk.",
-            c,
-            none(),
-            ld(&st.compactions),
-        ),
-        Sample::new(
-            "picket_hub_retention_deleted_chunks_total",
-            "Chunk rows deleted by retention.",
-            c,
-            none(),
-            ld(&st.retention_deleted),
-        ),
-        Sample::new(
-            "picket_hub_uptime_seconds",
-            "Seconds since the hub started.",
-            g,
-            none(),
-            hub.started.elapsed().as_secs_f64(),
-        ),
-    ];
+    out.counter(
+        "picket_hub_samples_appended_total",
+        "Samples stored.",
+        &[],
+        ld(&st.appended),
+    );
+    out.counter(
+        "picket_hub_samples_rejected_total",
+        "Samples refused, by reason.",
+        &[("reason", "too_old")],
+        ld(&st.too_old),
+    );
+    out.counter(
+        "picket_hub_remote_write_requests_total",
+        "remote_write requests by outcome.",
+        &[("code", "204")],
+        ld(&hub.ingest.requests),
+    );
+    out.counter(
+        "picket_hub_remote_write_requests_total",
+        "remote_write requests by outcome.",
+        &[("code", "400")],
+        ld(&hub.ingest.rejected_bad),
+    );
+    out.counter(
+        "picket_hub_remote_write_requests_total",
+        "remote_write requests by outcome.",
+        &[("code", "401")],
+        ld(&hub.ingest.rejected_auth),
+    );
+    out.counter(
+        "picket_hub_remote_write_requests_total",
+        "remote_write requests by outcome.",
+        &[("code", "500")],
+        ld(&hub.ingest.failed),
+    );
+    out.gauge(
+        "picket_hub_series",
+        "Series known to the store.",
+        &[],
+        sizes.series as f64,
+    );
+    out.gauge(
+        "picket_hub_head_samples",
+        "Samples in memory, not yet in chunks.",
+        &[],
+        sizes.head_samples as f64,
+    );
+    out.gauge(
+        "picket_hub_storage_bytes",
+        "Bytes of database pages in use.",
+        &[],
+        sizes.db_bytes as f64,
+    );
+    out.gauge(
+        "picket_hub_storage_file_bytes",
+        "Bytes of the database file and its WAL.",
+        &[],
+        sizes.file_bytes as f64,
+    );
+    out.counter(
+        "picket_hub_commits_total",
+        "Commits of appended samples.",
+        &[],
+        ld(&st.commits),
+    );
+    out.counter(
+        "picket_hub_checkpoints_total",
+        "Checkpoints run.",
+        &[],
+        ld(&st.checkpoints),
+    );
+    out.counter(
+        "picket_hub_checkpoint_failures_total",
+        "Checkpoints that failed.",
+        &[],
+        ld(&st.checkpoint_failures),
+    );
+    out.counter(
+        "picket_hub_chunks_written_total",
+        "Chunk rows written by checkpoints.",
+        &[],
+        ld(&st.chunks_written),
+    );
+    out.counter(
+        "picket_hub_compactions_total",
+        "Series-days compacted into one chunk.",
+        &[],
+        ld(&st.compactions),
+    );
+    out.counter(
+        "picket_hub_retention_deleted_chunks_total",
+        "Chunk rows deleted by retention.",
+        &[],
+        ld(&st.retention_deleted),
+    );
+    out.gauge(
+        "picket_hub_uptime_seconds",
+        "Seconds since the hub started.",
+        &[],
+        hub.started.elapsed().as_secs_f64(),
+    );
+}
+
+/// Config reloads, under Prometheus's names.
+fn reload_metrics(hub: &Hub, out: &mut Out<'_>) {
     let reloads = &hub.reloads;
-    s.push(Sample::new(
+    out.gauge(
         "prometheus_config_last_reload_successful",
         "Whether the last configuration reload attempt was successful.",
-        g,
-        none(),
+        &[],
         f64::from(u8::from(reloads.last_ok.load(Ordering::Relaxed))),
-    ));
-    s.push(Sample::new(
+    );
+    out.gauge(
         "prometheus_config_last_reload_success_timestamp_seconds",
         "Timestamp of the last successful configuration reload.",
-        g,
-        none(),
+        &[],
         reloads.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-    ));
-    s.push(Sample::new(
+    );
+    out.counter(
         "picket_hub_config_reload_failures_total",
         "Configuration reloads that failed (the running config was kept).",
-        c,
-        none(),
+        &[],
         ld(&reloads.failures),
-    ));
+    );
+}
+
+/// Scrape targets and push sources by health.
+fn source_metrics(hub: &Hub, out: &mut Out<'_>) {
     let targets = hub.scrape.targets();
     for health in ["up", "down", "unknown"] {
-        s.push(Sample::new(
+        out.gauge(
             "picket_hub_scrape_targets",
             "Scrape targets by the health of their last scrape.",
-            g,
-            Labels::from_pairs([("health", health)]),
+            &[("health", health)],
             targets.iter().filter(|t| t.health == health).count() as f64,
-        ));
+        );
     }
     let pushing = hub.sources.status();
     for transport in ["remote_write", "mqtt"] {
         for (health, up) in [("up", true), ("down", false)] {
-            s.push(Sample::new(
-                "picket_hub_push_sources",
-                "Boards that push, by transport and health (down: silent for down_after_intervals, or an MQTT last will).",
-                g,
-                Labels::from_pairs([("health", health), ("transport", transport)]),
-                pushing
+            out.gauge("picket_hub_push_sources", "Boards that push, by transport and health (down: silent for down_after_intervals, or an MQTT last will).", &[("health", health), ("transport", transport)], pushing
                     .iter()
                     .filter(|p| p.up == up && p.transport.as_str() == transport)
-                    .count() as f64,
-            ));
+                    .count() as f64);
         }
     }
-    s.push(Sample::new(
+    out.counter(
         "picket_hub_push_up_samples_overridden_total",
         "Backlogged up samples of a push source not stored: the hub's up 0 covers their time.",
-        c,
-        none(),
+        &[],
         ld(&hub.sources.overridden),
-    ));
-    if hub.cfg.mqtt.is_some() {
-        let m = &hub.mqtt;
-        for (name, help, v) in [
-            (
-                "picket_hub_mqtt_received_messages_total",
-                "MQTT messages taken (metrics stored, status read).",
-                &m.received,
-            ),
-            (
-                "picket_hub_mqtt_received_samples_total",
-                "Samples stored from MQTT metrics messages.",
-                &m.samples,
-            ),
-            (
-                "picket_hub_mqtt_rejected_messages_total",
-                "MQTT messages refused (payload or status not understood) and dropped.",
-                &m.rejected,
-            ),
-            (
-                "picket_hub_mqtt_reconnects_total",
-                "Broker connections lost or failed.",
-                &m.reconnects,
-            ),
-        ] {
-            s.push(Sample::new(name, help, c, none(), ld(v)));
-        }
-        s.push(Sample::new(
-            "picket_hub_mqtt_connected",
-            "1 while the broker connection is up.",
-            g,
-            none(),
-            f64::from(u8::from(m.connected.load(Ordering::Relaxed))),
-        ));
+    );
+}
+
+/// The MQTT input.
+fn mqtt_metrics(hub: &Hub, out: &mut Out<'_>) {
+    let m = &hub.mqtt;
+    for (name, help, v) in [
+        (
+            "picket_hub_mqtt_received_messages_total",
+            "MQTT messages taken (metrics stored, status read).",
+            &m.received,
+        ),
+        (
+            "picket_hub_mqtt_received_samples_total",
+            "Samples stored from MQTT metrics messages.",
+            &m.samples,
+        ),
+        (
+            "picket_hub_mqtt_rejected_messages_total",
+            "MQTT messages refused (payload or status not understood) and dropped.",
+            &m.rejected,
+        ),
+        (
+            "picket_hub_mqtt_reconnects_total",
+            "Broker connections lost or failed.",
+            &m.reconnects,
+        ),
+    ] {
+        out.counter(name, help, &[], ld(v));
     }
-    rule_metrics(hub, &mut s);
-    picket_core::process::collect(&mut picket_core::metric::Out::new(&mut s));
-    heap_metrics(&mut s);
-    let mut out = Vec::new();
-    picket_core::encode::text::encode(&mut s, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    out.gauge(
+        "picket_hub_mqtt_connected",
+        "1 while the broker connection is up.",
+        &[],
+        f64::from(u8::from(m.connected.load(Ordering::Relaxed))),
+    );
 }
 
 /// The allocator's view of memory (glibc's `mallinfo2`, as Go's
