@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::server::Hub;
-use picket_core::metric::{Labels, MetricType, Out, Sample};
+use picket_core::metric::Out;
 
 /// The hub's own metrics, as text.
 pub(crate) fn metrics(hub: &Hub) -> String {
@@ -20,9 +20,9 @@ pub(crate) fn metrics(hub: &Hub) -> String {
     if hub.cfg.mqtt.is_some() {
         mqtt_metrics(hub, &mut out);
     }
-    rule_metrics(hub, &mut s);
-    picket_core::process::collect(&mut Out::new(&mut s));
-    heap_metrics(&mut s);
+    rule_metrics(hub, &mut out);
+    picket_core::process::collect(&mut out);
+    heap_metrics(&mut out);
     let mut text = Vec::new();
     picket_core::encode::text::encode(&mut s, &mut text);
     String::from_utf8(text).unwrap_or_default()
@@ -230,110 +230,88 @@ fn mqtt_metrics(hub: &Hub, out: &mut Out<'_>) {
 /// `go_memstats_heap_*` give Prometheus's): what is allocated, and what
 /// the allocator holds from the system; RSS lies between the two.
 #[cfg(target_env = "gnu")]
-fn heap_metrics(s: &mut Vec<Sample>) {
+fn heap_metrics(out: &mut Out<'_>) {
     // SAFETY: mallinfo2 only reads the allocator's own counters.
     let m = unsafe { libc::mallinfo2() };
-    let g = MetricType::Gauge;
-    s.push(Sample::new(
+    out.gauge(
         "picket_hub_heap_inuse_bytes",
         "Bytes allocated on the heap, mmapped blocks included.",
-        g,
-        Labels::new(),
+        &[],
         (m.uordblks + m.hblkhd) as f64,
-    ));
-    s.push(Sample::new(
-        "picket_hub_heap_sys_bytes",
-        "Bytes the allocator holds from the system (heap arenas and mmapped blocks), returned pages included.",
-        g,
-        Labels::new(),
-        (m.arena + m.hblkhd) as f64,
-    ));
+    );
+    out.gauge("picket_hub_heap_sys_bytes", "Bytes the allocator holds from the system (heap arenas and mmapped blocks), returned pages included.", &[], (m.arena + m.hblkhd) as f64);
 }
 
 /// Other C libraries have no `mallinfo2`: `process_*` only.
 #[cfg(not(target_env = "gnu"))]
-fn heap_metrics(_: &mut Vec<Sample>) {}
+fn heap_metrics(_: &mut Out<'_>) {}
 
 /// The rule engine's and the notifier's counters, under Prometheus's names
 /// (so its dashboards and alerts on them work against the hub).
-fn rule_metrics(hub: &Hub, s: &mut Vec<Sample>) {
-    let c = MetricType::Counter;
-    let g = MetricType::Gauge;
-    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+fn rule_metrics(hub: &Hub, out: &mut Out<'_>) {
     let r = &hub.rules;
-    s.push(Sample::new(
+    out.counter(
         "prometheus_rule_evaluations_total",
         "The total number of rule evaluations.",
-        c,
-        Labels::new(),
+        &[],
         ld(&r.stats.evaluations),
-    ));
-    s.push(Sample::new(
+    );
+    out.counter(
         "prometheus_rule_evaluation_failures_total",
         "The total number of rule evaluation failures.",
-        c,
-        Labels::new(),
+        &[],
         ld(&r.stats.failures),
-    ));
+    );
     let missed: u64 = r.with_groups(|gs| gs.iter().map(|g| g.missed).sum());
-    s.push(Sample::new(
+    out.counter(
         "prometheus_rule_group_iterations_missed_total",
         "The total number of rule group evaluations missed due to slow rule group evaluation.",
-        c,
-        Labels::new(),
+        &[],
         missed as f64,
-    ));
-    s.push(Sample::new(
+    );
+    out.counter(
         "prometheus_notifications_dropped_total",
         "Total number of alerts dropped due to errors when sending to Alertmanager.",
-        c,
-        Labels::new(),
+        &[],
         r.notifier.dropped() as f64,
-    ));
-    s.push(Sample::new(
+    );
+    out.gauge(
         "prometheus_notifications_queue_length",
         "The number of alert notifications in the queue.",
-        g,
-        Labels::new(),
+        &[],
         r.notifier.queue_len() as f64,
-    ));
+    );
     let d = r.dispatch.stats();
-    s.push(Sample::new(
+    out.counter(
         "picket_hub_notifications_delivered_total",
         "Direct notifications (webhook, email, MQTT) delivered.",
-        c,
-        Labels::new(),
+        &[],
         ld(&d.sent),
-    ));
-    s.push(Sample::new(
+    );
+    out.counter(
         "picket_hub_notifications_failed_total",
         "Direct notification attempts that failed (each is retried).",
-        c,
-        Labels::new(),
+        &[],
         ld(&d.failed),
-    ));
-    s.push(Sample::new(
+    );
+    out.gauge(
         "picket_hub_notifications_outbox",
         "Direct notifications waiting for delivery (kept across restarts).",
-        g,
-        Labels::new(),
+        &[],
         r.dispatch.outbox_len() as f64,
-    ));
+    );
     for (url, st) in r.notifier.stats() {
-        let l = || Labels::from_pairs([("alertmanager", url.clone())]);
-        s.push(Sample::new(
+        out.counter(
             "prometheus_notifications_sent_total",
             "Total number of alerts sent.",
-            c,
-            l(),
+            &[("alertmanager", url.as_str())],
             ld(&st.sent),
-        ));
-        s.push(Sample::new(
+        );
+        out.counter(
             "prometheus_notifications_errors_total",
             "Total number of errors sending alert notifications.",
-            c,
-            l(),
+            &[("alertmanager", url.as_str())],
             ld(&st.errors),
-        ));
+        );
     }
 }
