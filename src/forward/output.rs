@@ -233,8 +233,8 @@ impl<S: Sender> Output<S> {
             events,
             pending: None,
             held: Vec::new(),
-            // A backlog from an earlier run is drained like after an outage.
             outage: false,
+            // Set by `run` when the buffer holds an earlier run's backlog.
             backlog: false,
             next_try: Instant::now(),
             rng: seed,
