@@ -85,84 +85,42 @@ pub async fn read_request<S: AsyncRead + Unpin>(
     timeout: Duration,
     max_body: usize,
 ) -> Result<Request, ReadError> {
-    let deadline = smol::Timer::after(timeout);
-    read_inner(stream, buf, max_body)
-        .or(async {
-            deadline.await;
-            Err(ReadError::Timeout)
-        })
-        .await
+    within(timeout, async {
+        let (mut req, len) = read_head(stream, buf, max_body).await?;
+        read_body(stream, buf, &mut req, len).await?;
+        Ok(req)
+    })
+    .await
 }
 
-async fn read_inner<S: AsyncRead + Unpin>(
+/// Runs `f` with a deadline; [`ReadError::Timeout`] when it passes.
+pub async fn within<T>(
+    timeout: Duration,
+    f: impl std::future::Future<Output = Result<T, ReadError>>,
+) -> Result<T, ReadError> {
+    let deadline = smol::Timer::after(timeout);
+    f.or(async {
+        deadline.await;
+        Err(ReadError::Timeout)
+    })
+    .await
+}
+
+/// Reads a request's head (the body is left for [`read_body`], so a
+/// server can refuse before reading it): the request and its
+/// Content-Length, checked against `max_body`.
+pub async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     max_body: usize,
-) -> Result<Request, ReadError> {
+) -> Result<(Request, usize), ReadError> {
     let mut chunk = [0u8; 4096];
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(head_len)) => {
-                let mut r = Request {
-                    method: req.method.unwrap_or("").to_string(),
-                    ..Request::default()
-                };
-                let target = req.path.unwrap_or("/");
-                match target.split_once('?') {
-                    Some((p, q)) => {
-                        r.path = p.to_string();
-                        r.query = q.to_string();
-                    }
-                    None => r.path = target.to_string(),
-                }
-                let http11 = req.version == Some(1);
-                for h in req.headers.iter() {
-                    let value = String::from_utf8_lossy(h.value).trim().to_string();
-                    r.headers.push((h.name.to_ascii_lowercase(), value));
-                }
-                let conn = r.header("connection").map(str::to_ascii_lowercase);
-                r.keep_alive = match conn.as_deref() {
-                    Some(c) if c.contains("close") => false,
-                    Some(c) if c.contains("keep-alive") => true,
-                    _ => http11,
-                };
-                if r.header("transfer-encoding").is_some() {
-                    return Err(ReadError::Bad(
-                        411,
-                        "chunked request bodies are not supported; send Content-Length\n",
-                    ));
-                }
-                let len = match r.header("content-length") {
-                    None => 0,
-                    Some(v) => v
-                        .parse::<usize>()
-                        .map_err(|_| ReadError::Bad(400, "invalid Content-Length\n"))?,
-                };
-                if len > max_body {
-                    return Err(ReadError::Bad(413, "request body too large\n"));
-                }
-                buf.drain(..head_len);
-                while buf.len() < len {
-                    let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
-                    if n == 0 {
-                        return Err(ReadError::Bad(400, "body shorter than Content-Length\n"));
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                r.body = buf.drain(..len).collect();
-                return Ok(r);
-            }
-            Ok(httparse::Status::Partial) => {
-                if buf.len() >= MAX_HEAD {
-                    return Err(ReadError::Bad(431, "request header fields too large\n"));
-                }
-            }
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(ReadError::Bad(431, "too many request header fields\n"))
-            }
-            Err(_) => return Err(ReadError::Bad(400, "malformed HTTP request\n")),
+        if let Some(done) = parse_head(buf, max_body)? {
+            return Ok(done);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(ReadError::Bad(431, "request header fields too large\n"));
         }
         let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
         if n == 0 {
@@ -174,6 +132,83 @@ async fn read_inner<S: AsyncRead + Unpin>(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Reads `len` body bytes into `req.body`.
+pub async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    req: &mut Request,
+    len: usize,
+) -> Result<(), ReadError> {
+    let mut chunk = [0u8; 4096];
+    while buf.len() < len {
+        let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
+        if n == 0 {
+            return Err(ReadError::Bad(400, "body shorter than Content-Length\n"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    req.body = buf.drain(..len).collect();
+    Ok(())
+}
+
+/// Parses a complete head at the start of `buf` (removing it), or
+/// `None` when more bytes are needed.
+pub fn parse_head(
+    buf: &mut Vec<u8>,
+    max_body: usize,
+) -> Result<Option<(Request, usize)>, ReadError> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ReadError::Bad(431, "too many request header fields\n"))
+        }
+        Err(_) => return Err(ReadError::Bad(400, "malformed HTTP request\n")),
+    };
+    let mut r = Request {
+        method: req.method.unwrap_or("").to_string(),
+        ..Request::default()
+    };
+    let target = req.path.unwrap_or("/");
+    match target.split_once('?') {
+        Some((p, q)) => {
+            r.path = p.to_string();
+            r.query = q.to_string();
+        }
+        None => r.path = target.to_string(),
+    }
+    let http11 = req.version == Some(1);
+    for h in req.headers.iter() {
+        let value = String::from_utf8_lossy(h.value).trim().to_string();
+        r.headers.push((h.name.to_ascii_lowercase(), value));
+    }
+    let conn = r.header("connection").map(str::to_ascii_lowercase);
+    r.keep_alive = match conn.as_deref() {
+        Some(c) if c.contains("close") => false,
+        Some(c) if c.contains("keep-alive") => true,
+        _ => http11,
+    };
+    if r.header("transfer-encoding").is_some() {
+        return Err(ReadError::Bad(
+            411,
+            "chunked request bodies are not supported; send Content-Length\n",
+        ));
+    }
+    let len = match r.header("content-length") {
+        None => 0,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ReadError::Bad(400, "invalid Content-Length\n"))?,
+    };
+    if len > max_body {
+        return Err(ReadError::Bad(413, "request body too large\n"));
+    }
+    buf.drain(..head_len);
+    Ok(Some((r, len)))
 }
 
 /// Standard base64 with padding (RFC 4648), for `Authorization: Basic`

@@ -7,7 +7,8 @@
 //! metric (the one model: samples, labels) ─ identity (job/instance rules)
 //!   → encode (text, remote_write, MQTT payloads) / decode (text, remote_write)
 //!   → batch (a collection stamped for push and MQTT)
-//! http (server plumbing: bind, request limits)   mqtt (broker settings)
+//! http (requests, responses, bind)   web (--web.config.file: TLS, auth;
+//!   the one server loop)   mqtt (broker settings)
 //! config (file:line:key errors, TOML, durations, listen addresses)
 //! cli (flag spellings)   logger   clock   varint   process (process_*)
 //! ```
@@ -26,6 +27,7 @@ pub mod batch;
 
 pub mod http;
 pub mod mqtt;
+pub mod web;
 
 pub mod cli;
 pub mod config;
