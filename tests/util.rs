@@ -515,3 +515,142 @@ pub fn start_node_exporter_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
 }
 
 pub const NODE_EXPORTER: &str = "prometheus-node-exporter";
+
+/// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    require("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A throwaway CA in `dir` (`<name>.pem`, `<name>.key`), P-256, one day.
+/// The config file is our own, so the system's openssl.cnf does not matter.
+pub fn make_ca(dir: &Path, name: &str) {
+    let cnf = format!("{name}.cnf");
+    std::fs::write(
+        dir.join(&cnf),
+        format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = picket test {name}\n\
+             [v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
+             subjectKeyIdentifier = hash\n"
+        ),
+    )
+    .expect("ca cnf");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-config",
+            &cnf,
+            "-extensions",
+            "v3_ca",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+/// `server.pem` / `server.key` in `dir`, signed by CA `ca`, for
+/// 127.0.0.1 and localhost (rustls checks subjectAltName only, never the
+/// CN).
+pub fn make_server_cert(dir: &Path, ca: &str) {
+    make_leaf(
+        dir,
+        ca,
+        "server",
+        "serverAuth",
+        "IP:127.0.0.1,DNS:localhost",
+    );
+}
+
+/// `<name>.pem` / `<name>.key` in `dir`: a client certificate signed by
+/// CA `ca`, with subjectAltName `DNS:<name>`.
+pub fn make_client_cert(dir: &Path, ca: &str, name: &str) {
+    make_leaf(dir, ca, name, "clientAuth", &format!("DNS:{name}"));
+}
+
+/// A leaf certificate `<name>.pem` / `<name>.key`, P-256, one day.
+fn make_leaf(dir: &Path, ca: &str, name: &str, usage: &str, san: &str) {
+    let cnf = format!("{name}.cnf");
+    std::fs::write(
+        dir.join(&cnf),
+        format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = {name}\n\
+             [leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+             extendedKeyUsage = {usage}\nsubjectAltName = {san}\n\
+             authorityKeyIdentifier = keyid\n"
+        ),
+    )
+    .expect("leaf cnf");
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-config",
+            &cnf,
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    let serial = format!(
+        "{}",
+        2 + name.len() * 7 + name.bytes().map(usize::from).sum::<usize>()
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            &serial,
+            "-days",
+            "1",
+            "-extfile",
+            &cnf,
+            "-extensions",
+            "leaf",
+            "-out",
+            &pem,
+        ],
+    );
+}

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use crate::collect::{Filter, Scraper};
 use crate::config::AgentConfig;
-use crate::serve::{self, ScrapeBuf, Server};
+use crate::serve::{ScrapeBuf, Server};
+use picket_core::web::{Limits, Web};
 use picket_forward::telemetry::Report;
 
 /// Builds the collector set for a resolved configuration; `outputs` are
@@ -33,12 +34,7 @@ pub(crate) fn scraper(cfg: &AgentConfig, outputs: Vec<Arc<dyn Report>>) -> Scrap
 
 /// Builds the server over the collector set.
 pub(crate) fn server(cfg: &AgentConfig, scraper: Arc<Scraper>) -> Server {
-    Server::new(
-        scraper,
-        cfg.telemetry_path.clone(),
-        cfg.max_requests,
-        Duration::from_secs(cfg.read_timeout_seconds),
-    )
+    Server::new(scraper, cfg.telemetry_path.clone(), cfg.max_requests)
 }
 
 /// Runs the agent: bind, then serve until killed.
@@ -49,14 +45,17 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
             format!("cannot listen on {}: {e}", cfg.listen_address),
         )
     })?;
+    let web = Web::open(cfg.web_config_file.as_deref())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let names: Vec<_> = cfg.enabled.iter().map(|d| d.name).collect();
     log::info!(
-        "picket {} listening on {} ({}), collectors: {}",
+        "picket {} listening on {} ({}{}), collectors: {}",
         env!("CARGO_PKG_VERSION"),
         listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
+        if web.is_tls() { "https " } else { "" },
         cfg.telemetry_path,
         names.join(", ")
     );
@@ -71,7 +70,11 @@ pub fn run(cfg: &AgentConfig) -> io::Result<()> {
     if cfg.push.enabled() {
         crate::push::start(&cfg.push, scraper.clone(), outputs)?;
     }
-    serve::serve(listener, Arc::new(server(cfg, scraper)))
+    let limits = Limits {
+        read_timeout: Duration::from_secs(cfg.read_timeout_seconds),
+        max_body: 64 * 1024,
+    };
+    picket_core::web::serve(listener, web, limits, Arc::new(server(cfg, scraper)))
 }
 
 /// `picket buffer status`: one line per buffer file in the buffer directory.

@@ -27,6 +27,7 @@ pub const SPELLING: Spelling = Spelling {
     ],
     collector_switches: true,
     dotted: &[
+        "web.config.file",
         "config.file",
         "web.listen-address",
         "web.telemetry-path",
@@ -83,6 +84,9 @@ pub struct Args {
     /// concurrent scrapes before answering 503 (default 40, 0 = unlimited)
     #[argh(option)]
     pub web_max_requests: Option<usize>,
+    /// exporter-toolkit web config file: TLS and/or basic auth (as node_exporter's)
+    #[argh(option)]
+    pub web_config_file: Option<PathBuf>,
     /// procfs mount point (default "/proc")
     #[argh(option)]
     pub path_procfs: Option<PathBuf>,
@@ -249,6 +253,7 @@ impl Args {
             telemetry_path: self.web_telemetry_path.clone(),
             disable_exporter_metrics: self.web_disable_exporter_metrics,
             max_requests: self.web_max_requests,
+            web_config_file: self.web_config_file.clone(),
             procfs: self.path_procfs.clone(),
             sysfs: self.path_sysfs.clone(),
             rootfs: self.path_rootfs.clone(),

@@ -63,6 +63,9 @@ pub struct WebSection {
     pub max_requests: Option<usize>,
     /// Seconds a client has to send its request headers.
     pub read_timeout_seconds: Option<u64>,
+    /// exporter-toolkit's web config file (TLS, basic auth), as
+    /// `--web.config.file`.
+    pub config_file: Option<PathBuf>,
 }
 
 /// `[paths]`.
@@ -180,6 +183,9 @@ pub struct AgentConfig {
     pub max_requests: usize,
     /// Header read timeout, seconds.
     pub read_timeout_seconds: u64,
+    /// The web config file (`--web.config.file`), checked when the config
+    /// is read.
+    pub web_config_file: Option<PathBuf>,
     /// Root paths.
     pub root: Root,
     /// Collector options.
@@ -210,6 +216,8 @@ pub struct Overrides {
     pub disable_exporter_metrics: bool,
     /// `--web.max-requests`.
     pub max_requests: Option<usize>,
+    /// `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
     /// `--path.procfs`.
     pub procfs: Option<PathBuf>,
     /// `--path.sysfs`.
@@ -274,6 +282,7 @@ pub fn resolve(
         exporter_metrics: web.exporter_metrics,
         max_requests: web.max_requests,
         read_timeout_seconds: web.read_timeout_seconds,
+        web_config_file: web.config_file,
         root,
         opts,
         enabled,
@@ -301,6 +310,7 @@ struct Web {
     exporter_metrics: bool,
     max_requests: usize,
     read_timeout_seconds: u64,
+    config_file: Option<PathBuf>,
 }
 
 impl WebSection {
@@ -331,7 +341,17 @@ impl WebSection {
         if read_timeout_seconds == 0 {
             return Err(loc.key("web.read_timeout_seconds", "must be at least 1".into()));
         }
+        // The web config is read here, so a bad one stops the agent with
+        // its file, line and key before anything listens.
+        let config_file = ov
+            .web_config_file
+            .clone()
+            .or_else(|| self.config_file.clone());
+        if let Some(f) = &config_file {
+            picket_core::web::config::load(f)?;
+        }
         Ok(Web {
+            config_file,
             listen_address,
             telemetry_path,
             exporter_metrics: !(ov.disable_exporter_metrics

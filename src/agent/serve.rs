@@ -1,4 +1,6 @@
-//! The pull side: `GET /metrics` (plus `/` and `/healthz`) on smol.
+//! The pull side: `GET /metrics` (plus `/` and `/healthz`), answered
+//! through the core's one server loop (picket_core::web: TLS and basic
+//! auth from `--web.config.file`, request limits).
 //!
 //! One single-threaded executor accepts connections and speaks HTTP; each
 //! scrape's collection runs on smol's blocking pool, so a slow filesystem
@@ -7,19 +9,17 @@
 //! steady scrape rate allocates little after the first few scrapes.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use smol::{Async, LocalExecutor};
 
 use crate::collect::{Filter, Scraper};
 use picket_core::encode::text;
-use picket_core::http::{self, ReadError, Request};
+use picket_core::http::Request;
 use picket_core::metric::Sample;
+use picket_core::web::{Conn, Handler};
 
 /// Reusable per-scrape memory.
 #[derive(Debug, Default)]
@@ -38,7 +38,6 @@ pub(crate) struct Server {
     scraper: Arc<Scraper>,
     telemetry_path: String,
     max_requests: usize,
-    read_timeout: Duration,
     in_flight: AtomicUsize,
     pool: Mutex<Vec<ScrapeBuf>>,
 }
@@ -57,13 +56,11 @@ impl Server {
         scraper: Arc<Scraper>,
         telemetry_path: String,
         max_requests: usize,
-        read_timeout: Duration,
     ) -> Server {
         Server {
             scraper,
             telemetry_path,
             max_requests,
-            read_timeout,
             in_flight: AtomicUsize::new(0),
             pool: Mutex::new(Vec::new()),
         }
@@ -107,110 +104,40 @@ impl Server {
     }
 }
 
-/// Serves until the process ends. Returns only on a listener error.
-pub(crate) fn serve(listener: TcpListener, server: Arc<Server>) -> io::Result<()> {
-    let ex = LocalExecutor::new();
-    smol::block_on(ex.run(async {
-        let listener = Async::new(listener)?;
-        loop {
-            match listener.accept().await {
-                Ok((stream, _peer)) => {
-                    ex.spawn(connection(stream, server.clone())).detach();
-                }
-                Err(e) => {
-                    // Out of fds or similar: say so, back off, keep serving.
-                    log::error!("accept failed: {e}");
-                    smol::Timer::after(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }))
-}
-
-async fn connection(mut stream: Async<TcpStream>, server: Arc<Server>) {
-    let _ = stream.get_ref().set_nodelay(true);
-    let mut buf = Vec::new();
-    loop {
-        let req =
-            match http::read_request(&mut stream, &mut buf, server.read_timeout, 64 * 1024).await {
-                Ok(r) => r,
-                Err(ReadError::Bad(status, msg)) => {
-                    let _ = http::write_response(
-                        &mut stream,
-                        status,
-                        &[("Content-Type", "text/plain; charset=utf-8")],
-                        msg.as_bytes(),
-                        false,
-                    )
-                    .await;
-                    linger(&mut stream).await;
-                    return;
-                }
-                Err(ReadError::Timeout) | Err(ReadError::Closed) | Err(ReadError::Io(_)) => return,
-            };
-        let keep = req.keep_alive;
-        if let Err(e) = respond(&mut stream, &req, &server).await {
-            log::debug!("writing response failed: {e}");
-            return;
-        }
-        if !keep {
-            return;
-        }
+impl Handler for Server {
+    async fn handle(self: Arc<Self>, req: Request, conn: &mut Conn) -> io::Result<()> {
+        respond(conn, &req, &self).await
     }
-}
-
-/// After an error response, stop writing and drain what the client is still
-/// sending (briefly), so closing does not reset the connection before the
-/// client has read the response.
-async fn linger(stream: &mut Async<TcpStream>) {
-    use smol::io::AsyncReadExt;
-    let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
-    let drain = async {
-        let mut sink = [0u8; 4096];
-        let mut total = 0usize;
-        while let Ok(n) = stream.read(&mut sink).await {
-            total += n;
-            if n == 0 || total > 1 << 20 {
-                break;
-            }
-        }
-    };
-    smol::future::or(drain, async {
-        smol::Timer::after(Duration::from_secs(1)).await;
-    })
-    .await;
 }
 
 const LANDING: &str = "<html>\n<head><title>picket</title></head>\n<body>\n<h1>picket</h1>\n<p>A node_exporter-compatible agent for small ARM boards.</p>\n<ul><li><a href=\"METRICS\">Metrics</a></li><li><a href=\"/healthz\">Health</a></li></ul>\n</body>\n</html>\n";
 
-async fn respond(
-    stream: &mut Async<TcpStream>,
-    req: &Request,
-    server: &Arc<Server>,
-) -> io::Result<()> {
+async fn respond(stream: &mut Conn, req: &Request, server: &Arc<Server>) -> io::Result<()> {
     let keep = req.keep_alive;
     let plain = [("Content-Type", "text/plain; charset=utf-8")];
     let get_like = req.method == "GET" || req.method == "HEAD";
     let known = req.path == server.telemetry_path || req.path == "/" || req.path == "/healthz";
     if !known {
-        return http::write_response(stream, 404, &plain, b"404 page not found\n", keep).await;
+        return stream
+            .respond(404, &plain, b"404 page not found\n", keep)
+            .await;
     }
     if !get_like {
         let h = [
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Allow", "GET, HEAD"),
         ];
-        return http::write_response(stream, 405, &h, b"method not allowed\n", keep).await;
+        return stream.respond(405, &h, b"method not allowed\n", keep).await;
     }
     let head_only = req.method == "HEAD";
     if req.path == "/healthz" {
-        return http::write_response(stream, 200, &plain, b"OK\n", keep).await;
+        return stream.respond(200, &plain, b"OK\n", keep).await;
     }
     if req.path == "/" && req.path != server.telemetry_path {
         let page = LANDING.replace("METRICS", &server.telemetry_path);
         let h = [("Content-Type", "text/html; charset=utf-8")];
         let body = if head_only { &b""[..] } else { page.as_bytes() };
-        return http::write_response(stream, 200, &h, body, keep).await;
+        return stream.respond(200, &h, body, keep).await;
     }
 
     let mut filter = Filter::default();
@@ -223,7 +150,7 @@ async fn respond(
     }
     if let Err(msg) = server.scraper.check_filter(&filter) {
         let body = format!("couldn't create filtered metrics handler: {msg}\n");
-        return http::write_response(stream, 400, &plain, body.as_bytes(), keep).await;
+        return stream.respond(400, &plain, body.as_bytes(), keep).await;
     }
 
     let n = server.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -233,7 +160,7 @@ async fn respond(
             "Limit of concurrent requests reached ({}), try again later.\n",
             server.max_requests
         );
-        return http::write_response(stream, 503, &plain, body.as_bytes(), keep).await;
+        return stream.respond(503, &plain, body.as_bytes(), keep).await;
     }
     let gzip = req.accepts_gzip();
     let s = server.clone();
@@ -255,7 +182,7 @@ async fn respond(
         (false, true) => &buf.gz,
         (false, false) => &buf.text,
     };
-    let res = http::write_response(stream, 200, &headers, body, keep).await;
+    let res = stream.respond(200, &headers, body, keep).await;
     server.give_buf(buf);
     res
 }

@@ -18,6 +18,7 @@ const SPELLING: cli::Spelling = cli::Spelling {
     switches: &["--version"],
     collector_switches: false,
     dotted: &[
+        "web.config.file",
         "config.file",
         "web.listen-address",
         "web.external-url",
@@ -42,6 +43,9 @@ struct Args {
     /// address to listen on (default ":9090")
     #[argh(option)]
     web_listen_address: Option<String>,
+    /// exporter-toolkit web config file: TLS and/or basic auth on every endpoint (as Prometheus's)
+    #[argh(option)]
+    web_config_file: Option<PathBuf>,
     /// directory of the database (default "data")
     #[argh(option)]
     storage_tsdb_path: Option<String>,
@@ -142,6 +146,7 @@ fn main() -> ExitCode {
         mqtt_url: args.mqtt_url.clone(),
         rule_files: args.rule_file.clone(),
         external_url: args.web_external_url.clone(),
+        web_config_file: args.web_config_file.clone(),
     };
     if let Some(Command::CheckRules(c)) = &args.command {
         return check_rules(&c.files);

@@ -8,13 +8,10 @@
 //! SIGINT commit what is pending before exit.
 
 use std::io;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use smol::{Async, LocalExecutor};
 
 use super::api::{self, Answer, Params};
 use super::config::{self, Flags, HubConfig};
@@ -26,8 +23,9 @@ use super::rules;
 use super::scrape::{self, Manager};
 use super::store::{now_ms, Store, MAX_BACKLOG};
 use super::telemetry;
-use picket_core::http::{self, ReadError, Request};
+use picket_core::http::{self, Request};
 use picket_core::metric::Labels;
+use picket_core::web::{Conn, Handler, Limits, Web};
 
 /// The running hub's shared parts.
 #[derive(Debug)]
@@ -111,12 +109,14 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
     let store = Store::open(cfg.store.clone())
         .map_err(|e| format!("cannot open the store in {}: {e}", cfg.store.dir.display()))?;
     let store = Arc::new(store);
+    let web = Web::open(cfg.web_config_file.as_deref()).map_err(|e| e.to_string())?;
     let listener = picket_core::http::bind(&cfg.listen_address)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen_address))?;
     log::info!(
-        "picket-hub {} listening on {}, storing in {}, {} scrape job(s)",
+        "picket-hub {} listening on {}{}, storing in {}, {} scrape job(s)",
         env!("CARGO_PKG_VERSION"),
         cfg.listen_address,
+        if web.is_tls() { " (https)" } else { "" },
         store.path().display(),
         cfg.scrape_configs.len()
     );
@@ -170,10 +170,14 @@ pub fn run(cfg: HubConfig, source: Source) -> Result<(), String> {
         let h = hub.clone();
         move || background(&h)
     })?;
+    let limits = Limits {
+        read_timeout: Duration::from_secs(60),
+        max_body: hub.cfg.max_body_bytes,
+    };
     spawn("picket-hub-http", {
         let h = hub.clone();
         move || {
-            if let Err(e) = serve(listener, h) {
+            if let Err(e) = picket_core::web::serve(listener, web, limits, h) {
                 log::error!("listener failed: {e}");
                 STOP.store(true, Ordering::SeqCst);
             }
@@ -275,11 +279,12 @@ fn reload(hub: &Hub, source: &Source) {
             let n_groups = groups.len();
             hub.rules.reload(&new, groups, &hub.store);
             if new.listen_address != hub.cfg.listen_address
+                || new.web_config_file != hub.cfg.web_config_file
                 || new.store != hub.cfg.store
                 || new.commit_interval != hub.cfg.commit_interval
                 || new.max_body_bytes != hub.cfg.max_body_bytes
             {
-                log::warn!("reload: listen address and storage settings change on restart only");
+                log::warn!("reload: listen address, web config path and storage settings change on restart only (the web config file's content is re-read as it changes)");
             }
             hub.sources.set_options(new.push_sources.clone());
             let jobs = new.scrape_configs.len();
@@ -341,48 +346,12 @@ fn background(hub: &Hub) {
     }
 }
 
-fn serve(listener: std::net::TcpListener, hub: Arc<Hub>) -> io::Result<()> {
-    let ex = LocalExecutor::new();
-    smol::block_on(ex.run(async {
-        let listener = Async::new(listener)?;
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => ex.spawn(connection(stream, hub.clone())).detach(),
-                Err(e) => {
-                    log::error!("accept failed: {e}");
-                    smol::Timer::after(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }))
-}
-
-async fn connection(mut stream: Async<TcpStream>, hub: Arc<Hub>) {
-    let _ = stream.get_ref().set_nodelay(true);
-    let mut buf = Vec::new();
-    loop {
-        let max = hub.cfg.max_body_bytes;
-        let req = match http::read_request(&mut stream, &mut buf, Duration::from_secs(60), max)
-            .await
-        {
-            Ok(r) => r,
-            Err(ReadError::Bad(status, msg)) => {
-                let h = [("Content-Type", "text/plain; charset=utf-8")];
-                let _ = http::write_response(&mut stream, status, &h, msg.as_bytes(), false).await;
-                return;
-            }
-            Err(_) => return,
-        };
+impl Handler for Hub {
+    async fn handle(self: Arc<Self>, req: Request, conn: &mut Conn) -> io::Result<()> {
         let keep = req.keep_alive;
-        let (status, ctype, body) = route(req, &hub).await;
-        let h = [("Content-Type", ctype)];
-        if http::write_response(&mut stream, status, &h, body.as_bytes(), keep)
+        let (status, ctype, body) = route(req, &self).await;
+        conn.respond(status, &[("Content-Type", ctype)], body.as_bytes(), keep)
             .await
-            .is_err()
-            || !keep
-        {
-            return;
-        }
     }
 }
 

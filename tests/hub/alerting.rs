@@ -1192,7 +1192,8 @@ fn mails_in(dir: &Path) -> Vec<String> {
 #[test]
 #[ignore = "needs python3-aiosmtpd and openssl (tests/run.sh installs them); binds port 465 (root)"]
 fn direct_email_over_starttls_and_implicit_tls_with_auth() {
-    use crate::mqtt::{make_ca, make_server_cert, metric, start_hub_logged};
+    use crate::mqtt::{metric, start_hub_logged};
+    use crate::util::{make_ca, make_server_cert};
     let dir = temp_dir("alert-email-tls");
     make_ca(&dir, "ca");
     make_server_cert(&dir, "ca");

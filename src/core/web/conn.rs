@@ -131,7 +131,11 @@ impl Conn {
     ) -> io::Result<()> {
         let extra = self.headers.clone();
         let mut all: Vec<(&str, &str)> = headers.to_vec();
-        all.extend(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        for (n, v) in extra.iter() {
+            if !all.iter().any(|(h, _)| h.eq_ignore_ascii_case(n)) {
+                all.push((n.as_str(), v.as_str()));
+            }
+        }
         http::write_response(self, status, &all, body, keep_alive).await
     }
 

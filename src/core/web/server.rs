@@ -31,11 +31,14 @@ pub struct Limits {
 /// A binary's answer to an authorized request.
 #[allow(async_fn_in_trait)] // Runs on one LocalExecutor: no Send needed.
 pub trait Handler: 'static {
-    /// Answers `req` on `conn` ([`Conn::respond`]).
-    async fn handle(&self, req: Request, conn: &mut Conn) -> io::Result<()>;
+    /// Answers `req` on `conn` ([`Conn::respond`]). `self` is shared so
+    /// the answer can hand work to the blocking pool.
+    async fn handle(self: Arc<Self>, req: Request, conn: &mut Conn) -> io::Result<()>;
 }
 
 const PLAIN: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
+/// Go's `http.Error` sets it on every error answer.
+const NOSNIFF: (&str, &str) = ("X-Content-Type-Options", "nosniff");
 
 /// Serves `listener` until the process ends. Returns only on a listener
 /// error.
@@ -54,7 +57,7 @@ pub fn serve<H: Handler>(
                     let (web, handler) = (web.clone(), handler.clone());
                     ex.spawn(async move {
                         if let Some(conn) = Conn::accept(stream, &web, limits.read_timeout).await {
-                            connection(conn, &web, limits, &*handler).await;
+                            connection(conn, &web, limits, &handler).await;
                         }
                     })
                     .detach();
@@ -69,7 +72,7 @@ pub fn serve<H: Handler>(
     }))
 }
 
-async fn connection<H: Handler>(mut conn: Conn, web: &Web, limits: Limits, handler: &H) {
+async fn connection<H: Handler>(mut conn: Conn, web: &Web, limits: Limits, handler: &Arc<H>) {
     let mut buf = Vec::new();
     loop {
         let head = http::within(limits.read_timeout, async {
@@ -101,7 +104,7 @@ async fn connection<H: Handler>(mut conn: Conn, web: &Web, limits: Limits, handl
             }
         };
         if !allowed {
-            let h = [PLAIN, ("WWW-Authenticate", "Basic")];
+            let h = [PLAIN, NOSNIFF, ("WWW-Authenticate", "Basic")];
             if conn
                 .respond(401, &h, b"Unauthorized\n", false)
                 .await
@@ -121,7 +124,7 @@ async fn connection<H: Handler>(mut conn: Conn, web: &Web, limits: Limits, handl
             Err(_) => return,
         }
         let keep = req.keep_alive;
-        if let Err(e) = handler.handle(req, &mut conn).await {
+        if let Err(e) = handler.clone().handle(req, &mut conn).await {
             log::debug!("writing a response failed: {e}");
             return;
         }

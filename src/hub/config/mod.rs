@@ -98,6 +98,8 @@ pub struct Flags {
     pub rule_files: Vec<PathBuf>,
     /// `--web.external-url`
     pub external_url: Option<String>,
+    /// `--web.config.file`
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// The checked settings.
@@ -105,6 +107,10 @@ pub struct Flags {
 pub struct HubConfig {
     /// Where to listen.
     pub listen_address: String,
+    /// exporter-toolkit's web config file (TLS, basic auth on every
+    /// endpoint), checked when the config is read; re-read by the server
+    /// when it changes.
+    pub web_config_file: Option<PathBuf>,
     /// The store's settings.
     pub store: store::Options,
     /// How often pending samples are committed.
@@ -198,6 +204,7 @@ fn self_scrape(listen: &str) -> String {
 /// reported, and puts them together.
 fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
     let listen_address = f.web.listen(ctx, flags)?;
+    let (web_config_file, tls) = f.web.config_file(flags)?;
     let (mut store, commit_interval) = f.storage.resolve(ctx, flags)?;
     let (max_body_bytes, auth) = f.remote_write_receiver.resolve(ctx)?;
     let (scrape_interval, scrape_timeout) = f.global.scrape_defaults(ctx)?;
@@ -208,12 +215,13 @@ fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, Config
     let mqtt =
         crate::mqtt::config::resolve_section(f.mqtt.as_ref(), flags.mqtt_url.as_deref(), ctx)?;
     let (evaluation_interval, external_labels) = f.global.rule_defaults(ctx)?;
-    let external_url = f.web.external_url(ctx, flags, &listen_address)?;
+    let external_url = f.web.external_url(ctx, flags, &listen_address, tls)?;
     let alerting = f.alerting.resolve(ctx)?;
     let notify = f.notify.resolve(ctx)?;
     let push_sources = f.push_sources.resolve(ctx, scrape_interval)?;
     Ok(HubConfig {
         listen_address,
+        web_config_file,
         store,
         commit_interval,
         max_body_bytes,

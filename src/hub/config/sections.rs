@@ -88,6 +88,8 @@ pub struct WebSection {
     /// The URL the hub is reached at, for alerts' generatorURL and
     /// `$externalURL` (default `http://<hostname>:<port>`).
     pub external_url: Option<String>,
+    /// exporter-toolkit's web config file (`--web.config.file`).
+    pub config_file: Option<PathBuf>,
 }
 
 impl WebSection {
@@ -109,13 +111,33 @@ impl WebSection {
         }
     }
 
+    /// The web config file (`--web.config.file` over the file's), read
+    /// here so a bad one stops the hub with its file, line and key; and
+    /// whether it serves TLS.
+    pub(crate) fn config_file(
+        &self,
+        flags: &Flags,
+    ) -> Result<(Option<PathBuf>, bool), ConfigError> {
+        let file = flags
+            .web_config_file
+            .clone()
+            .or_else(|| self.config_file.clone());
+        let tls = match &file {
+            Some(f) => picket_core::web::config::load(f)?.tls.is_some(),
+            None => false,
+        };
+        Ok((file, tls))
+    }
+
     /// The external URL (`--web.external-url` over the file's), without
-    /// a trailing `/`; by default Prometheus's `http://<hostname>:<port>`.
+    /// a trailing `/`; by default Prometheus's `http://<hostname>:<port>`
+    /// (`https://` when the web config serves TLS).
     pub(crate) fn external_url(
         &self,
         ctx: &Ctx<'_>,
         flags: &Flags,
         listen: &str,
+        tls: bool,
     ) -> Result<String, ConfigError> {
         match flags.external_url.clone().or(self.external_url.clone()) {
             Some(u) => {
@@ -129,16 +151,17 @@ impl WebSection {
                 }
                 Ok(u.trim_end_matches('/').to_string())
             }
-            None => Ok(default_external_url(listen)),
+            None => Ok(default_external_url(listen, tls)),
         }
     }
 }
 
 /// Prometheus's default external URL: `http://<hostname>:<port>`.
-fn default_external_url(listen: &str) -> String {
+fn default_external_url(listen: &str, tls: bool) -> String {
     let host = picket_core::identity::hostname();
     let port = listen.rsplit_once(':').map_or("9090", |(_, p)| p);
-    format!("http://{host}:{port}")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{port}")
 }
 
 /// `[storage]`

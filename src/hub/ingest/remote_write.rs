@@ -139,7 +139,14 @@ fn check(v: WriteView<'_>) -> Result<Batch<'_>, String> {
 /// Whether `authorization` (the header) is one of `accepted` (any when
 /// none is configured).
 pub(crate) fn authorized(accepted: &[String], authorization: Option<&str>) -> bool {
-    accepted.is_empty() || authorization.is_some_and(|a| accepted.iter().any(|x| x == a.trim()))
+    // Every accepted value is compared, each in constant time: the answer
+    // takes as long for a near miss as for a far one.
+    accepted.is_empty()
+        || authorization.is_some_and(|a| {
+            accepted.iter().fold(false, |ok, x| {
+                ok | picket_core::web::auth::ct_eq(x.as_bytes(), a.trim().as_bytes())
+            })
+        })
 }
 
 /// Counts a result.
