@@ -15,7 +15,8 @@
 # dbus-daemon, python3-dbus and python3-gi (the systemd test's bus and fake
 # systemd), Mosquitto (mosquitto, mosquitto-clients; also the MQTT notification
 # test), openssl (the throwaway CAs of the mqtts and SMTP TLS tests; the
-# implicit-TLS email test binds 127.0.0.1:465, so run as root). ARM
+# implicit-TLS email test binds 127.0.0.1:465, so run as root), htpasswd
+# (apache2-utils) and curl (the --web.config.file tests). ARM
 # tooling: qemu-user-static, lintian, file, curl from Debian; zig (PyPI) and
 # cargo-zigbuild (crates.io) are installed by cross/build.sh. Caches reused
 # between runs: ~/.cache/zig, target/ and target/cross.
@@ -47,6 +48,11 @@ want mosquitto_sub mosquitto-clients
 want mosquitto_pub mosquitto-clients
 # openssl: the mqtts:// and SMTP TLS tests make a throwaway CA and server certificate.
 want openssl openssl
+# The web config tests: htpasswd makes bcrypt hashes as exporter-toolkit's
+# docs do; curl speaks TLS 1.1, client certificates and raw HTTP to both
+# node_exporter and picket.
+want htpasswd apache2-utils
+want curl curl
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||

@@ -138,6 +138,8 @@ pub struct Launch {
     addr: String,
     ready: &'static str,
     stderr: Stdio,
+    /// Behind a web config: ready when its port accepts connections.
+    secured: bool,
 }
 
 impl Launch {
@@ -164,6 +166,7 @@ impl Launch {
             addr: format!("127.0.0.1:{}", free_port()),
             ready,
             stderr,
+            secured: false,
         }
     }
 
@@ -175,7 +178,11 @@ impl Launch {
 
     /// Extra arguments.
     pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Launch {
-        self.cmd.args(args);
+        for a in args {
+            let a = a.as_ref();
+            self.secured |= a.to_string_lossy().starts_with("--web.config.file");
+            self.cmd.arg(a);
+        }
         self
     }
 
@@ -218,7 +225,11 @@ impl Launch {
             child,
             addr: self.addr,
         };
-        wait_http(&p.addr, self.ready, Duration::from_secs(10));
+        if self.secured {
+            wait_listening(&p.addr, Duration::from_secs(10));
+        } else {
+            wait_http(&p.addr, self.ready, Duration::from_secs(10));
+        }
         p
     }
 }
@@ -303,6 +314,14 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 pub fn wait_http(addr: &str, path: &str, limit: Duration) {
     wait_until(limit, &format!("{addr}{path} to answer 200"), || {
         get(addr, path).is_ok_and(|r| r.status == 200)
+    })
+}
+
+/// Waits until `addr` accepts connections (a server behind a web config
+/// speaks TLS or wants credentials: its port being open is its readiness).
+pub fn wait_listening(addr: &str, limit: Duration) {
+    wait_until(limit, &format!("{addr} to accept connections"), || {
+        TcpStream::connect(addr).is_ok()
     })
 }
 
@@ -510,7 +529,11 @@ pub fn start_node_exporter_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
         .spawn()
         .expect("spawn node_exporter");
     let p = Proc { child, addr };
-    wait_http(&p.addr, "/metrics", Duration::from_secs(15));
+    if args.iter().any(|a| a.starts_with("--web.config.file")) {
+        wait_listening(&p.addr, Duration::from_secs(15));
+    } else {
+        wait_http(&p.addr, "/metrics", Duration::from_secs(15));
+    }
     p
 }
 

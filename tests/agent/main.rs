@@ -33,3 +33,6 @@ mod haproxy;
 mod postgres;
 // Relaying other /metrics endpoints of the board.
 mod relay;
+
+// --web.config.file (TLS, mTLS, basic auth) side by side with node_exporter.
+mod web;

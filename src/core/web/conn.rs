@@ -91,9 +91,15 @@ impl Conn {
                 .iter()
                 .any(|p| head[..n].starts_with(p));
             if looks_http {
-                let mut s = stream;
-                let _ = s.write_all(PLAIN_ON_TLS).await;
-                let _ = s.close().await;
+                // Answered as a plain connection, then drained, so the
+                // close does not reset the answer away.
+                let mut c = Conn {
+                    io: Io::Plain(stream),
+                    headers: Arc::default(),
+                };
+                if c.write_all(PLAIN_ON_TLS).await.is_ok() {
+                    c.linger().await;
+                }
             }
             return None;
         }

@@ -1,0 +1,446 @@
+//! `--web.config.file` side by side: node_exporter 1.5 (exporter-toolkit
+//! 0.8.2) and picket given the same file answer the same requests the same
+//! way; a real Prometheus scrapes picket over https with basic auth and a
+//! client certificate; certificates and users follow their files.
+//!
+//! Known differences, by design:
+//! - node_exporter answers over HTTP/2 when the client offers it (ALPN);
+//!   picket serves HTTP/1.1 only, which every client falls back to. The
+//!   comparison pins curl to HTTP/1.1.
+//! - A 401 closes the connection on picket (the body of the refused request
+//!   is never read); Go keeps it open.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+/// What curl saw: (exit code, HTTP status).
+fn curl(url: &str, extra: &[&str]) -> (i32, String) {
+    require("curl");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--http1.1",
+            "--max-time",
+            "10",
+        ])
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A bcrypt hash made by Apache's htpasswd, as exporter-toolkit's docs do.
+fn htpasswd(password: &str) -> String {
+    require("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-nbBC", "10", "", password])
+        .output()
+        .expect("htpasswd");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches(':')
+        .to_string()
+}
+
+/// CA, server and client certificates, and a client certificate from a CA
+/// the server does not trust.
+fn pki(dir: &Path) {
+    make_ca(dir, "ca");
+    make_server_cert(dir, "ca");
+    make_client_cert(dir, "ca", "board1");
+    make_ca(dir, "rogue");
+    make_client_cert(dir, "rogue", "mallory");
+}
+
+fn start_both(cfg: &Path) -> (Proc, Proc) {
+    let flag = format!("--web.config.file={}", cfg.display());
+    let ne = start_node_exporter(&[&flag, "--collector.disable-defaults", "--collector.loadavg"]);
+    let pk = start_picket(&[&flag, "--collector.disable-defaults", "--collector.loadavg"]);
+    (ne, pk)
+}
+
+/// The same requests to both; every answer must match, and match `want`.
+fn compare(ne: &Proc, pk: &Proc, scheme: &str, cases: &[(&str, Vec<String>, (i32, &str))]) {
+    for (what, args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let a = curl(
+            &format!("{scheme}://{}/metrics", localhost(&ne.addr)),
+            &args,
+        );
+        let b = curl(
+            &format!("{scheme}://{}/metrics", localhost(&pk.addr)),
+            &args,
+        );
+        assert_eq!(a, b, "{what}: node_exporter {a:?}, picket {b:?}");
+        assert_eq!((a.0, a.1.as_str()), *want, "{what}");
+    }
+}
+
+/// `127.0.0.1:port` as `localhost:port` (the certificate's name).
+fn localhost(addr: &str) -> String {
+    addr.replace("127.0.0.1", "localhost")
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+#[ignore = "needs node_exporter, curl, openssl and htpasswd (tests/run.sh installs them)"]
+fn same_web_config_same_answers_as_node_exporter() {
+    let dir = temp_dir("web-compat");
+    pki(&dir);
+    let hash = htpasswd("s3cret");
+    let ca = dir.join("ca.pem").display().to_string();
+
+    // 1. TLS and basic auth.
+    let cfg = dir.join("web.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  alice: {hash}\n"
+        ),
+    )
+    .unwrap();
+    let (ne, pk) = start_both(&cfg);
+    compare(
+        &ne,
+        &pk,
+        "https",
+        &[
+            ("no credentials", s(&["--cacert", &ca]), (0, "401")),
+            (
+                "wrong password",
+                s(&["--cacert", &ca, "-u", "alice:nope"]),
+                (0, "401"),
+            ),
+            (
+                "unknown user",
+                s(&["--cacert", &ca, "-u", "bob:s3cret"]),
+                (0, "401"),
+            ),
+            (
+                "right credentials",
+                s(&["--cacert", &ca, "-u", "alice:s3cret"]),
+                (0, "200"),
+            ),
+            (
+                "same again (cached)",
+                s(&["--cacert", &ca, "-u", "alice:s3cret"]),
+                (0, "200"),
+            ),
+            (
+                "TLS 1.1 only",
+                s(&[
+                    "--cacert",
+                    &ca,
+                    "-u",
+                    "alice:s3cret",
+                    "--tlsv1.1",
+                    "--tls-max",
+                    "1.1",
+                ]),
+                (35, "000"),
+            ),
+            (
+                "untrusted server certificate",
+                s(&["-u", "alice:s3cret"]),
+                (60, "000"),
+            ),
+        ],
+    );
+    // Plain HTTP to the TLS port: Go's exact bytes, from both.
+    let plain = |addr: &str| {
+        raw(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").map(|r| (r.status, r.body))
+    };
+    let (a, b) = (plain(&ne.addr).unwrap(), plain(&pk.addr).unwrap());
+    assert_eq!(a, b, "plain HTTP on the TLS port");
+    assert_eq!(a.0, 400);
+    assert_eq!(
+        String::from_utf8_lossy(&a.1),
+        "Client sent an HTTP request to an HTTPS server.\n"
+    );
+    // The 401's headers: Basic challenge, nosniff, the configured header.
+    for p in [&ne, &pk] {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--http1.1", "--cacert", &ca])
+            .arg(format!("https://{}/metrics", localhost(&p.addr)))
+            .output()
+            .unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        for h in [
+            "www-authenticate: basic",
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+        ] {
+            assert!(head.contains(h), "{} lacks {h:?}:\n{head}", p.addr);
+        }
+    }
+    drop((ne, pk));
+
+    // 2. Mutual TLS: a client certificate from the client CA is required.
+    std::fs::write(
+        &cfg,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+    )
+    .unwrap();
+    let (ne, pk) = start_both(&cfg);
+    let cert = |n: &str| {
+        s(&[
+            "--cacert",
+            &ca,
+            "--cert",
+            &dir.join(format!("{n}.pem")).display().to_string(),
+            "--key",
+            &dir.join(format!("{n}.key")).display().to_string(),
+        ])
+    };
+    compare(
+        &ne,
+        &pk,
+        "https",
+        &[
+            ("no client certificate", s(&["--cacert", &ca]), (56, "000")),
+            ("client certificate from the CA", cert("board1"), (0, "200")),
+            (
+                "client certificate from another CA",
+                cert("mallory"),
+                (56, "000"),
+            ),
+        ],
+    );
+    drop((ne, pk));
+
+    // 3. Basic auth without TLS.
+    std::fs::write(&cfg, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+    let (ne, pk) = start_both(&cfg);
+    compare(
+        &ne,
+        &pk,
+        "http",
+        &[
+            ("no credentials", s(&[]), (0, "401")),
+            ("wrong password", s(&["-u", "alice:x"]), (0, "401")),
+            ("right credentials", s(&["-u", "alice:s3cret"]), (0, "200")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs Prometheus, openssl and htpasswd (tests/run.sh installs them)"]
+fn prometheus_scrapes_the_agent_over_https_with_auth_and_a_client_certificate() {
+    require("prometheus");
+    let dir = temp_dir("web-prom");
+    pki(&dir);
+    std::fs::write(
+        dir.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  client_allowed_sans: [board1]\nbasic_auth_users:\n  prom: {}\n",
+            htpasswd("scrape-pw")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("pw"), "scrape-pw\n").unwrap();
+    let pk = start_picket(&[&format!(
+        "--web.config.file={}",
+        dir.join("web.yml").display()
+    )]);
+    let d = dir.display();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: picket\n    scheme: https\n    basic_auth:\n      username: prom\n      password_file: {d}/pw\n    tls_config:\n      ca_file: {d}/ca.pem\n      cert_file: {d}/board1.pem\n      key_file: {d}/board1.key\n      server_name: localhost\n    static_configs:\n      - targets: ['{}']\n",
+            pk.addr
+        ),
+    )
+    .unwrap();
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let _prom = start_prometheus(&dir, &prom_addr, &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "Prometheus's up{job=\"picket\"} == 1",
+        || promql(&prom_addr, "up{job=\"picket\"}").contains("=> 1 @"),
+    );
+    let out = promql(&prom_addr, "count(node_load1{job=\"picket\"})");
+    assert!(out.contains("=> 1 @"), "{out}");
+    // A certificate whose SAN is not allowed is refused at the handshake.
+    let (code, _) = curl(
+        &format!("https://{}/metrics", localhost(&pk.addr)),
+        &[
+            "--cacert",
+            &dir.join("ca.pem").display().to_string(),
+            "--cert",
+            &dir.join("server.pem").display().to_string(),
+            "--key",
+            &dir.join("server.key").display().to_string(),
+            "-u",
+            "prom:scrape-pw",
+        ],
+    );
+    assert_ne!(
+        code, 0,
+        "a certificate outside client_allowed_sans got through"
+    );
+}
+
+/// The subject CN of the certificate served at `addr`.
+fn served_cn(addr: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("subject="))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs openssl, curl and htpasswd (tests/run.sh installs them)"]
+fn certificates_and_users_follow_their_files_without_a_restart() {
+    let dir = temp_dir("web-rotate");
+    pki(&dir);
+    let cfg = dir.join("web.yml");
+    let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    std::fs::write(&cfg, tls).unwrap();
+    let pk = start_picket(&[&format!("--web.config.file={}", cfg.display())]);
+    let ca = dir.join("ca.pem").display().to_string();
+    let url = format!("https://{}/metrics", localhost(&pk.addr));
+    assert_eq!(curl(&url, &["--cacert", &ca]), (0, "200".into()));
+    assert!(
+        served_cn(&pk.addr).contains("CN = server"),
+        "{}",
+        served_cn(&pk.addr)
+    );
+
+    // Rotate: a new key and certificate (CN "rotated") in the same files.
+    std::fs::write(
+        dir.join("rot.cnf"),
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = rotated\n[leaf]\nsubjectAltName = DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-config",
+            "rot.cnf",
+            "-keyout",
+            "rot.key",
+            "-out",
+            "rot.csr",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "rot.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "99",
+            "-days",
+            "1",
+            "-extfile",
+            "rot.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "rot.pem",
+        ],
+    );
+    std::fs::rename(dir.join("rot.key"), dir.join("server.key")).unwrap();
+    std::fs::rename(dir.join("rot.pem"), dir.join("server.pem")).unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "the rotated certificate served",
+        || served_cn(&pk.addr).contains("CN = rotated"),
+    );
+    assert_eq!(curl(&url, &["--cacert", &ca]), (0, "200".into()));
+
+    // Users added to the file apply to the next request.
+    std::fs::write(
+        &cfg,
+        format!("{tls}basic_auth_users:\n  alice: {}\n", htpasswd("pw")),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(5), "basic auth required", || {
+        curl(&url, &["--cacert", &ca]).1 == "401"
+    });
+    assert_eq!(
+        curl(&url, &["--cacert", &ca, "-u", "alice:pw"]),
+        (0, "200".into())
+    );
+
+    // A file broken while running fails closed, and recovers when fixed.
+    std::fs::write(&cfg, format!("{tls}basic_auth_users: [\n")).unwrap();
+    wait_until(Duration::from_secs(5), "a broken file refuses", || {
+        curl(&url, &["--cacert", &ca, "-u", "alice:pw"]).1 != "200"
+    });
+    std::fs::write(&cfg, tls).unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "the fixed file serves again",
+        || curl(&url, &["--cacert", &ca]).1 == "200",
+    );
+}
+
+#[test]
+fn a_bad_web_config_stops_the_agent_naming_file_line_and_key() {
+    let dir = temp_dir("web-bad");
+    let cfg = dir.join("web.yml");
+    std::fs::write(
+        &cfg,
+        "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  client_auth_type: Sometimes\n",
+    )
+    .unwrap();
+    let out = picket(&[&format!("--web.config.file={}", cfg.display())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4: tls_server_config.client_auth_type: invalid ClientAuth",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    // Missing certificate files: refused at start, not at the first scrape.
+    std::fs::write(
+        &cfg,
+        "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n",
+    )
+    .unwrap();
+    let out = picket(&[&format!("--web.config.file={}", cfg.display())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a.pem") && err.contains("cannot read"),
+        "{err}"
+    );
+}
