@@ -18,3 +18,5 @@ mod mqtt;
 mod alerting;
 // The fleet on defaults: identity, up for push, dashboards and alerts (ignored unless --include-ignored).
 mod fleet;
+// The hub behind --web.config.file; agents pushing and scraped over TLS.
+mod web;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use picket_core::config::parse_duration;
 use picket_core::identity::Identity;
+use picket_core::web::client::{ClientBlocks, TlsConfigToml};
 use picket_forward::buffer::{self, Synchronous};
 pub use picket_forward::remote_write::{Auth, RemoteWrite, ReplayOrder};
 
@@ -78,6 +79,9 @@ pub struct RemoteWriteSection {
     pub min_backoff: Option<String>,
     /// Longest retry delay.
     pub max_backoff: Option<String>,
+    /// Prometheus's `tls_config`: a private CA (`ca_file`), a client
+    /// certificate (`cert_file`, `key_file`), `insecure_skip_verify`.
+    pub tls_config: Option<TlsConfigToml>,
 }
 
 /// The push side, resolved. `remote_write` empty = push off.
@@ -316,6 +320,16 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
             ));
         }
     }
+    let tls = ClientBlocks {
+        tls_config: s.tls_config.clone(),
+        ..ClientBlocks::default()
+    }
+    .resolve()
+    .and_then(|c| c.check_files().map(|()| c.tls))
+    .map_err(|(k, m)| {
+        let sub = k.strip_prefix("tls_config.").unwrap_or(&k).to_string();
+        ("tls_config", format!("{sub}: {m}"))
+    })?;
     let max_samples_per_send = s.max_samples_per_send.unwrap_or(10_000);
     if max_samples_per_send == 0 {
         return Err(("max_samples_per_send", "must be at least 1".into()));
@@ -326,6 +340,7 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
         timeout: dur("timeout", &s.timeout, Duration::from_secs(30))?,
         max_samples_per_send,
         auth,
+        tls,
         external_labels: s
             .external_labels
             .iter()

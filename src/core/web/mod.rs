@@ -18,6 +18,7 @@
 //! is fixed.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 mod conn;
 mod server;

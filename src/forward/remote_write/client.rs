@@ -53,13 +53,22 @@ pub(crate) struct Client {
 impl Client {
     /// A client for one receiver.
     pub(crate) fn new(rw: &RemoteWrite) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(rw.timeout))
             .timeout_connect(Some(rw.timeout.min(Duration::from_secs(10))))
             .http_status_as_error(false)
-            .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")));
+        // The files were read when the config was checked; one that broke
+        // since leaves the defaults, and the send's TLS error says so.
+        #[cfg(feature = "tls")]
+        let builder = match rw.tls.tls_config() {
+            Ok(t) => builder.tls_config(t),
+            Err((k, e)) => {
+                log::error!("remote_write {}: {k}: {e}", rw.url);
+                builder
+            }
+        };
+        let agent: ureq::Agent = builder.build().into();
         let auth = match &rw.auth {
             Auth::None => None,
             Auth::Basic { username, password } => Some(format!(

@@ -59,6 +59,8 @@ pub struct RemoteWrite {
     pub max_samples_per_send: usize,
     /// Credentials.
     pub auth: Auth,
+    /// TLS: a private CA, a client certificate (Prometheus's `tls_config`).
+    pub tls: picket_core::web::client::TlsClient,
     /// External labels, sorted by name.
     pub external_labels: Vec<(String, String)>,
     /// First retry delay.

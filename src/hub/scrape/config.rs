@@ -6,14 +6,15 @@
 //! format, not with how targets are scraped. Defaults and checks follow
 //! Prometheus 2.x (`config/config.go`): an unset `scrape_timeout` is the
 //! global timeout, or the interval if that is shorter; a timeout set
-//! greater than the interval is an error. `relabel_configs`,
-//! `metric_relabel_configs`, TLS options, bearer tokens, proxies,
+//! greater than the interval is an error. The HTTP client blocks
+//! (`basic_auth`, `authorization`, `bearer_token(_file)`, `tls_config`) are
+//! the core's, shared with every client. `relabel_configs`,
+//! `metric_relabel_configs`, proxies,
 //! `params`, `sample_limit` and `body_size_limit` are not read (an unknown
 //! key is an error, so a Prometheus config that relies on them fails
 //! loudly rather than scraping differently).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ use serde::Deserialize;
 use crate::config::Ctx;
 use picket_core::config::ConfigError;
 use picket_core::metric::{valid_label_name, Labels};
+use picket_core::web::client::{
+    AuthorizationToml, BasicAuthToml, ClientBlocks, HttpClient, TlsConfigToml,
+};
 
 /// Parses a Prometheus duration: `15s`, `1m30s`, `500ms`, `2h`, `1d`, `1w`,
 /// `1y` (the agent's parser, shared).
@@ -56,32 +60,18 @@ pub struct ScrapeConfigToml {
     pub honor_timestamps: Option<bool>,
     /// HTTP basic auth sent with every scrape.
     pub basic_auth: Option<BasicAuthToml>,
+    /// `Authorization: <type> <credentials>` sent with every scrape.
+    pub authorization: Option<AuthorizationToml>,
+    /// Deprecated Prometheus spelling of a bearer `authorization`.
+    pub bearer_token: Option<String>,
+    /// The same, from a file read per scrape.
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS for `scheme = "https"`.
+    pub tls_config: Option<TlsConfigToml>,
     /// Fixed target groups.
     pub static_configs: Vec<StaticConfigToml>,
     /// Target groups read from YAML or JSON files.
     pub file_sd_configs: Vec<FileSdConfigToml>,
-}
-
-/// `basic_auth = { username, password | password_file }` as written.
-#[derive(Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BasicAuthToml {
-    /// User name.
-    pub username: String,
-    /// Password, inline.
-    pub password: Option<String>,
-    /// File whose contents (trimmed) are the password, read at every scrape.
-    pub password_file: Option<PathBuf>,
-}
-
-impl fmt::Debug for BasicAuthToml {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BasicAuthToml")
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<secret>"))
-            .field("password_file", &self.password_file)
-            .finish()
-    }
 }
 
 /// One `[[scrape_configs.static_configs]]` table.
@@ -121,61 +111,12 @@ pub struct ScrapeConfig {
     pub honor_labels: bool,
     /// Exposed timestamps are kept.
     pub honor_timestamps: bool,
-    /// Basic auth for every scrape.
-    pub basic_auth: Option<BasicAuth>,
+    /// Credentials and TLS of every scrape.
+    pub http: HttpClient,
     /// Fixed target groups.
     pub static_configs: Vec<TargetGroup>,
     /// File discovery.
     pub file_sd_configs: Vec<FileSdConfig>,
-}
-
-/// HTTP basic auth credentials.
-#[derive(Clone, PartialEq)]
-pub struct BasicAuth {
-    /// User name.
-    pub username: String,
-    /// Where the password comes from.
-    pub password: Password,
-}
-
-impl fmt::Debug for BasicAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BasicAuth")
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .finish()
-    }
-}
-
-/// A basic auth password: inline, or a file read at every scrape (as
-/// Prometheus does, so a rotated secret needs no reload).
-#[derive(Clone, PartialEq)]
-pub enum Password {
-    /// Given in the config.
-    Inline(String),
-    /// Read from this file, surrounding whitespace trimmed.
-    File(PathBuf),
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Password::Inline(_) => f.write_str("Inline(<secret>)"),
-            Password::File(p) => f.debug_tuple("File").field(p).finish(),
-        }
-    }
-}
-
-impl Password {
-    /// The password now (reads the file each time).
-    pub(crate) fn get(&self) -> Result<String, String> {
-        match self {
-            Password::Inline(p) => Ok(p.clone()),
-            Password::File(f) => std::fs::read_to_string(f)
-                .map(|s| s.trim().to_string())
-                .map_err(|e| format!("password_file {}: {e}", f.display())),
-        }
-    }
 }
 
 /// A target group: addresses sharing labels (Prometheus's `targetgroup.Group`).
@@ -246,22 +187,15 @@ impl ScrapeConfigToml {
                 "scheme: {scheme:?} is not supported (http or https)"
             ));
         }
-        let basic_auth = match self.basic_auth {
-            None => None,
-            Some(b) => Some(BasicAuth {
-                username: b.username,
-                password: match (b.password, b.password_file) {
-                    (Some(_), Some(_)) => {
-                        return Err("basic_auth: at most one of password and password_file \
-                             must be configured"
-                            .into())
-                    }
-                    (Some(p), None) => Password::Inline(p),
-                    (None, Some(f)) => Password::File(f),
-                    (None, None) => Password::Inline(String::new()),
-                },
-            }),
-        };
+        let http = ClientBlocks {
+            basic_auth: self.basic_auth,
+            authorization: self.authorization,
+            bearer_token: self.bearer_token,
+            bearer_token_file: self.bearer_token_file,
+            tls_config: self.tls_config,
+        }
+        .resolve()
+        .map_err(|(k, m)| format!("{k}: {m}"))?;
         let mut static_configs = Vec::new();
         for (i, s) in self.static_configs.into_iter().enumerate() {
             static_configs
@@ -291,7 +225,7 @@ impl ScrapeConfigToml {
             scheme,
             honor_labels: self.honor_labels.unwrap_or(false),
             honor_timestamps: self.honor_timestamps.unwrap_or(true),
-            basic_auth,
+            http,
             static_configs,
             file_sd_configs,
         })
@@ -299,7 +233,7 @@ impl ScrapeConfigToml {
 }
 
 impl ScrapeConfig {
-    /// Makes relative file_sd patterns and `password_file` relative to `dir`
+    /// Makes relative file_sd patterns and the client's files relative to `dir`
     /// (Prometheus reads them relative to the config file's directory).
     pub(crate) fn set_directory(&mut self, dir: &Path) {
         for f in &mut self.file_sd_configs {
@@ -309,15 +243,7 @@ impl ScrapeConfig {
                 }
             }
         }
-        if let Some(BasicAuth {
-            password: Password::File(p),
-            ..
-        }) = &mut self.basic_auth
-        {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        }
+        self.http.set_directory(dir);
     }
 }
 
@@ -377,6 +303,13 @@ pub(crate) fn resolve_section(
         for c in &mut out {
             c.set_directory(dir);
         }
+    }
+    // CA, certificate and key files are read now: a wrong path is a config
+    // error, not a failing scrape.
+    for (i, c) in out.iter().enumerate() {
+        c.http
+            .check_files()
+            .map_err(|(k, m)| ctx.in_table(&format!("scrape_configs[{i}].{k}"), m))?;
     }
     Ok(out)
 }
@@ -497,9 +430,12 @@ refresh_interval = "1m"
         assert_eq!(c.metrics_path, "/m");
         assert_eq!(c.scheme, "https");
         assert!(c.honor_labels && !c.honor_timestamps);
-        let auth = c.basic_auth.as_ref().expect("auth");
-        assert_eq!(auth.password.get().as_deref(), Ok("p"));
-        assert!(!format!("{auth:?}").contains("\"p\""), "password hidden");
+        let auth = c.http.authorization().unwrap().expect("auth");
+        assert_eq!(auth, format!("Basic {}", picket_core::http::base64(b"u:p")));
+        assert!(
+            !format!("{:?}", c.http).contains("\"p\""),
+            "password hidden"
+        );
         assert_eq!(c.static_configs[0].targets.len(), 2);
         assert_eq!(c.static_configs[0].labels.get("env"), Some("lab"));
         assert_eq!(
@@ -584,8 +520,11 @@ refresh_interval = "1m"
             ]
         );
         assert_eq!(
-            c.basic_auth.map(|b| b.password),
-            Some(Password::File("/etc/picket/pw".into()))
+            c.http.auth,
+            Some(picket_core::web::client::ClientAuth::Basic {
+                username: "u".into(),
+                password: picket_core::web::client::Secret::File("/etc/picket/pw".into())
+            })
         );
     }
 }

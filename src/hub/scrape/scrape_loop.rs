@@ -22,10 +22,11 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::config::{BasicAuth, ScrapeConfig};
+use super::config::ScrapeConfig;
 use super::target::{self, Target};
 use super::Sink;
 use picket_core::metric::Labels;
+use picket_core::web::client::HttpClient;
 
 /// Largest body accepted, before and after gzip; a bigger one fails the
 /// scrape (Prometheus's `body_size_limit`, unlimited by default there).
@@ -39,7 +40,7 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     pub(crate) honor_labels: bool,
     pub(crate) honor_timestamps: bool,
-    pub(crate) basic_auth: Option<BasicAuth>,
+    pub(crate) http: HttpClient,
 }
 
 impl Settings {
@@ -49,7 +50,7 @@ impl Settings {
             timeout: cfg.scrape_timeout,
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
-            basic_auth: cfg.basic_auth.clone(),
+            http: cfg.http.clone(),
         }
     }
 }
@@ -115,12 +116,21 @@ impl Handle {
         sink: Arc<dyn Sink>,
         inherited: Option<Series>,
     ) -> Handle {
-        let agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
-            .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
+        // The files were checked when the config was read; one that broke
+        // since leaves the defaults, and the scrape's TLS error says why.
+        #[cfg(feature = "tls")]
+        let builder = match settings.http.tls.tls_config() {
+            Ok(t) => builder.tls_config(t),
+            Err((k, e)) => {
+                log::error!("scrape job {job}: {k}: {e}");
+                builder
+            }
+        };
+        let agent = builder.build().into();
         let lp = Arc::new(Loop {
             job: job.to_string(),
             target,
@@ -279,10 +289,8 @@ impl Loop {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 self.settings.timeout.as_secs_f64().to_string(),
             );
-        if let Some(a) = &self.settings.basic_auth {
-            let pw = a.password.get()?;
-            let creds = picket_core::http::base64(format!("{}:{pw}", a.username).as_bytes());
-            req = req.header("Authorization", format!("Basic {creds}"));
+        if let Some(a) = self.settings.http.authorization()? {
+            req = req.header("Authorization", a);
         }
         let resp = req.call().map_err(|e| fail(&e))?;
         let status = resp.status();

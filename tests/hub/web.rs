@@ -1,0 +1,256 @@
+//! The hub behind `--web.config.file`, with the agent on both sides of it:
+//! every endpoint refuses without credentials; an agent pushes over https
+//! to a private CA with basic auth; the hub scrapes an agent that is itself
+//! behind TLS and auth (Prometheus's `tls_config` and `basic_auth` in the
+//! scrape job); the secrets never show in logs, `/metrics`, the status
+//! API or a target's `lastError`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+fn curl(args: &[&str]) -> (String, String) {
+    require("curl");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http1.1",
+            "--max-time",
+            "10",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
+}
+
+fn htpasswd(pw: &str) -> String {
+    require("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-nbBC", "10", "", pw])
+        .output()
+        .expect("htpasswd");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches(':')
+        .to_string()
+}
+
+fn web_config(dir: &Path, name: &str, users: &[(&str, &str)]) -> String {
+    let mut s =
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n"
+            .to_string();
+    for (u, pw) in users {
+        s.push_str(&format!("  {u}: {}\n", htpasswd(pw)));
+    }
+    let f = dir.join(name);
+    std::fs::write(&f, s).unwrap();
+    format!("--web.config.file={}", f.display())
+}
+
+#[test]
+#[ignore = "needs openssl, curl and htpasswd (tests/run.sh installs them)"]
+fn hub_behind_tls_and_auth_with_agents_on_both_sides() {
+    const HUB_PW: &str = "hub-Secret-1";
+    const BOARD_PW: &str = "board-Secret-2";
+    let dir = temp_dir("hub-web");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let ca = dir.join("ca.pem").display().to_string();
+
+    // A board behind its own web config, scraped by the hub.
+    let board_flag = web_config(&dir, "board-web.yml", &[("hub", BOARD_PW)]);
+    let board = start_picket(&[
+        &board_flag,
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    std::fs::write(dir.join("board.pw"), format!("{BOARD_PW}\n")).unwrap();
+
+    let hub_flag = web_config(&dir, "hub-web.yml", &[("admin", HUB_PW), ("board", HUB_PW)]);
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[scrape_configs]]\njob_name = \"secured\"\nscheme = \"https\"\nscrape_interval = \"1s\"\n\
+             basic_auth = {{ username = \"hub\", password_file = \"board.pw\" }}\n\
+             tls_config = {{ ca_file = \"ca.pem\" }}\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"localhost:{}\"]\n",
+            board.addr.rsplit_once(':').unwrap().1
+        ),
+    )
+    .unwrap();
+    let log = dir.join("hub.log");
+    let hub = Launch::hub(&dir)
+        .args([format!("--config.file={}", cfg.display()), hub_flag])
+        .log(&log)
+        .start();
+    let base = format!("https://localhost:{}", hub.addr.rsplit_once(':').unwrap().1);
+
+    // Every endpoint: 401 without credentials, and with wrong ones.
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/-/healthy"),
+        ("GET", "/-/ready"),
+        ("GET", "/metrics"),
+        ("GET", "/api/v1/query?query=up"),
+        ("GET", "/api/v1/query_range?query=up&start=0&end=1&step=1"),
+        ("GET", "/api/v1/series?match[]=up"),
+        ("GET", "/api/v1/labels"),
+        ("GET", "/api/v1/targets"),
+        ("GET", "/api/v1/rules"),
+        ("GET", "/api/v1/status/config"),
+        ("POST", "/api/v1/write"),
+        ("GET", "/api/v2/silences"),
+        ("POST", "/api/v2/silences"),
+    ] {
+        let url = format!("{base}{path}");
+        let (code, _) = curl(&["--cacert", &ca, "-X", method, "-g", &url]);
+        assert_eq!(code, "401", "{method} {path} without credentials");
+        let (code, _) = curl(&[
+            "--cacert",
+            &ca,
+            "-X",
+            method,
+            "-g",
+            "-u",
+            "admin:wrong",
+            &url,
+        ]);
+        assert_eq!(code, "401", "{method} {path} with a wrong password");
+    }
+    // Plain HTTP to the hub's TLS port.
+    let r = raw(
+        &hub.addr,
+        b"GET /api/v1/query?query=up HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+
+    // An agent pushes over https: the private CA, the hub's basic auth.
+    let agent_cfg = dir.join("agent.toml");
+    std::fs::write(dir.join("push.pw"), HUB_PW).unwrap();
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "[push]\ninterval = \"1s\"\nbuffer_path = \"{}\"\njob = \"pushed\"\n\
+             [[push.remote_write]]\nurl = \"{base}/api/v1/write\"\nusername = \"board\"\npassword_file = \"{}\"\n\
+             tls_config = {{ ca_file = \"{ca}\" }}\n",
+            dir.join("buf").display(),
+            dir.join("push.pw").display()
+        ),
+    )
+    .unwrap();
+    let agent_log = dir.join("agent.log");
+    let _agent = Launch::agent()
+        .args([
+            format!("--config.file={}", agent_cfg.display()),
+            "--collector.disable-defaults".into(),
+            "--collector.loadavg".into(),
+        ])
+        .log(&agent_log)
+        .start();
+    let q = |expr: &str| {
+        let (code, body) = curl(&[
+            "--cacert",
+            &ca,
+            "-u",
+            &format!("admin:{HUB_PW}"),
+            "--data-urlencode",
+            &format!("query={expr}"),
+            &format!("{base}/api/v1/query"),
+        ]);
+        assert_eq!(code, "200", "{body}");
+        body
+    };
+    wait_until(Duration::from_secs(30), "pushed samples in the hub", || {
+        q("count(node_load1{job=\"pushed\"})").contains("\"1\"")
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the secured board scraped (up 1)",
+        || q("up{job=\"secured\"}").contains("\"1\"]"),
+    );
+    assert!(q("count(node_load1{job=\"secured\"})").contains("\"1\""));
+
+    // A wrong scrape password: the target is down, and its lastError does
+    // not show the password.
+    std::fs::write(dir.join("board.pw"), "not-the-password").unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the board down with a wrong password",
+        || q("up{job=\"secured\"}").contains("\"0\"]"),
+    );
+    let (_, targets) = curl(&[
+        "--cacert",
+        &ca,
+        "-u",
+        &format!("admin:{HUB_PW}"),
+        &format!("{base}/api/v1/targets"),
+    ]);
+    assert!(
+        targets.contains("401"),
+        "lastError should say 401: {targets}"
+    );
+
+    // No secret anywhere a user or an attacker could read.
+    let (_, metrics) = curl(&[
+        "--cacert",
+        &ca,
+        "-u",
+        &format!("admin:{HUB_PW}"),
+        &format!("{base}/metrics"),
+    ]);
+    let (_, status) = curl(&[
+        "--cacert",
+        &ca,
+        "-u",
+        &format!("admin:{HUB_PW}"),
+        &format!("{base}/api/v1/status/config"),
+    ]);
+    let logs =
+        std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(&agent_log).unwrap();
+    for (what, text) in [
+        ("/metrics", &metrics),
+        ("status/config", &status),
+        ("targets", &targets),
+        ("logs", &logs),
+    ] {
+        for secret in [HUB_PW, BOARD_PW, "not-the-password"] {
+            assert!(!text.contains(secret), "{secret} in {what}");
+        }
+        assert!(!text.contains("$2y$"), "a bcrypt hash in {what}");
+    }
+}
+
+#[test]
+fn a_bad_web_config_stops_the_hub_naming_file_line_and_key() {
+    let dir = temp_dir("hub-web-bad");
+    let f = dir.join("web.yml");
+    std::fs::write(
+        &f,
+        "http_server_config:\n  headers:\n    X-Powered-By: picket\n",
+    )
+    .unwrap();
+    let out = hub_cmd()
+        .arg(format!("--web.config.file={}", f.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3: http_server_config.headers.X-Powered-By: HTTP header \"X-Powered-By\" can not be configured", f.display())),
+        "{err}"
+    );
+}
