@@ -3,7 +3,11 @@
 # same collectors. Prints a markdown table (RSS, CPU per scrape, latency,
 # response sizes, binary size, ratios and the targets with PASS/FAIL).
 #
-#   tests/bench/bench.sh [N]      N = timed scrapes per target (default 1000)
+#   tests/bench/bench.sh [N]        N = timed scrapes per target (default 1000)
+#   tests/bench/bench.sh --tls [N]  both behind the same --web.config.file:
+#                                   TLS (a throwaway P-256 CA) and bcrypt basic
+#                                   auth (htpasswd -B, cost 10); adds the cost
+#                                   of a new connection (handshake + auth)
 #
 # Exits non-zero only when the setup fails (build, binaries, startup); a FAIL
 # in the table is a result, not an error. Needs bash, python3, coreutils,
@@ -12,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+TLS=0
+if [[ ${1:-} == --tls ]]; then TLS=1; shift; fi
 N=${1:-1000}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [N]  (N: scrapes per target)" >&2; exit 2; }
 NE=/usr/bin/prometheus-node-exporter
@@ -83,6 +89,19 @@ mapfile -t COMMON <"$TMP/common.list"
 COLLECTOR_FLAGS=(--collector.disable-defaults)
 for c in "${COMMON[@]}"; do COLLECTOR_FLAGS+=("--collector.$c"); done
 
+# --- The same web config for both (--tls).
+if [[ $TLS == 1 ]]; then
+  command -v htpasswd >/dev/null || bench_apt bench.sh apache2-utils
+  (cd "$TMP" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+      -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+      -keyout server.key -out server.crt 2>/dev/null) || die "openssl failed"
+  printf 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  bench: %s\n' \
+    "$(htpasswd -nbBC 10 "" bench-pw | tr -d ':\n')" >"$TMP/web.yml"
+  COLLECTOR_FLAGS+=("--web.config.file=$TMP/web.yml")
+  export BENCH_CA="$TMP/server.crt" BENCH_AUTH="bench:bench-pw"
+fi
+
 # --- The two servers under test.
 start picket "$TMP/picket.log" "$PICKET" --web.listen-address="127.0.0.1:$P_PICKET" "${COLLECTOR_FLAGS[@]}"
 PID_PICKET=${PIDS[-1]}
@@ -93,7 +112,7 @@ is_binary "$PID_PICKET" "$PICKET" || { cat "$TMP/picket.log" >&2; die "picket (p
 is_binary "$PID_NE" "$NE" || { cat "$TMP/ne.log" >&2; die "node_exporter (pid $PID_NE) is not running"; }
 
 list() { paste -sd, - | sed 's/,/, /g'; }
-echo "## picket vs node_exporter: $N scrapes each"
+echo "## picket vs node_exporter: $N scrapes each$([[ $TLS == 1 ]] && echo ", over TLS with bcrypt basic auth (same web config file)")"
 echo
 echo "- machine: $(uname -m), $(nproc) CPUs, Linux $(uname -r); CLK_TCK $(getconf CLK_TCK)"
 echo "- picket: $("$PICKET" --version 2>&1 | head -1) ($PICKET, pid $PID_PICKET, port $P_PICKET)"

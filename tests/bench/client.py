@@ -15,10 +15,25 @@ targets instead of handing all of it to whichever runs second. Neither server
 has other work while the other is being scraped (scrapes are sequential).
 """
 import gzip
+import base64
 import http.client
 import os
+import ssl
 import sys
 import time
+
+# BENCH_CA / BENCH_AUTH (set by bench.sh --tls): https against this CA, with
+# "user:password" basic auth on every request.
+CA = os.environ.get("BENCH_CA")
+AUTH = os.environ.get("BENCH_AUTH")
+CTX = ssl.create_default_context(cafile=CA) if CA else None
+AUTH_HEADERS = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()} if AUTH else {}
+
+
+def connect(port, timeout):
+    if CTX:
+        return http.client.HTTPSConnection("localhost", port, timeout=timeout, context=CTX)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
 WARMUP = 10
 GZIP = {"Accept-Encoding": "gzip"}
@@ -29,7 +44,7 @@ class Target:
     def __init__(self, spec):
         self.name, port, pid, self.binary = spec.split("=", 3)
         self.port, self.pid = int(port), int(pid)
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self.conn = connect(self.port, 30)
         self.connections = 0  # TCP connections opened (1 if keep-alive holds)
         self.lat_ms = []
 
@@ -40,7 +55,7 @@ class Target:
         if self.conn.sock is None:
             self.connections += 1
         try:
-            self.conn.request("GET", "/metrics", headers=headers)
+            self.conn.request("GET", "/metrics", headers={**headers, **AUTH_HEADERS})
             r = self.conn.getresponse()
             body = r.read()
         except (OSError, http.client.HTTPException) as e:
@@ -80,8 +95,8 @@ def wait_ready(t, timeout=10.0):
         if not t.alive():
             sys.exit(f"client.py: {t.name} (pid {t.pid}) exited before serving /metrics")
         try:
-            c = http.client.HTTPConnection("127.0.0.1", t.port, timeout=5)
-            c.request("GET", "/metrics")
+            c = connect(t.port, 5)
+            c.request("GET", "/metrics", headers=AUTH_HEADERS)
             if c.getresponse().status == 200:
                 c.close()
                 return
@@ -201,6 +216,31 @@ def main():
         for c in top:
             other = f"{dur[1][c]:.3f}" if c in dur[1] else "-"
             print(f"| {c} | {dur[0][c]:.3f} | {other} |")
+    if CTX:
+        # The cost of a new connection: TCP + TLS handshake + one
+        # authenticated request for "/" (small), 200 times each, interleaved.
+        new = {t.name: [] for t in ts}
+        cpu_new0 = [t.cpu_ticks() for t in ts]
+        for _ in range(200):
+            for t in ts:
+                t0 = time.perf_counter_ns()
+                c = connect(t.port, 10)
+                c.request("GET", "/", headers=AUTH_HEADERS)
+                c.getresponse().read()
+                c.close()
+                new[t.name].append((time.perf_counter_ns() - t0) / 1e6)
+        cpu_new = [(t.cpu_ticks() - c) / clk_tck / 200 * 1000 for t, c in zip(ts, cpu_new0)]
+        print()
+        print("New connections (TCP + TLS handshake + one authenticated GET /), 200 each:")
+        print()
+        print(f"| metric | {a.name} | {b.name} | ratio |")
+        print("|---|---:|---:|---:|")
+        m = [pct(new[t.name], 50) for t in ts]
+        print(f"| latency p50 | {m[0]:.3f} ms | {m[1]:.3f} ms | {m[0] / m[1]:.3f} |")
+        m = [pct(new[t.name], 99) for t in ts]
+        print(f"| latency p99 | {m[0]:.3f} ms | {m[1]:.3f} ms | {m[0] / m[1]:.3f} |")
+        print(f"| server CPU per connection | {cpu_new[0]:.3f} ms | {cpu_new[1]:.3f} ms | "
+              f"{cpu_new[0] / cpu_new[1] if cpu_new[1] else float('inf'):.3f} |")
     print()
     print(f"CPU ticks: {clk_tck}/s, so CPU per scrape resolves to "
           f"{1000 / clk_tck / n:.4f} ms over {n} scrapes.")
