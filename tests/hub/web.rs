@@ -254,3 +254,82 @@ fn a_bad_web_config_stops_the_hub_naming_file_line_and_key() {
         "{err}"
     );
 }
+
+/// The hub sends to an Alertmanager 0.25 that is behind its own web config
+/// (TLS with a private CA, bcrypt basic auth): Prometheus's `scheme`,
+/// `tls_config` and `basic_auth` in `[[alerting.alertmanagers]]`.
+#[test]
+#[ignore = "needs Alertmanager, openssl, curl and htpasswd (tests/run.sh installs them)"]
+fn hub_notifies_an_alertmanager_behind_tls_and_auth() {
+    require("prometheus-alertmanager");
+    const AM_PW: &str = "am-Secret-3";
+    let dir = temp_dir("hub-web-am");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let ca = dir.join("ca.pem").display().to_string();
+    let am_flag = web_config(&dir, "am-web.yml", &[("hub", AM_PW)]);
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    let am_addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("alertmanager.yml").display()
+        ))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address={am_addr}"))
+        .arg("--cluster.listen-address=")
+        .arg(&am_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn alertmanager");
+    let _am = Proc {
+        child,
+        addr: am_addr.clone(),
+    };
+    wait_listening(&am_addr, Duration::from_secs(30));
+    let am_port = am_addr.rsplit_once(':').unwrap().1;
+    std::fs::write(dir.join("am.pw"), AM_PW).unwrap();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: AlwaysOn\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[global]\nevaluation_interval = \"1s\"\n[alerting]\nresend_delay = \"1s\"\n\
+             [[alerting.alertmanagers]]\nscheme = \"https\"\n\
+             basic_auth = {{ username = \"hub\", password_file = \"am.pw\" }}\n\
+             tls_config = {{ ca_file = \"ca.pem\" }}\n\
+             [[alerting.alertmanagers.static_configs]]\ntargets = [\"localhost:{am_port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.join("hub.log");
+    let _hub = Launch::hub(&dir)
+        .args([format!("--config.file={}", dir.join("hub.toml").display())])
+        .log(&log)
+        .start();
+    let am_url = format!("https://localhost:{am_port}/api/v2/alerts");
+    wait_until(
+        Duration::from_secs(30),
+        "AlwaysOn in the Alertmanager",
+        || {
+            let (code, body) = curl(&["--cacert", &ca, "-u", &format!("hub:{AM_PW}"), &am_url]);
+            code == "200" && body.contains("AlwaysOn")
+        },
+    );
+    // Without credentials the Alertmanager refuses: the hub's got through
+    // because it sent them.
+    assert_eq!(curl(&["--cacert", &ca, &am_url]).0, "401");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logs.contains(AM_PW),
+        "the Alertmanager password in the hub's log"
+    );
+}

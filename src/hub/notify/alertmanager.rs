@@ -20,6 +20,10 @@ use serde::Deserialize;
 use super::Alert;
 use picket_core::config::parse_duration;
 use picket_core::metric::Labels;
+use picket_core::web::client::{
+    AuthorizationToml, BasicAuthToml, ClientBlocks, HttpClient, TlsConfigToml,
+};
+use std::path::{Path, PathBuf};
 
 /// Alerts per POST (`--alertmanager.notification-batch-size`).
 pub(crate) const BATCH: usize = 256;
@@ -45,7 +49,7 @@ pub(crate) struct Notifier {
 struct Inner {
     queue: Mutex<VecDeque<String>>,
     wake: Condvar,
-    targets: Mutex<Vec<(String, Duration)>>,
+    targets: Mutex<Vec<AmTarget>>,
     external_labels: Mutex<Labels>,
     stats: Mutex<BTreeMap<String, Arc<AmStats>>>,
     dropped: AtomicU64,
@@ -58,10 +62,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Notifier {
     /// Starts the sending thread.
-    pub fn start(
-        targets: Vec<(String, Duration)>,
-        external_labels: Labels,
-    ) -> Result<Notifier, String> {
+    pub fn start(targets: Vec<AmTarget>, external_labels: Labels) -> Result<Notifier, String> {
         let n = Notifier {
             inner: Arc::new(Inner {
                 queue: Mutex::new(VecDeque::new()),
@@ -83,12 +84,12 @@ impl Notifier {
     }
 
     /// Sets the Alertmanagers and external labels (start and reload).
-    pub(crate) fn configure(&self, targets: Vec<(String, Duration)>, external_labels: Labels) {
+    pub(crate) fn configure(&self, targets: Vec<AmTarget>, external_labels: Labels) {
         {
             let mut st = lock(&self.inner.stats);
-            st.retain(|k, _| targets.iter().any(|(u, _)| u == k));
-            for (u, _) in &targets {
-                st.entry(u.clone()).or_default();
+            st.retain(|k, _| targets.iter().any(|t| t.url == *k));
+            for t in &targets {
+                st.entry(t.url.clone()).or_default();
             }
         }
         *lock(&self.inner.targets) = targets;
@@ -147,8 +148,41 @@ fn alert_json(a: &Alert, ext: &Labels) -> String {
     s
 }
 
+/// One Alertmanager: its `…/api/v2/alerts` URL, the POST timeout, and
+/// the table's credentials and TLS (Prometheus's `basic_auth`,
+/// `authorization`, `tls_config`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmTarget {
+    /// The alerts URL.
+    pub url: String,
+    /// Timeout of one POST.
+    pub timeout: Duration,
+    /// Credentials and TLS.
+    pub http: HttpClient,
+}
+
+impl AmTarget {
+    fn agent(&self) -> ureq::Agent {
+        let b = ureq::Agent::config_builder()
+            .timeout_global(Some(self.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
+        // The files were checked when the config was read.
+        #[cfg(feature = "tls")]
+        let b = match self.http.tls.tls_config() {
+            Ok(t) => b.tls_config(t),
+            Err((k, e)) => {
+                log::error!("alertmanager {}: {k}: {e}", self.url);
+                b
+            }
+        };
+        b.build().into()
+    }
+}
+
 fn run(inner: &Inner) {
-    let mut agents: BTreeMap<u64, ureq::Agent> = BTreeMap::new();
+    // One client per Alertmanager, rebuilt when its settings change.
+    let mut agents: BTreeMap<String, (AmTarget, ureq::Agent)> = BTreeMap::new();
     loop {
         let batch: Vec<String> = {
             let mut q = lock(&inner.queue);
@@ -167,21 +201,23 @@ fn run(inner: &Inner) {
         };
         let body = format!("[{}]", batch.join(","));
         let targets = lock(&inner.targets).clone();
-        for (url, timeout) in targets {
-            let agent = agents.entry(timeout.as_millis() as u64).or_insert_with(|| {
-                ureq::Agent::config_builder()
-                    .timeout_global(Some(timeout))
-                    .http_status_as_error(false)
-                    .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .into()
-            });
-            let stats = lock(&inner.stats).get(&url).cloned();
+        agents.retain(|url, (t, _)| targets.contains(t) && *url == t.url);
+        for t in targets {
+            let (_, agent) = agents
+                .entry(t.url.clone())
+                .or_insert_with(|| (t.clone(), t.agent()));
+            let url = &t.url;
+            let stats = lock(&inner.stats).get(url).cloned();
             let n = batch.len() as u64;
-            let res = agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .send(body.as_bytes());
+            let mut req = agent.post(url).header("Content-Type", "application/json");
+            let res = match t.http.authorization() {
+                Ok(Some(a)) => {
+                    req = req.header("Authorization", a);
+                    req.send(body.as_bytes())
+                }
+                Ok(None) => req.send(body.as_bytes()),
+                Err(e) => Err(ureq::Error::Io(std::io::Error::other(e))),
+            };
             let err = match res {
                 Ok(r) if r.status().is_success() => None,
                 Ok(mut r) => {
@@ -220,6 +256,16 @@ pub(crate) struct AlertmanagerToml {
     pub api_version: Option<String>,
     /// Fixed targets.
     pub static_configs: Vec<StaticToml>,
+    /// Basic auth of every POST.
+    pub basic_auth: Option<BasicAuthToml>,
+    /// `Authorization` of every POST.
+    pub authorization: Option<AuthorizationToml>,
+    /// Deprecated spelling of a bearer `authorization`.
+    pub bearer_token: Option<String>,
+    /// The same, from a file read per POST.
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS for `scheme = "https"`.
+    pub tls_config: Option<TlsConfigToml>,
 }
 
 /// `[[alerting.alertmanagers.static_configs]]`.
@@ -233,7 +279,11 @@ pub(crate) struct StaticToml {
 impl AlertmanagerToml {
     /// Checks the `i`th table: each target's `…/api/v2/alerts` URL and
     /// the timeout; errors are `(dotted key, message)`.
-    pub(crate) fn resolve(&self, i: usize) -> Result<Vec<(String, Duration)>, (String, String)> {
+    pub(crate) fn resolve(
+        &self,
+        i: usize,
+        dir: Option<&Path>,
+    ) -> Result<Vec<AmTarget>, (String, String)> {
         let key = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
         let scheme = self.scheme.as_deref().unwrap_or("http");
         if scheme != "http" && scheme != "https" {
@@ -265,6 +315,19 @@ impl AlertmanagerToml {
         if !prefix.is_empty() && !prefix.starts_with('/') {
             return Err((key("path_prefix"), format!("{prefix:?} must start with /")));
         }
+        let mut http = ClientBlocks {
+            basic_auth: self.basic_auth.clone(),
+            authorization: self.authorization.clone(),
+            bearer_token: self.bearer_token.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            tls_config: self.tls_config.clone(),
+        }
+        .resolve()
+        .map_err(|(k, m)| (key(&k), m))?;
+        if let Some(d) = dir {
+            http.set_directory(d);
+        }
+        http.check_files().map_err(|(k, m)| (key(&k), m))?;
         let mut out = Vec::new();
         for (j, target) in self
             .static_configs
@@ -278,10 +341,11 @@ impl AlertmanagerToml {
                     format!("target {j}: {target:?} is not host:port"),
                 ));
             }
-            out.push((
-                format!("{scheme}://{target}{prefix}/api/v2/alerts"),
+            out.push(AmTarget {
+                url: format!("{scheme}://{target}{prefix}/api/v2/alerts"),
                 timeout,
-            ));
+                http: http.clone(),
+            });
         }
         Ok(out)
     }

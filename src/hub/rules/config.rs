@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Ctx;
-use crate::notify::alertmanager::AlertmanagerToml;
+use crate::notify::alertmanager::{AlertmanagerToml, AmTarget};
 use picket_core::config::parse_duration;
 use picket_core::config::ConfigError;
 
@@ -38,8 +38,8 @@ pub struct Alerting {
     pub for_outage_tolerance: Duration,
     /// See [`AlertingToml::for_grace_period`].
     pub for_grace_period: Duration,
-    /// Every Alertmanager's `…/api/v2/alerts` URL and its timeout.
-    pub alertmanagers: Vec<(String, Duration)>,
+    /// Every Alertmanager: its `…/api/v2/alerts` URL, timeout and client.
+    pub alertmanagers: Vec<AmTarget>,
 }
 
 impl Default for Alerting {
@@ -56,12 +56,13 @@ impl Default for Alerting {
 impl AlertingToml {
     /// Checks `[alerting]`; errors at the key's line, else its table's.
     pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Alerting, ConfigError> {
-        check(self).map_err(|(key, msg)| ctx.in_table(&key, msg))
+        let dir = ctx.file.and_then(std::path::Path::parent);
+        check(self, dir).map_err(|(key, msg)| ctx.in_table(&key, msg))
     }
 }
 
 /// Checks `[alerting]`; errors are `(dotted key, message)`.
-fn check(t: &AlertingToml) -> Result<Alerting, (String, String)> {
+fn check(t: &AlertingToml, dir: Option<&std::path::Path>) -> Result<Alerting, (String, String)> {
     let d = Alerting::default();
     let dur = |v: &Option<String>, key: &str, def: Duration| match v {
         None => Ok(def),
@@ -78,7 +79,7 @@ fn check(t: &AlertingToml) -> Result<Alerting, (String, String)> {
         alertmanagers: Vec::new(),
     };
     for (i, am) in t.alertmanagers.iter().enumerate() {
-        out.alertmanagers.extend(am.resolve(i)?);
+        out.alertmanagers.extend(am.resolve(i, dir)?);
     }
     Ok(out)
 }
