@@ -444,3 +444,150 @@ fn a_bad_web_config_stops_the_agent_naming_file_line_and_key() {
         "{err}"
     );
 }
+
+/// A ureq client trusting `ca` (PEM), one connection kept alive; a fresh
+/// one per request when `fresh` (a new TLS handshake each time).
+fn tls_client(ca: &Path) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let pem = std::fs::read(ca).unwrap();
+    let cert = Certificate::from_pem(&pem).unwrap().to_owned();
+    ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::Specific(std::sync::Arc::new(vec![cert])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+/// Slow clients, oversized requests and a flood of TLS handshakes: each is
+/// bounded, and scrapes go on. Prints the scrape latency with and without
+/// the flood.
+#[test]
+#[ignore = "needs openssl (tests/run.sh installs it)"]
+fn slow_big_and_flooding_clients_are_bounded_over_tls() {
+    use std::io::Read;
+    let dir = temp_dir("web-battery");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let cfg = dir.join("web.yml");
+    std::fs::write(
+        &cfg,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    )
+    .unwrap();
+    // The read timeout is 10 s by default; 2 s here.
+    let short_timeout = dir.join("agent.toml");
+    std::fs::write(&short_timeout, "[web]\nread_timeout_seconds = 2\n").unwrap();
+    let pk = Launch::agent()
+        .args([
+            format!("--web.config.file={}", cfg.display()),
+            "--collector.disable-defaults".into(),
+            "--collector.loadavg".into(),
+            "--collector.meminfo".into(),
+            format!("--config.file={}", short_timeout.display()),
+        ])
+        .quiet()
+        .start();
+    let ca = dir.join("ca.pem");
+    let url = format!("https://{}/metrics", localhost(&pk.addr));
+    let scrape = |agent: &ureq::Agent| -> f64 {
+        let t = std::time::Instant::now();
+        let mut r = agent.get(&url).call().expect("scrape");
+        assert_eq!(r.status().as_u16(), 200);
+        r.body_mut().read_to_string().unwrap();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+
+    // A client that connects and never starts its handshake, and one that
+    // sends half a request head inside TLS: both closed by the read timeout.
+    let t = std::time::Instant::now();
+    let mut silent = std::net::TcpStream::connect(&pk.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = silent.read(&mut [0u8; 16]).unwrap_or(0);
+    assert_eq!(n, 0, "a silent client got bytes instead of a close");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+        "a silent TLS client was closed after {waited:?} (read timeout 2 s)"
+    );
+    let half = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(printf 'GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n'; sleep 6) | openssl s_client -quiet -connect {} -CAfile {} 2>/dev/null",
+            pk.addr,
+            ca.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        half.stdout.is_empty(),
+        "half a request head got an answer: {}",
+        String::from_utf8_lossy(&half.stdout)
+    );
+
+    // Oversized: a request head over 16 KiB gets 431, over TLS too.
+    let agent = tls_client(&ca);
+    let r = agent
+        .get(&url)
+        .header("X-Big", "x".repeat(20_000))
+        .call()
+        .map(|r| r.status().as_u16());
+    assert!(matches!(r, Ok(431) | Err(_)), "{r:?}");
+    assert_eq!(agent.get(&url).call().unwrap().status().as_u16(), 200);
+
+    // A flood of handshakes from 4 threads while one client scrapes.
+    let keep = tls_client(&ca);
+    let mut base: Vec<f64> = (0..60).map(|_| scrape(&keep)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flood: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, count, ca, url) = (
+                stop.clone(),
+                count.clone(),
+                ca.clone(),
+                url.replace("/metrics", "/healthz"),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // A new client each time: a new TLS handshake.
+                    if tls_client(&ca).get(&url).call().is_ok() {
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let mut during: Vec<f64> = (0..60).map(|_| scrape(&keep)).collect();
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flood {
+        f.join().unwrap();
+    }
+    let handshakes = count.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let (b50, b99) = (percentile(&mut base, 0.5), percentile(&mut base, 0.99));
+    let (d50, d99) = (percentile(&mut during, 0.5), percentile(&mut during, 0.99));
+    eprintln!(
+        "scrape latency over TLS: alone p50 {b50:.2} ms p99 {b99:.2} ms; during a flood of \
+         {:.0} handshakes/s: p50 {d50:.2} ms p99 {d99:.2} ms",
+        handshakes / secs.max(0.001)
+    );
+    assert!(handshakes > 0.0, "the flood made no handshakes");
+    assert!(
+        d99 < 2000.0,
+        "a handshake flood stalled scrapes: p99 {d99:.0} ms"
+    );
+}
