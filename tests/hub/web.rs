@@ -344,3 +344,118 @@ fn hub_notifies_an_alertmanager_behind_tls_and_auth() {
         "the Alertmanager password in the hub's log"
     );
 }
+
+/// One agent pushes over https to two receivers, each behind TLS with a
+/// private CA: the hub (a bearer token from `[[remote_write_receiver.auth]]`)
+/// and a real Prometheus 2.42 receiver started with a web config (basic
+/// auth).
+#[test]
+#[ignore = "needs Prometheus, openssl, curl and htpasswd (tests/run.sh installs them)"]
+fn agent_pushes_over_https_to_the_hub_and_to_prometheus() {
+    require("prometheus");
+    const TOKEN: &str = "board-token-4";
+    const PROM_PW: &str = "prom-Secret-5";
+    let dir = temp_dir("push-https");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let ca = dir.join("ca.pem").display().to_string();
+    let tls_only = dir.join("tls.yml");
+    std::fs::write(
+        &tls_only,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!("[[remote_write_receiver.auth]]\nbearer_token = \"{TOKEN}\"\n"),
+    )
+    .unwrap();
+    let hub = Launch::hub(&dir)
+        .args([
+            format!("--config.file={}", dir.join("hub.toml").display()),
+            format!("--web.config.file={}", tls_only.display()),
+        ])
+        .quiet()
+        .start();
+    let prom_flag = web_config(&dir, "prom-web.yml", &[("board", PROM_PW)]);
+    std::fs::write(dir.join("prometheus.yml"), "global: {}\n").unwrap();
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address={prom_addr}"))
+        .arg("--web.enable-remote-write-receiver")
+        .arg(&prom_flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn prometheus");
+    let _prom = Proc {
+        child,
+        addr: prom_addr.clone(),
+    };
+    wait_listening(&prom_addr, Duration::from_secs(30));
+    let port = |a: &str| a.rsplit_once(':').unwrap().1.to_string();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let agent_cfg = dir.join("agent.toml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "[push]\ninterval = \"1s\"\nbuffer_path = \"{buf}\"\njob = \"pushed\"\n\
+             [[push.remote_write]]\nurl = \"https://localhost:{hub}/api/v1/write\"\nbearer_token_file = \"{tok}\"\n\
+             tls_config = {{ ca_file = \"{ca}\" }}\n\
+             [[push.remote_write]]\nurl = \"https://localhost:{prom}/api/v1/write\"\nusername = \"board\"\npassword = \"{PROM_PW}\"\n\
+             tls_config = {{ ca_file = \"{ca}\" }}\n",
+            buf = dir.join("buf").display(),
+            hub = port(&hub.addr),
+            tok = dir.join("token").display(),
+            prom = port(&prom_addr),
+        ),
+    )
+    .unwrap();
+    let _agent = Launch::agent()
+        .args([
+            format!("--config.file={}", agent_cfg.display()),
+            "--collector.disable-defaults".into(),
+            "--collector.loadavg".into(),
+        ])
+        .quiet()
+        .start();
+    for (what, base, creds) in [
+        (
+            "the hub",
+            format!("https://localhost:{}", port(&hub.addr)),
+            None,
+        ),
+        (
+            "Prometheus",
+            format!("https://localhost:{}", port(&prom_addr)),
+            Some(format!("board:{PROM_PW}")),
+        ),
+    ] {
+        wait_until(
+            Duration::from_secs(30),
+            &format!("pushed samples in {what}"),
+            || {
+                let mut args = vec!["--cacert".to_string(), ca.clone()];
+                if let Some(c) = &creds {
+                    args.extend(["-u".to_string(), c.clone()]);
+                }
+                args.extend([
+                    "--data-urlencode".into(),
+                    "query=count(node_load1{job=\"pushed\"})".into(),
+                    format!("{base}/api/v1/query"),
+                ]);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (code, body) = curl(&args);
+                code == "200" && body.contains("\"1\"]")
+            },
+        );
+    }
+}
