@@ -614,7 +614,7 @@ pub fn make_client_cert(dir: &Path, ca: &str, name: &str) {
 }
 
 /// A leaf certificate `<name>.pem` / `<name>.key`, P-256, one day.
-fn make_leaf(dir: &Path, ca: &str, name: &str, usage: &str, san: &str) {
+pub fn make_leaf(dir: &Path, ca: &str, name: &str, usage: &str, san: &str) {
     let cnf = format!("{name}.cnf");
     std::fs::write(
         dir.join(&cnf),

@@ -35,4 +35,5 @@ mod postgres;
 mod relay;
 
 // --web.config.file (TLS, mTLS, basic auth) side by side with node_exporter.
+#[cfg(feature = "tls")]
 mod web;

@@ -459,3 +459,71 @@ fn agent_pushes_over_https_to_the_hub_and_to_prometheus() {
         );
     }
 }
+
+/// A scrape job reaches a board by IP whose certificate names only its
+/// host (`tls_config.server_name`), presenting a client certificate the
+/// board requires (mutual TLS); without `server_name` the same scrape fails
+/// verification.
+#[test]
+#[ignore = "needs openssl (tests/run.sh installs it)"]
+fn scrape_by_ip_with_server_name_and_a_client_certificate() {
+    let dir = temp_dir("hub-web-sni");
+    make_ca(&dir, "ca");
+    make_leaf(&dir, "ca", "board", "serverAuth", "DNS:board.lan");
+    make_client_cert(&dir, "ca", "hub");
+    let web = dir.join("board-web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: board.pem\n  key_file: board.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+    )
+    .unwrap();
+    let board = start_picket(&[
+        &format!("--web.config.file={}", web.display()),
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    let job = |name: &str, server_name: &str| {
+        format!(
+            "[[scrape_configs]]\njob_name = \"{name}\"\nscheme = \"https\"\nscrape_interval = \"1s\"\n\
+             tls_config = {{ ca_file = \"ca.pem\", cert_file = \"hub.pem\", key_file = \"hub.key\"{server_name} }}\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"{}\"]\n",
+            board.addr
+        )
+    };
+    std::fs::write(
+        dir.join("hub.toml"),
+        job("named", ", server_name = \"board.lan\"") + &job("by_ip", ""),
+    )
+    .unwrap();
+    let hub = Launch::hub(&dir)
+        .args([format!("--config.file={}", dir.join("hub.toml").display())])
+        .quiet()
+        .start();
+    let up = |job: &str| {
+        let r = get(
+            &hub.addr,
+            &format!("/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D"),
+        )
+        .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string)
+    };
+    wait_until(Duration::from_secs(30), "the named job up", || {
+        up("named").as_deref() == Some("1")
+    });
+    wait_until(Duration::from_secs(30), "the by-IP job scraped", || {
+        up("by_ip").is_some()
+    });
+    assert_eq!(
+        up("by_ip").as_deref(),
+        Some("0"),
+        "verified by IP against a DNS-only certificate"
+    );
+    let targets = get(&hub.addr, "/api/v1/targets").unwrap().text();
+    assert!(
+        targets.contains("certificate") || targets.contains("Certificate"),
+        "{targets}"
+    );
+}

@@ -7,12 +7,11 @@
 //! every request and trimmed, so a rotated secret needs no reload; the
 //! blocks exclude each other as there (`authorization` with `basic_auth`,
 //! `bearer_token` with either); `type: basic` is refused. Secrets never
-//! reach a Debug dump or an error message. TLS: `ca_file` (a private CA
-//! instead of the webpki roots), `cert_file`/`key_file` (a client
-//! certificate), `insecure_skip_verify`; `min_version` up to TLS12 is what
-//! rustls does anyway; `server_name` and `min_version: TLS13` are refused
-//! with the reason (ureq's rustls connector names the server after the
-//! URL's host and offers TLS 1.2 and 1.3).
+//! reach a Debug dump or an error message. TLS (`ca_file`, `cert_file`,
+//! `key_file`, `server_name`, `insecure_skip_verify`, `min_version`,
+//! `max_version`) is the core's own connector ([`super::client_tls`]):
+//! rustls has TLS 1.2 and 1.3, so a `min_version` of TLS10 or TLS11 means
+//! 1.2, and a `max_version` below 1.2 is refused with the reason.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -77,7 +76,8 @@ pub struct TlsConfigToml {
     pub cert_file: Option<PathBuf>,
     /// Its key.
     pub key_file: Option<PathBuf>,
-    /// Prometheus's SNI / verification name override (refused, see above).
+    /// The name the server's certificate is checked against (and SNI),
+    /// instead of the URL's host.
     pub server_name: Option<String>,
     /// Skip server certificate verification.
     pub insecure_skip_verify: bool,
@@ -158,8 +158,10 @@ impl ClientAuth {
     }
 }
 
+pub use super::config::TlsVersion;
+
 /// Client TLS settings, resolved.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsClient {
     /// Trusted CAs instead of the webpki roots.
     pub ca_file: Option<PathBuf>,
@@ -167,6 +169,25 @@ pub struct TlsClient {
     pub cert: Option<(PathBuf, PathBuf)>,
     /// Skip verification.
     pub insecure_skip_verify: bool,
+    /// Verify (and ask, SNI) this name instead of the URL's host.
+    pub server_name: Option<String>,
+    /// Lowest version offered.
+    pub min_version: TlsVersion,
+    /// Highest version offered.
+    pub max_version: TlsVersion,
+}
+
+impl Default for TlsClient {
+    fn default() -> TlsClient {
+        TlsClient {
+            ca_file: None,
+            cert: None,
+            insecure_skip_verify: false,
+            server_name: None,
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+        }
+    }
 }
 
 /// One client's HTTP settings, resolved.
@@ -271,35 +292,39 @@ impl ClientBlocks {
 impl TlsConfigToml {
     fn resolve(self) -> Result<TlsClient, KeyErr> {
         let err = |k: &str, m: String| Err((format!("tls_config.{k}"), m));
-        if self.server_name.is_some() {
-            return err("server_name", "is not supported: picket verifies the server under the URL's host name (use a URL whose host is in the certificate)".into());
-        }
-        for (k, v) in [
-            ("min_version", &self.min_version),
-            ("max_version", &self.max_version),
-        ] {
-            match v.as_deref() {
-                None => {}
-                Some("TLS10" | "TLS11" | "TLS12") if k == "min_version" => {}
-                Some("TLS13") if k == "max_version" => {}
-                Some("TLS13") => {
-                    return err(
-                        k,
-                        "TLS13 cannot be enforced: picket's client offers TLS 1.2 and 1.3".into(),
-                    )
-                }
-                Some("TLS10" | "TLS11" | "TLS12") => {
-                    return err(
-                        k,
-                        "cannot be set below TLS13: picket's client offers TLS 1.2 and 1.3".into(),
-                    )
-                }
-                Some(o) => {
-                    return err(
-                        k,
+        let version =
+            |k: &str, v: &Option<String>, def: TlsVersion| -> Result<TlsVersion, KeyErr> {
+                match v.as_deref() {
+                    None => Ok(def),
+                    // rustls has nothing older than 1.2: "at least 1.0" is 1.2.
+                    Some("TLS10" | "TLS11") if k == "min_version" => Ok(TlsVersion::Tls12),
+                    Some("TLS10" | "TLS11") => Err((
+                        format!("tls_config.{k}"),
+                        "cannot be below TLS12: picket's TLS (rustls) has TLS 1.2 and 1.3 only"
+                            .into(),
+                    )),
+                    Some("TLS12") => Ok(TlsVersion::Tls12),
+                    Some("TLS13") => Ok(TlsVersion::Tls13),
+                    Some(o) => Err((
+                        format!("tls_config.{k}"),
                         format!("unknown TLS version {o:?} (TLS10, TLS11, TLS12 or TLS13)"),
-                    )
+                    )),
                 }
+            };
+        let min_version = version("min_version", &self.min_version, TlsVersion::Tls12)?;
+        let max_version = version("max_version", &self.max_version, TlsVersion::Tls13)?;
+        if min_version > max_version {
+            return err("min_version", "is above max_version".into());
+        }
+        if let Some(n) = &self.server_name {
+            let ok = !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:_".contains(c));
+            if !ok {
+                return err(
+                    "server_name",
+                    format!("{n:?} is not a DNS name or IP address"),
+                );
             }
         }
         let cert = match (self.cert_file, self.key_file) {
@@ -322,6 +347,9 @@ impl TlsConfigToml {
             ca_file: self.ca_file,
             cert,
             insecure_skip_verify: self.insecure_skip_verify,
+            server_name: self.server_name,
+            min_version,
+            max_version,
         })
     }
 }
@@ -358,47 +386,38 @@ impl HttpClient {
     pub fn check_files(&self) -> Result<(), KeyErr> {
         #[cfg(feature = "tls")]
         {
-            self.tls.tls_config()?;
+            let t = &self.tls;
+            let key = if t.cert.is_some() {
+                "tls_config.cert_file"
+            } else {
+                "tls_config.ca_file"
+            };
+            if t.ca_file.is_some() || t.cert.is_some() {
+                super::client_tls::build(t).map_err(|m| (key.to_string(), m))?;
+            }
         }
         Ok(())
     }
 }
 
 impl TlsClient {
-    /// ureq's TLS settings for this client (reads the CA, certificate and
-    /// key files). Errors are (key, message).
+    /// A ureq agent with `builder`'s settings and this TLS (the core's
+    /// connector: files re-read when they change).
     #[cfg(feature = "tls")]
-    pub fn tls_config(&self) -> Result<ureq::tls::TlsConfig, KeyErr> {
-        use super::config::Pem;
-        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts};
-        let mut b = ureq::tls::TlsConfig::builder().disable_verification(self.insecure_skip_verify);
-        if let Some(ca) = &self.ca_file {
-            let certs = super::tls::certs(&Pem::File(ca.clone()))
-                .map_err(|m| ("tls_config.ca_file".to_string(), m))?;
-            let certs: Vec<Certificate<'static>> = certs
-                .into_iter()
-                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
-            b = b.root_certs(RootCerts::Specific(std::sync::Arc::new(certs)));
-        }
-        if let Some((cert, key)) = &self.cert {
-            let chain = super::tls::certs(&Pem::File(cert.clone()))
-                .map_err(|m| ("tls_config.cert_file".to_string(), m))?;
-            let chain: Vec<Certificate<'static>> = chain
-                .into_iter()
-                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
-            let text = super::tls::pem_text(&Pem::File(key.clone()))
-                .map_err(|m| ("tls_config.key_file".to_string(), m))?;
-            let key = PrivateKey::from_pem(&text).map_err(|_| {
-                (
-                    "tls_config.key_file".to_string(),
-                    format!("{}: no private key found", key.display()),
-                )
-            })?;
-            b = b.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-        }
-        Ok(b.build())
+    pub fn agent(
+        &self,
+        builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    ) -> ureq::Agent {
+        super::client_tls::agent(builder, self)
+    }
+
+    /// Without TLS support: plain ureq (https URLs fail on use).
+    #[cfg(not(feature = "tls"))]
+    pub fn agent(
+        &self,
+        builder: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    ) -> ureq::Agent {
+        builder.build().into()
     }
 }
 
@@ -466,12 +485,22 @@ mod tests {
             (
                 ClientBlocks {
                     tls_config: Some(TlsConfigToml {
-                        server_name: Some("x".into()),
+                        server_name: Some("a b".into()),
                         ..Default::default()
                     }),
                     ..Default::default()
                 },
                 "tls_config.server_name",
+            ),
+            (
+                ClientBlocks {
+                    tls_config: Some(TlsConfigToml {
+                        max_version: Some("TLS11".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                "tls_config.max_version",
             ),
         ] {
             assert_eq!(b.resolve().unwrap_err().0, key);

@@ -19,6 +19,8 @@
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "tls")]
+pub mod client_tls;
 pub mod config;
 mod conn;
 mod server;

@@ -58,17 +58,7 @@ impl Client {
             .timeout_connect(Some(rw.timeout.min(Duration::from_secs(10))))
             .http_status_as_error(false)
             .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")));
-        // The files were read when the config was checked; one that broke
-        // since leaves the defaults, and the send's TLS error says so.
-        #[cfg(feature = "tls")]
-        let builder = match rw.tls.tls_config() {
-            Ok(t) => builder.tls_config(t),
-            Err((k, e)) => {
-                log::error!("remote_write {}: {k}: {e}", rw.url);
-                builder
-            }
-        };
-        let agent: ureq::Agent = builder.build().into();
+        let agent = rw.tls.agent(builder);
         let auth = match &rw.auth {
             Auth::None => None,
             Auth::Basic { username, password } => Some(format!(

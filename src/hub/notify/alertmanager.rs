@@ -167,16 +167,7 @@ impl AmTarget {
             .timeout_global(Some(self.timeout))
             .http_status_as_error(false)
             .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
-        // The files were checked when the config was read.
-        #[cfg(feature = "tls")]
-        let b = match self.http.tls.tls_config() {
-            Ok(t) => b.tls_config(t),
-            Err((k, e)) => {
-                log::error!("alertmanager {}: {k}: {e}", self.url);
-                b
-            }
-        };
-        b.build().into()
+        self.http.tls.agent(b)
     }
 }
 

@@ -120,17 +120,7 @@ impl Handle {
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
             .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
-        // The files were checked when the config was read; one that broke
-        // since leaves the defaults, and the scrape's TLS error says why.
-        #[cfg(feature = "tls")]
-        let builder = match settings.http.tls.tls_config() {
-            Ok(t) => builder.tls_config(t),
-            Err((k, e)) => {
-                log::error!("scrape job {job}: {k}: {e}");
-                builder
-            }
-        };
-        let agent = builder.build().into();
+        let agent = settings.http.tls.agent(builder);
         let lp = Arc::new(Loop {
             job: job.to_string(),
             target,
