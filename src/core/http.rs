@@ -327,3 +327,23 @@ pub fn bind(addr: &str) -> io::Result<TcpListener> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     TcpListener::bind(&addrs[..])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}

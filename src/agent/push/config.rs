@@ -11,9 +11,23 @@ use serde::Deserialize;
 
 use picket_core::config::parse_duration;
 use picket_core::identity::Identity;
-use picket_core::web::client::{ClientBlocks, TlsConfigToml};
+use picket_core::web::client::{BasicAuthToml, ClientBlocks, TlsConfigToml};
+
+/// The flat key of `[[push.remote_write]]` an error from the client blocks
+/// is reported at (`basic_auth` is written as username/password,
+/// `tls_config.*` as the table, its sub-key in the message).
+fn section_error((k, m): (String, String)) -> (&'static str, String) {
+    match k.as_str() {
+        "basic_auth" => ("password_file", m),
+        "bearer_token" | "authorization" => ("bearer_token", m),
+        _ => match k.strip_prefix("tls_config.") {
+            Some(sub) => ("tls_config", format!("{sub}: {m}")),
+            None => ("tls_config", m),
+        },
+    }
+}
 use picket_forward::buffer::{self, Synchronous};
-pub use picket_forward::remote_write::{Auth, RemoteWrite, ReplayOrder};
+pub use picket_forward::remote_write::{RemoteWrite, ReplayOrder};
 
 /// `[push]` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -270,42 +284,35 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
         Some(s) => parse_duration(s).map_err(|m| (k, m)),
         None => Ok(d),
     };
-    let read_secret = |k: &'static str, p: &PathBuf| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| (k, format!("cannot read {}: {e}", p.display())))
-    };
-    let auth = match (&s.username, &s.bearer_token, &s.bearer_token_file) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err((
-                "bearer_token",
-                "use either username/password or a bearer token".into(),
-            ))
-        }
-        (Some(u), None, None) => {
-            let password = match (&s.password, &s.password_file) {
-                (Some(p), None) => p.clone(),
-                (None, Some(f)) => read_secret("password_file", f)?,
-                (None, None) => String::new(),
-                (Some(_), Some(_)) => {
-                    return Err(("password_file", "give password or password_file".into()))
-                }
+    if s.username.is_none() && (s.password.is_some() || s.password_file.is_some()) {
+        return Err(("username", "a password needs a username".into()));
+    }
+    let client = ClientBlocks {
+        basic_auth: s.username.as_ref().map(|u| BasicAuthToml {
+            username: u.clone(),
+            password: s.password.clone(),
+            password_file: s.password_file.clone(),
+        }),
+        bearer_token: s.bearer_token.clone(),
+        bearer_token_file: s.bearer_token_file.clone(),
+        tls_config: s.tls_config.clone(),
+        ..ClientBlocks::default()
+    }
+    .resolve()
+    .map_err(section_error)?;
+    client.check_files().map_err(section_error)?;
+    // Secret files must be readable now (a typo is a config error), and
+    // are read again for every request.
+    if let Some(a) = &client.auth {
+        a.header().map_err(|m| {
+            let k = if s.bearer_token_file.is_some() {
+                "bearer_token_file"
+            } else {
+                "password_file"
             };
-            Auth::Basic {
-                username: u.clone(),
-                password,
-            }
-        }
-        (None, Some(t), None) => Auth::Bearer(t.clone()),
-        (None, None, Some(f)) => Auth::Bearer(read_secret("bearer_token_file", f)?),
-        (None, Some(_), Some(_)) => {
-            return Err((
-                "bearer_token_file",
-                "give bearer_token or bearer_token_file".into(),
-            ))
-        }
-        (None, None, None) => Auth::None,
-    };
+            (k, m)
+        })?;
+    }
     for n in s.external_labels.keys() {
         let ok = n
             .chars()
@@ -320,16 +327,6 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
             ));
         }
     }
-    let tls = ClientBlocks {
-        tls_config: s.tls_config.clone(),
-        ..ClientBlocks::default()
-    }
-    .resolve()
-    .and_then(|c| c.check_files().map(|()| c.tls))
-    .map_err(|(k, m)| {
-        let sub = k.strip_prefix("tls_config.").unwrap_or(&k).to_string();
-        ("tls_config", format!("{sub}: {m}"))
-    })?;
     let max_samples_per_send = s.max_samples_per_send.unwrap_or(10_000);
     if max_samples_per_send == 0 {
         return Err(("max_samples_per_send", "must be at least 1".into()));
@@ -339,8 +336,8 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
         replay_order,
         timeout: dur("timeout", &s.timeout, Duration::from_secs(30))?,
         max_samples_per_send,
-        auth,
-        tls,
+        auth: client.auth,
+        tls: client.tls,
         external_labels: s
             .external_labels
             .iter()

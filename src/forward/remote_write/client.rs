@@ -6,9 +6,9 @@
 use std::io::Read;
 use std::time::Duration;
 
-use super::{Auth, RemoteWrite};
+use super::RemoteWrite;
 use picket_core::encode::remote_write::HEADERS;
-use picket_core::http::base64;
+use picket_core::web::client::ClientAuth;
 
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +47,7 @@ impl Answer {
 pub(crate) struct Client {
     agent: ureq::Agent,
     url: String,
-    auth: Option<String>,
+    auth: Option<ClientAuth>,
 }
 
 impl Client {
@@ -59,14 +59,7 @@ impl Client {
             .http_status_as_error(false)
             .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")));
         let agent = rw.tls.agent(builder);
-        let auth = match &rw.auth {
-            Auth::None => None,
-            Auth::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64(format!("{username}:{password}").as_bytes())
-            )),
-            Auth::Bearer(t) => Some(format!("Bearer {t}")),
-        };
+        let auth = rw.auth.clone();
         Client {
             agent,
             url: rw.url.clone(),
@@ -81,7 +74,12 @@ impl Client {
             req = req.header(k, v);
         }
         if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
+            // A password or token file is read per request (rotation
+            // needs no restart); an unreadable one is retried later.
+            match a.header() {
+                Ok(h) => req = req.header("Authorization", h),
+                Err(why) => return Answer::Retry { code: None, why },
+            }
         }
         match req.send(body) {
             Ok(mut resp) => {
@@ -109,26 +107,6 @@ impl Client {
                 code: None,
                 why: e.to_string(),
             },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
         }
     }
 }

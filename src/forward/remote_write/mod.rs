@@ -30,22 +30,6 @@ pub enum ReplayOrder {
     InOrder,
 }
 
-/// Credentials for a receiver.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Auth {
-    /// None.
-    None,
-    /// HTTP basic auth.
-    Basic {
-        /// User.
-        username: String,
-        /// Password.
-        password: String,
-    },
-    /// `Authorization: Bearer`.
-    Bearer(String),
-}
-
 /// One receiver, resolved.
 #[derive(Clone, Debug)]
 pub struct RemoteWrite {
@@ -57,8 +41,8 @@ pub struct RemoteWrite {
     pub timeout: Duration,
     /// Most samples per request.
     pub max_samples_per_send: usize,
-    /// Credentials.
-    pub auth: Auth,
+    /// Credentials (Prometheus's client blocks; files read per request).
+    pub auth: Option<picket_core::web::client::ClientAuth>,
     /// TLS: a private CA, a client certificate (Prometheus's `tls_config`).
     pub tls: picket_core::web::client::TlsClient,
     /// External labels, sorted by name.
