@@ -594,3 +594,59 @@ fn slow_big_and_flooding_clients_are_bounded_over_tls() {
         "a handshake flood stalled scrapes: p99 {d99:.0} ms"
     );
 }
+
+/// The relay reaches an exporter behind its own web config: node_exporter
+/// over https with a private CA and bcrypt basic auth (`tls_config` and
+/// `basic_auth` in `[[relay]]`).
+#[test]
+#[ignore = "needs node_exporter, openssl and htpasswd (tests/run.sh installs them)"]
+fn relay_reaches_an_exporter_behind_tls_and_auth() {
+    let dir = temp_dir("web-relay");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let cfg = dir.join("web.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  relay: {}\n",
+            htpasswd("relay-pw")
+        ),
+    )
+    .unwrap();
+    let ne = start_node_exporter(&[
+        &format!("--web.config.file={}", cfg.display()),
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+    ]);
+    std::fs::write(dir.join("pw"), "relay-pw\n").unwrap();
+    let agent_cfg = dir.join("agent.toml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "[[relay]]\nurl = \"https://{}/metrics\"\njob = \"ne\"\n\
+             basic_auth = {{ username = \"relay\", password_file = \"{}\" }}\n\
+             tls_config = {{ ca_file = \"{}\" }}\n",
+            localhost(&ne.addr),
+            dir.join("pw").display(),
+            dir.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let pk = start_picket(&[
+        &format!("--config.file={}", agent_cfg.display()),
+        "--collector.disable-defaults",
+        "--collector.relay",
+    ]);
+    let text = get(&pk.addr, "/metrics").unwrap().text();
+    assert!(text.contains("picket_relay_up{instance=\""), "{text}");
+    let up = text
+        .lines()
+        .find(|l| l.starts_with("picket_relay_up{"))
+        .unwrap_or("");
+    assert!(up.ends_with(" 1"), "{up}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("node_load1{") && l.contains("job=\"ne\"")),
+        "{text}"
+    );
+}

@@ -27,6 +27,10 @@ use super::deadline::Deadline;
 use super::{CollectError, Ctx, Out};
 use picket_core::config::{ConfigError, Locator};
 use picket_core::metric::{Labels, MetricType, Sample};
+use picket_core::web::client::{
+    AuthorizationToml, BasicAuthToml, ClientAuth, ClientBlocks, TlsConfigToml,
+};
+use std::path::PathBuf;
 
 /// Largest body relayed (Prometheus's default body_size_limit is unlimited;
 /// a board's exporters are small, and this bounds picket's memory).
@@ -50,6 +54,14 @@ pub struct Section {
     pub honor_labels: Option<bool>,
     /// Per-scrape timeout (default 5s).
     pub timeout: Option<String>,
+    /// Prometheus's client blocks, for an endpoint behind a web config.
+    pub basic_auth: Option<BasicAuthToml>,
+    /// `Authorization: <type> <credentials>`.
+    pub authorization: Option<AuthorizationToml>,
+    /// A bearer token from a file, read per fetch.
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS for an `https://` endpoint.
+    pub tls_config: Option<TlsConfigToml>,
 }
 
 /// One endpoint to relay.
@@ -69,6 +81,8 @@ pub struct Target {
     pub deadline: Deadline,
     /// The HTTP client (connection pool and settings), built once.
     agent: ureq::Agent,
+    /// Credentials, if any.
+    auth: Option<ClientAuth>,
 }
 
 /// The targets of the file's `[[relay]]` tables.
@@ -85,15 +99,26 @@ pub(crate) fn resolve(
             .ok_or_else(|| loc.key(&key("url"), "missing".to_string()))?;
         let hostport = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .and_then(|r| r.split('/').next())
             .filter(|h| !h.is_empty())
             .ok_or_else(|| {
                 loc.key(
                     &key("url"),
-                    format!("{url:?}: expected http://host:port/path"),
+                    format!("{url:?}: expected http(s)://host:port/path"),
                 )
             })?
             .to_string();
+        let client = ClientBlocks {
+            basic_auth: s.basic_auth.clone(),
+            authorization: s.authorization.clone(),
+            bearer_token_file: s.bearer_token_file.clone(),
+            tls_config: s.tls_config.clone(),
+            ..ClientBlocks::default()
+        }
+        .resolve()
+        .and_then(|c| c.check_files().map(|()| c))
+        .map_err(|(k, m)| loc.key(&key(&k), m))?;
         let timeout = match &s.timeout {
             Some(t) => {
                 picket_core::config::parse_duration(t).map_err(|m| loc.key(&key("timeout"), m))?
@@ -107,7 +132,13 @@ pub(crate) fn resolve(
             honor_labels: s.honor_labels.unwrap_or(false),
             timeout,
             deadline: Deadline::default(),
-            agent: agent(timeout),
+            agent: client.tls.agent(
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(timeout))
+                    .http_status_as_error(false)
+                    .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION"))),
+            ),
+            auth: client.auth,
         }));
     }
     Ok(out)
@@ -169,23 +200,16 @@ pub(crate) fn update(ctx: &Ctx<'_>, out: &mut Out<'_>) -> Result<(), CollectErro
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
 /// GETs the endpoint's text exposition (blocking; runs on the deadline thread).
 fn fetch(t: &Target) -> Result<String, String> {
-    let resp = t
+    let mut req = t
         .agent
         .get(&t.url)
-        .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
-        .call()
-        .map_err(|e| format!("fetch: {e}"))?;
+        .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+    if let Some(a) = &t.auth {
+        req = req.header("Authorization", a.header()?);
+    }
+    let resp = req.call().map_err(|e| format!("fetch: {e}"))?;
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(format!("HTTP {status}"));
@@ -231,7 +255,8 @@ mod tests {
             honor_labels: honor,
             timeout: DEFAULT_TIMEOUT,
             deadline: Deadline::default(),
-            agent: agent(DEFAULT_TIMEOUT),
+            agent: ureq::Agent::new_with_defaults(),
+            auth: None,
         }
     }
 

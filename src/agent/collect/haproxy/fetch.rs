@@ -218,28 +218,20 @@ fn split_answers(body: Body) -> Fetched {
 
 /// A client for one target: its timeout, no proxy from the environment (as
 /// the exporter without `--http.proxy-from-env`), status codes as values.
-pub(crate) fn agent(timeout: Duration, ssl_verify: bool, tls: bool) -> Result<ureq::Agent, String> {
+pub(crate) fn agent(
+    timeout: Duration,
+    tls_settings: &picket_core::web::client::TlsClient,
+    tls: bool,
+) -> Result<ureq::Agent, String> {
     let builder = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .proxy(None)
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")));
-    #[cfg(feature = "tls")]
-    let builder = builder.tls_config(
-        ureq::tls::TlsConfig::builder()
-            .disable_verification(!ssl_verify)
-            .build(),
-    );
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = ssl_verify;
-        if tls {
-            return Err("https needs picket built with the tls feature".into());
-        }
+    if tls && !cfg!(feature = "tls") {
+        return Err("https needs picket built with the tls feature".into());
     }
-    #[cfg(feature = "tls")]
-    let _ = tls;
-    Ok(builder.build().into())
+    Ok(tls_settings.agent(builder))
 }
 
 fn http(agent: &ureq::Agent, url: &str, auth: Option<&str>) -> Body {

@@ -87,6 +87,10 @@ pub struct Section {
     pub server_metric_fields: Option<String>,
     /// Comma-separated server states to leave out (default none).
     pub server_exclude_states: Option<String>,
+    /// Prometheus's `tls_config` for an https stats page: a private CA,
+    /// a client certificate, `server_name` (`ssl_verify = false` is its
+    /// `insecure_skip_verify`).
+    pub tls_config: Option<picket_core::web::client::TlsConfigToml>,
 }
 
 /// haproxy_exporter's flags (`--haproxy.*`).
@@ -111,6 +115,8 @@ pub struct Target {
     pub uri: String,
     /// Verify certificates.
     pub ssl_verify: bool,
+    /// TLS settings (`tls_config`, with `ssl_verify`).
+    pub tls: picket_core::web::client::TlsClient,
     /// Per-scrape deadline.
     pub timeout: Duration,
     /// Server fields exported (None = all).
@@ -147,6 +153,7 @@ pub fn resolve(
                 timeout: flags.timeout.clone(),
                 server_metric_fields: flags.server_metric_fields.clone(),
                 server_exclude_states: flags.server_exclude_states.clone(),
+                tls_config: None,
             };
             out.push(target(&s).map_err(|(k, m)| loc.flag(&format!("--haproxy.{k}"), m))?);
         }
@@ -225,9 +232,22 @@ fn target(s: &Section) -> Result<Target, (&'static str, String)> {
         .split(',')
         .map(|x| x.trim().to_string())
         .collect();
+    let ssl_verify = s.ssl_verify.unwrap_or(true);
+    let mut tls = picket_core::web::client::ClientBlocks {
+        tls_config: s.tls_config.clone(),
+        ..Default::default()
+    }
+    .resolve()
+    .and_then(|c| c.check_files().map(|()| c.tls))
+    .map_err(|(k, m)| {
+        let sub = k.strip_prefix("tls_config.").unwrap_or(&k).to_string();
+        ("tls_config", format!("{sub}: {m}"))
+    })?;
+    tls.insecure_skip_verify |= !ssl_verify;
     Ok(Target {
         uri,
-        ssl_verify: s.ssl_verify.unwrap_or(true),
+        ssl_verify,
+        tls,
         timeout,
         server_metric_fields,
         server_exclude_states,
@@ -247,7 +267,7 @@ impl Target {
             return Ok(a.clone());
         }
         let tls = matches!(self.source, Source::Http { tls: true, .. });
-        let a = fetch::agent(self.timeout, self.ssl_verify, tls)?;
+        let a = fetch::agent(self.timeout, &self.tls, tls)?;
         Ok(self.agent.get_or_init(|| a).clone())
     }
 }
