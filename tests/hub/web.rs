@@ -527,3 +527,84 @@ fn scrape_by_ip_with_server_name_and_a_client_certificate() {
         "{targets}"
     );
 }
+
+/// A direct webhook behind TLS and basic auth (HAProxy terminating both in
+/// front of the test's recording receiver): Alertmanager's `http_config`
+/// in `webhook_configs`.
+#[test]
+#[ignore = "needs HAProxy and openssl (tests/run.sh installs them)"]
+fn direct_webhook_over_https_with_http_config() {
+    require("haproxy");
+    let dir = temp_dir("hub-web-hook");
+    make_ca(&dir, "ca");
+    make_server_cert(&dir, "ca");
+    let pem = std::fs::read_to_string(dir.join("server.pem")).unwrap()
+        + &std::fs::read_to_string(dir.join("server.key")).unwrap();
+    std::fs::write(dir.join("haproxy.pem"), pem).unwrap();
+    let hook = crate::alerting::Recorder::start();
+    let port = free_port();
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  log stderr format raw local0 emerg\n\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\n\
+             userlist hooks\n  user hub insecure-password hook-Secret-6\n\n\
+             frontend tls\n  bind 127.0.0.1:{port} ssl crt {}\n  http-request auth realm hook unless {{ http_auth(hooks) }}\n  default_backend rec\n\n\
+             backend rec\n  server r {}\n",
+            dir.join("haproxy.pem").display(),
+            hook.addr
+        ),
+    )
+    .unwrap();
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let _haproxy = Proc {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    std::fs::write(dir.join("hook.pw"), "hook-Secret-6\n").unwrap();
+    std::fs::write(
+        dir.join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: AlwaysOn\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[alerting]\nresend_delay = \"1s\"\n\
+             [notify.route]\nreceiver = \"hook\"\ngroup_wait = \"1s\"\n\
+             [[notify.receivers]]\nname = \"hook\"\n\
+             [[notify.receivers.webhook_configs]]\nurl = \"https://localhost:{port}/hook\"\n\
+             http_config = {{ basic_auth = {{ username = \"hub\", password_file = \"hook.pw\" }}, tls_config = {{ ca_file = \"ca.pem\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.join("hub.log");
+    let _hub = Launch::hub(&dir)
+        .args([format!("--config.file={}", dir.join("hub.toml").display())])
+        .log(&log)
+        .start();
+    wait_until(
+        Duration::from_secs(30),
+        "the notification through HAProxy",
+        || {
+            hook.bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|b| b["commonLabels"]["alertname"] == "AlwaysOn")
+        },
+    );
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logs.contains("hook-Secret-6"),
+        "the webhook password in the log"
+    );
+}

@@ -87,6 +87,40 @@ pub struct TlsConfigToml {
     pub max_version: Option<String>,
 }
 
+/// Alertmanager's `http_config` (a receiver's client blocks in one table)
+/// as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfigToml {
+    /// `basic_auth`.
+    pub basic_auth: Option<BasicAuthToml>,
+    /// `authorization`.
+    pub authorization: Option<AuthorizationToml>,
+    /// `bearer_token`.
+    pub bearer_token: Option<String>,
+    /// `bearer_token_file`.
+    pub bearer_token_file: Option<PathBuf>,
+    /// `tls_config`.
+    pub tls_config: Option<TlsConfigToml>,
+    /// Accepted (redirects are followed, as by default).
+    pub follow_redirects: Option<bool>,
+    /// Accepted (the client speaks HTTP/1.1).
+    pub enable_http2: Option<bool>,
+}
+
+impl HttpConfigToml {
+    /// The blocks, for [`ClientBlocks::resolve`].
+    pub fn blocks(self) -> ClientBlocks {
+        ClientBlocks {
+            basic_auth: self.basic_auth,
+            authorization: self.authorization,
+            bearer_token: self.bearer_token,
+            bearer_token_file: self.bearer_token_file,
+            tls_config: self.tls_config,
+        }
+    }
+}
+
 /// A secret: inline, or a file read (and trimmed) per request.
 #[derive(Clone, PartialEq)]
 pub enum Secret {

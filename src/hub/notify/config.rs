@@ -80,7 +80,25 @@ impl NotifyToml {
     /// Checks `[notify]`; `None` when it configures nothing. Errors are
     /// at the key's line, else the innermost table's header.
     pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
-        check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))
+        let mut n = check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))?;
+        // A webhook's http_config files are relative to the config file, as
+        // in Alertmanager, and must be readable now.
+        for (i, r) in n
+            .iter_mut()
+            .flat_map(|n| n.receivers.iter_mut())
+            .enumerate()
+        {
+            for (j, w) in r.webhooks.iter_mut().enumerate() {
+                if let Some(dir) = ctx.file.and_then(std::path::Path::parent) {
+                    w.http.set_directory(dir);
+                }
+                w.http.check_files().map_err(|(k, m)| {
+                    let key = format!("notify.receivers[{i}].webhook_configs[{j}].http_config.{k}");
+                    ctx.in_nested_table(&key, m)
+                })?;
+            }
+        }
+        Ok(n)
     }
 }
 

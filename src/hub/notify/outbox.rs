@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use rusqlite::params;
 
@@ -73,12 +72,6 @@ pub(super) fn deliver_due(inner: &Inner, links: &mut Links) {
     if due.is_empty() {
         return;
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
     // Connections of receivers a reload removed or changed are closed.
     if let Some(cfg) = lock(&inner.cfg).as_ref() {
         links
@@ -97,7 +90,11 @@ pub(super) fn deliver_due(inner: &Inner, links: &mut Links) {
             if url.starts_with(MQTT) {
                 continue;
             }
-            let agent = &agent;
+            // The webhook's credentials and TLS, from the current config.
+            let http = lock(&inner.cfg)
+                .as_ref()
+                .and_then(|c| webhook_http(c, url))
+                .unwrap_or_default();
             let spawned = std::thread::Builder::new()
                 .name("picket-hub-notify-send".into())
                 .spawn_scoped(scope, move || {
@@ -105,7 +102,7 @@ pub(super) fn deliver_due(inner: &Inner, links: &mut Links) {
                         let err = if let Some(target) = url.strip_prefix(EMAIL) {
                             send_mail(inner, target, &d.2)
                         } else {
-                            super::webhook::post(agent, url, &d.2)
+                            super::webhook::post(&http, url, &d.2)
                         };
                         finish(inner, now, d, err);
                     }
@@ -186,6 +183,15 @@ fn send_mail(inner: &Inner, target: &str, body: &str) -> Option<String> {
 }
 
 /// The MQTT receiver `<receiver>#<index>` of `cfg`.
+/// The client settings of the (first) webhook configured with `url`.
+fn webhook_http(cfg: &Notify, url: &str) -> Option<picket_core::web::client::HttpClient> {
+    cfg.receivers
+        .iter()
+        .flat_map(|r| r.webhooks.iter())
+        .find(|w| w.url == url)
+        .map(|w| w.http.clone())
+}
+
 fn mqtt_config<'a>(cfg: &'a Notify, target: &str) -> Option<&'a MqttReceiver> {
     let (name, i) = target.rsplit_once('#')?;
     let r = cfg.receivers.iter().find(|r| r.name == name)?;

@@ -9,6 +9,7 @@ use super::dispatch::{common_labels, labelset_string, AggGroup, Flushed};
 use super::Alert;
 use crate::json;
 use picket_core::metric::Labels;
+use picket_core::web::client::{HttpClient, HttpConfigToml};
 
 /// A webhook as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -20,6 +21,8 @@ pub(crate) struct WebhookToml {
     pub send_resolved: Option<bool>,
     /// Most alerts per notification (0: all).
     pub max_alerts: usize,
+    /// Alertmanager's `http_config`: credentials and TLS of the POST.
+    pub http_config: Option<HttpConfigToml>,
 }
 
 /// A checked webhook.
@@ -31,6 +34,8 @@ pub struct Webhook {
     pub send_resolved: bool,
     /// See [`WebhookToml::max_alerts`].
     pub max_alerts: usize,
+    /// Credentials and TLS.
+    pub http: HttpClient,
 }
 
 impl WebhookToml {
@@ -42,10 +47,18 @@ impl WebhookToml {
                 format!("{:?} is not an http(s) URL", self.url),
             ));
         }
+        let http = self
+            .http_config
+            .clone()
+            .unwrap_or_default()
+            .blocks()
+            .resolve()
+            .map_err(|(k, m)| (format!("{key}.http_config.{k}"), m))?;
         Ok(Webhook {
             url: self.url.clone(),
             send_resolved: self.send_resolved.unwrap_or(true),
             max_alerts: self.max_alerts,
+            http,
         })
     }
 }
@@ -104,13 +117,22 @@ pub(super) fn payload(
     s
 }
 
-/// POSTs a webhook body; None on 2xx, else the error.
-pub(crate) fn post(agent: &ureq::Agent, url: &str, body: &str) -> Option<String> {
-    match agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body.as_bytes())
-    {
+/// POSTs a webhook body with the webhook's client; None on 2xx, else the
+/// error (never a secret).
+pub(crate) fn post(http: &HttpClient, url: &str, body: &str) -> Option<String> {
+    let agent = http.tls.agent(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION"))),
+    );
+    let mut req = agent.post(url).header("Content-Type", "application/json");
+    match http.authorization() {
+        Ok(Some(a)) => req = req.header("Authorization", a),
+        Ok(None) => {}
+        Err(e) => return Some(e),
+    }
+    match req.send(body.as_bytes()) {
         Ok(r) if r.status().is_success() => None,
         Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
         Err(e) => Some(e.to_string()),
