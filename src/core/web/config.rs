@@ -106,19 +106,19 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// The cipher suites a web config may name (Go's `tls.CipherSuites()`,
-/// the secure list), all of which rustls implements.
+/// The cipher suites a web config may name (the names of Go's
+/// `tls.CipherSuites()`, the secure list; the short CHACHA20 aliases are
+/// Go constants, not names, and exporter-toolkit refuses them too), all of
+/// which rustls implements.
 pub const CIPHER_SUITES: &[&str] = &[
     "TLS_AES_128_GCM_SHA256",
     "TLS_AES_256_GCM_SHA384",
     "TLS_CHACHA20_POLY1305_SHA256",
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
     "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
     "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
     "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
 ];
 

@@ -77,11 +77,7 @@ fn provider(t: &TlsServer) -> CryptoProvider {
     if !t.cipher_suites.is_empty() {
         p.cipher_suites.retain(|s| {
             let name = format!("{:?}", s.suite());
-            s.tls13().is_some()
-                || t.cipher_suites.iter().any(|want| {
-                    // Go names the CHACHA20 suites without their hash.
-                    name == *want || name == format!("{want}_SHA256")
-                })
+            s.tls13().is_some() || t.cipher_suites.iter().any(|want| name == *want)
         });
     }
     if !t.curves.is_empty() {
@@ -268,5 +264,23 @@ impl ClientCertVerifier for AllowedSans {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::CIPHER_SUITES;
+    use super::*;
+
+    #[test]
+    fn every_allowed_suite_name_is_a_rustls_suite() {
+        let names: Vec<String> = ring::default_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        for want in CIPHER_SUITES {
+            assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+        }
     }
 }
