@@ -284,7 +284,7 @@ mod tests {
             let tls13 = want
                 .replace("TLS_AES", "TLS13_AES")
                 .replace("TLS_CHACHA20", "TLS13_CHACHA20");
-            assert!(names.iter().any(|n| *n == tls13), "{want} not in {names:?}");
+            assert!(names.contains(&tls13), "{want} not in {names:?}");
         }
     }
 }
