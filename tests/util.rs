@@ -262,7 +262,11 @@ pub fn start_prometheus(dir: &Path, addr: &str, extra: &[&str]) -> Proc {
         child,
         addr: addr.to_string(),
     };
-    wait_http(addr, "/-/ready", Duration::from_secs(30));
+    if extra.iter().any(|a| a.starts_with("--web.config.file")) {
+        wait_listening(addr, Duration::from_secs(30));
+    } else {
+        wait_http(addr, "/-/ready", Duration::from_secs(30));
+    }
     p
 }
 
@@ -538,6 +542,41 @@ pub fn start_node_exporter_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
 }
 
 pub const NODE_EXPORTER: &str = "prometheus-node-exporter";
+
+/// A real HAProxy with `<dir>/haproxy.cfg` holding `config` (whose
+/// frontend binds 127.0.0.1:`port`), once that port accepts connections.
+pub fn start_haproxy(dir: &Path, port: u16, config: &str) -> Proc {
+    require("haproxy");
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, config).expect("write haproxy.cfg");
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn haproxy");
+    let p = Proc {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    wait_listening(&p.addr, Duration::from_secs(10));
+    p
+}
+
+/// A bcrypt hash of `password` made by Apache's htpasswd (cost 10), as
+/// exporter-toolkit's docs make them for a web config's basic_auth_users.
+pub fn htpasswd(password: &str) -> String {
+    require("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-nbBC", "10", "", password])
+        .output()
+        .expect("htpasswd");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches(':')
+        .to_string()
+}
 
 /// Runs `openssl` with `args` in `dir`; panics with its stderr on failure.
 pub fn openssl(dir: &Path, args: &[&str]) -> String {

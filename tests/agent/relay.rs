@@ -12,29 +12,16 @@ use crate::util::*;
 
 /// A real HAProxy serving its built-in exporter at `/metrics`.
 fn start_haproxy_promex(dir: &std::path::Path) -> Proc {
-    require("haproxy");
     let port = free_port();
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
+    let p = start_haproxy(
+        dir,
+        port,
+        &format!(
             "global\n  log stderr format raw local0 emerg\n\n\
              defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\n\
              frontend prometheus\n  bind 127.0.0.1:{port}\n  http-request use-service prometheus-exporter if {{ path /metrics }}\n  no log\n"
         ),
-    )
-    .expect("write haproxy.cfg");
-    let child = Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn haproxy");
-    let p = Proc {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
+    );
     wait_http(&p.addr, "/metrics", Duration::from_secs(10));
     p
 }

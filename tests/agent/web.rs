@@ -44,19 +44,6 @@ fn curl(url: &str, extra: &[&str]) -> (i32, String) {
     (code, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A bcrypt hash made by Apache's htpasswd, as exporter-toolkit's docs do.
-fn htpasswd(password: &str) -> String {
-    require("htpasswd");
-    let out = Command::new("htpasswd")
-        .args(["-nbBC", "10", "", password])
-        .output()
-        .expect("htpasswd");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches(':')
-        .to_string()
-}
-
 /// CA, server and client certificates, and a client certificate from a CA
 /// the server does not trust.
 fn pki(dir: &Path) {
@@ -332,52 +319,9 @@ fn certificates_and_users_follow_their_files_without_a_restart() {
     );
 
     // Rotate: a new key and certificate (CN "rotated") in the same files.
-    std::fs::write(
-        dir.join("rot.cnf"),
-        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = rotated\n[leaf]\nsubjectAltName = DNS:localhost\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-config",
-            "rot.cnf",
-            "-keyout",
-            "rot.key",
-            "-out",
-            "rot.csr",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "rot.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "99",
-            "-days",
-            "1",
-            "-extfile",
-            "rot.cnf",
-            "-extensions",
-            "leaf",
-            "-out",
-            "rot.pem",
-        ],
-    );
+    make_leaf(&dir, "ca", "rotated", "serverAuth", "DNS:localhost");
+    std::fs::rename(dir.join("rotated.key"), dir.join("rot.key")).unwrap();
+    std::fs::rename(dir.join("rotated.pem"), dir.join("rot.pem")).unwrap();
     std::fs::rename(dir.join("rot.key"), dir.join("server.key")).unwrap();
     std::fs::rename(dir.join("rot.pem"), dir.join("server.pem")).unwrap();
     wait_until(

@@ -31,18 +31,6 @@ fn curl(args: &[&str]) -> (String, String) {
     (code.to_string(), body.to_string())
 }
 
-fn htpasswd(pw: &str) -> String {
-    require("htpasswd");
-    let out = Command::new("htpasswd")
-        .args(["-nbBC", "10", "", pw])
-        .output()
-        .expect("htpasswd");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_start_matches(':')
-        .to_string()
-}
-
 fn web_config(dir: &Path, name: &str, users: &[(&str, &str)]) -> String {
     let mut s =
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n"
@@ -380,27 +368,11 @@ fn agent_pushes_over_https_to_the_hub_and_to_prometheus() {
     let prom_flag = web_config(&dir, "prom-web.yml", &[("board", PROM_PW)]);
     std::fs::write(dir.join("prometheus.yml"), "global: {}\n").unwrap();
     let prom_addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("prom-data").display()
-        ))
-        .arg(format!("--web.listen-address={prom_addr}"))
-        .arg("--web.enable-remote-write-receiver")
-        .arg(&prom_flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn prometheus");
-    let _prom = Proc {
-        child,
-        addr: prom_addr.clone(),
-    };
-    wait_listening(&prom_addr, Duration::from_secs(30));
+    let _prom = start_prometheus(
+        &dir,
+        &prom_addr,
+        &["--web.enable-remote-write-receiver", &prom_flag],
+    );
     let port = |a: &str| a.rsplit_once(':').unwrap().1.to_string();
     std::fs::write(dir.join("token"), TOKEN).unwrap();
     let agent_cfg = dir.join("agent.toml");
@@ -534,7 +506,6 @@ fn scrape_by_ip_with_server_name_and_a_client_certificate() {
 #[test]
 #[ignore = "needs HAProxy and openssl (tests/run.sh installs them)"]
 fn direct_webhook_over_https_with_http_config() {
-    require("haproxy");
     let dir = temp_dir("hub-web-hook");
     make_ca(&dir, "ca");
     make_server_cert(&dir, "ca");
@@ -543,10 +514,10 @@ fn direct_webhook_over_https_with_http_config() {
     std::fs::write(dir.join("haproxy.pem"), pem).unwrap();
     let hook = crate::alerting::Recorder::start();
     let port = free_port();
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
+    let _haproxy = start_haproxy(
+        &dir,
+        port,
+        &format!(
             "global\n  log stderr format raw local0 emerg\n\n\
              defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\n\
              userlist hooks\n  user hub insecure-password hook-Secret-6\n\n\
@@ -555,20 +526,7 @@ fn direct_webhook_over_https_with_http_config() {
             dir.join("haproxy.pem").display(),
             hook.addr
         ),
-    )
-    .unwrap();
-    let child = Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn haproxy");
-    let _haproxy = Proc {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
-    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    );
     std::fs::write(dir.join("hook.pw"), "hook-Secret-6\n").unwrap();
     std::fs::write(
         dir.join("rules.yml"),

@@ -26,7 +26,7 @@ use ureq::unversioned::transport::{
     Transport, TransportAdapter,
 };
 
-use super::client::{TlsClient, TlsVersion};
+use super::client::TlsClient;
 use super::config::Pem;
 use super::tls;
 
@@ -87,14 +87,7 @@ impl ClientTls {
 /// Builds the rustls client configuration of `t`.
 pub fn build(t: &TlsClient) -> Result<ClientConfig, String> {
     let provider = Arc::new(ring::default_provider());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (TlsVersion::Tls13, &rustls::version::TLS13),
-        (TlsVersion::Tls12, &rustls::version::TLS12),
-    ]
-    .into_iter()
-    .filter(|(v, _)| (t.min_version..=t.max_version).contains(v))
-    .map(|(_, p)| p)
-    .collect();
+    let versions = tls::versions(t.min_version, t.max_version);
     let b = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_config: {e}"))?;

@@ -96,17 +96,25 @@ fn provider(t: &TlsServer) -> CryptoProvider {
     p
 }
 
+/// rustls's protocol versions from `min` to `max` (server and client).
+pub(crate) fn versions(
+    min: TlsVersion,
+    max: TlsVersion,
+) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    [
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (min..=max).contains(v))
+    .map(|(_, p)| p)
+    .collect()
+}
+
 /// Builds the server configuration (reading the certificate, key and CA).
 pub fn server_config(t: &TlsServer) -> Result<Arc<ServerConfig>, String> {
     let provider = Arc::new(provider(t));
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (TlsVersion::Tls12, &rustls::version::TLS12),
-        (TlsVersion::Tls13, &rustls::version::TLS13),
-    ]
-    .into_iter()
-    .filter(|(v, _)| (t.min_version..=t.max_version).contains(v))
-    .map(|(_, p)| p)
-    .collect();
+    let versions = versions(t.min_version, t.max_version);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| format!("tls_server_config: {e}"))?;
