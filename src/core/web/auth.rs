@@ -5,7 +5,8 @@
 //! scrape every 15 s must not pay one each time. Like exporter-toolkit
 //! (`web/handler.go`, `web/cache.go`): the outcome of a check (success or
 //! failure) is cached under user, hash and password together, 100 entries,
-//! a tenth dropped at random when full; a miss runs bcrypt under one lock,
+//! a tenth dropped when full (failures first: a flood of wrong passwords
+//! cannot push a scraper's success out); a miss runs bcrypt under one lock,
 //! so a flood of wrong passwords costs one core at most; an unknown user is
 //! checked against a fixed hash so its answer takes as long as a known
 //! user's (no user enumeration by timing). The hash comparison itself is
@@ -90,14 +91,29 @@ impl Auth {
         } && known.is_some();
         let mut cache = lock(&self.cache);
         if cache.len() >= CACHE_SIZE {
-            // Drop about a tenth; HashMap's order is random per process.
-            let drop: Vec<Key> = cache.keys().take(CACHE_SIZE / 10).cloned().collect();
-            for k in drop {
-                cache.remove(&k);
-            }
+            evict(&mut cache);
         }
         cache.insert(key, ok);
         ok
+    }
+}
+
+/// Drops about a tenth of a full cache, failures first (HashMap's order is
+/// random per process): a flood of wrong passwords must not push a
+/// scraper's cached success out, or each scrape would queue a bcrypt
+/// behind the flood's.
+fn evict(cache: &mut HashMap<Key, bool>) {
+    let mut drop: Vec<Key> = cache
+        .iter()
+        .filter(|(_, ok)| !**ok)
+        .map(|(k, _)| k.clone())
+        .take(CACHE_SIZE / 10)
+        .collect();
+    if drop.is_empty() {
+        drop = cache.keys().take(CACHE_SIZE / 10).cloned().collect();
+    }
+    for k in drop {
+        cache.remove(&k);
     }
 }
 
@@ -257,6 +273,33 @@ mod tests {
             }
         }
         assert!(lock(&auth.cache).len() <= CACHE_SIZE);
+    }
+
+    #[test]
+    fn a_flood_of_failures_keeps_a_cached_success() {
+        let auth = Auth::default();
+        let u = users();
+        let good = Creds {
+            user: "alice".into(),
+            password: "secret".into(),
+        };
+        assert!(auth.verify(&u, &good));
+        for i in 0..500 {
+            let c = Creds {
+                user: "alice".into(),
+                password: format!("guess{i}"),
+            };
+            // As verify caches a failure, without 500 bcrypts.
+            let mut cache = lock(&auth.cache);
+            if cache.len() >= CACHE_SIZE {
+                evict(&mut cache);
+            }
+            cache.insert(key(&u, &c), false);
+        }
+        assert!(matches!(
+            auth.check(&u, Some(&header("alice", "secret"))),
+            Verdict::Allow
+        ));
     }
 
     #[test]
