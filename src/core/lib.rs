@@ -34,3 +34,6 @@ pub mod clock;
 pub mod logger;
 pub mod process;
 pub mod varint;
+
+#[doc(hidden)]
+pub mod fuzz;

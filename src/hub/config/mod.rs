@@ -196,7 +196,7 @@ fn self_scrape(listen: &str) -> String {
 
 /// Checks every section, in the order the file's errors have always been
 /// reported, and puts them together.
-fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
+pub(crate) fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
     let listen_address = f.web.listen(ctx, flags)?;
     let (mut store, commit_interval) = f.storage.resolve(ctx, flags)?;
     let (max_body_bytes, auth) = f.remote_write_receiver.resolve(ctx)?;
