@@ -250,7 +250,15 @@ fn check_number_durations(q: &str) -> Result<(), Error> {
                     i += 1;
                 }
                 let tok = &q[start..i];
-                if expect {
+                // Only what the lexer reads as a number: parse_str_radix
+                // itself panics on other text with an `x` (`1x5`).
+                let number = (b[start].is_ascii_digit() || b[start] == b'.')
+                    && (!tok.contains(['x', 'X'])
+                        || tok.starts_with("0x")
+                        || tok.starts_with("0X"))
+                    || tok.eq_ignore_ascii_case("inf")
+                    || tok.eq_ignore_ascii_case("nan");
+                if expect && number {
                     if let Ok(v) = promql_parser::util::parse_str_radix(tok) {
                         if Duration::try_from_secs_f64(v).is_err() {
                             return Err(Error::BadData(format!(

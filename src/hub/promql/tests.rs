@@ -785,4 +785,9 @@ fn a_number_duration_out_of_range_is_bad_data_not_a_panic() {
     ] {
         assert!(parse(q).is_ok(), "{q}: {:?}", parse(q));
     }
+    // Not numbers: the parser's own errors (parse_str_radix, which the
+    // check uses, panics on `x` or `1x5`).
+    for q in ["t[x", "x[1x5]", "x offset 1x", "x[5m:x]"] {
+        assert!(parse(q).is_err(), "{q}");
+    }
 }
