@@ -22,3 +22,5 @@ pub mod push;
 pub mod agent;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz;

@@ -36,3 +36,6 @@ pub mod clock;
 pub mod logger;
 pub mod process;
 pub mod varint;
+
+#[doc(hidden)]
+pub mod fuzz;

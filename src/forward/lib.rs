@@ -19,6 +19,8 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod buffer;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod output;
 pub mod telemetry;
 

@@ -36,4 +36,6 @@ pub mod notify;
 pub mod rules;
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod telemetry;

@@ -32,6 +32,7 @@
 //! XOR with zero), so deleting the oldest batches needs only the new oldest
 //! rewritten as a keyframe.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use flate2::read::DeflateDecoder;
@@ -42,6 +43,10 @@ use picket_core::varint::{self, put as put_varint, unzigzag, zigzag};
 
 const KEYFRAME: u8 = 1;
 const SERIES: u8 = 2;
+
+/// Series ids below this are kept in a [`Chain`]'s vector (8 MB at most);
+/// larger ones in a map, so that memory follows the batch, not the ids.
+const DENSE_IDS: usize = 1 << 20;
 
 /// One batch as the buffer stores it: series ids, values and timestamps.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,8 +62,12 @@ pub(crate) struct Rows {
 /// The previous batch of a chain: what the next one is XORed against.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chain {
-    /// Value bits by series id, for the series of the previous batch.
+    /// Value bits by series id, for the series of the previous batch with
+    /// an id below [`DENSE_IDS`].
     bits: Vec<u64>,
+    /// The same for larger ids (none in a buffer of fewer series; a
+    /// corrupt row may name any id, and must not cost memory by its value).
+    sparse: HashMap<u32, u64>,
     /// The previous batch's series list (to clear `bits` and to detect a
     /// repeated list).
     series: Vec<u32>,
@@ -74,6 +83,7 @@ impl Chain {
                 *b = 0;
             }
         }
+        self.sparse.clear();
         self.series.clear();
         self.started = false;
     }
@@ -84,13 +94,20 @@ impl Chain {
     }
 
     fn base(&self, id: u32) -> u64 {
-        self.bits.get(id as usize).copied().unwrap_or(0)
+        match self.bits.get(id as usize) {
+            Some(&b) => b,
+            None => self.sparse.get(&id).copied().unwrap_or(0),
+        }
     }
 
     fn advance(&mut self, rows: &Rows) {
         self.reset();
         for (&id, v) in rows.series.iter().zip(&rows.values) {
             let i = id as usize;
+            if i >= DENSE_IDS {
+                self.sparse.insert(id, v.to_bits());
+                continue;
+            }
             if i >= self.bits.len() {
                 self.bits.resize(i + 1, 0);
             }
@@ -232,7 +249,9 @@ fn decode_inner(data: &[u8], chain: &mut Chain) -> Result<Rows, String> {
         }
         let mut prev = 0i64;
         for _ in 0..n {
-            prev += unzigzag(r.varint()?);
+            prev = prev
+                .checked_add(unzigzag(r.varint()?))
+                .ok_or("series id out of range")?;
             rows.series
                 .push(u32::try_from(prev).map_err(|_| "series id out of range")?);
         }
@@ -404,6 +423,46 @@ mod tests {
         for bad in [&b""[..], b"\x00", b"garbage!", &d1[..d1.len() / 2]] {
             assert!(decode(bad, &mut Chain::default()).is_err(), "{bad:?}");
         }
+    }
+
+    /// `raw` (a batch before deflate) as the buffer stores it.
+    fn deflated(raw: &[u8]) -> Vec<u8> {
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(raw).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Fuzz finding (tests/fuzz, buffer_codec): a corrupt row naming a
+    /// series id near 2^31 made the chain grow a vector to that index
+    /// (16 GB, out of memory) instead of costing what the batch holds.
+    #[test]
+    fn a_huge_series_id_costs_no_memory_by_its_value() {
+        // Keyframe, 3 series: ids 0, 1207959551 (zigzag varint), same again.
+        let raw = [3, 3, 0, 0xfe, 0xff, 0xff, 0xff, 0x08, 0, 0, 0, 0, 0];
+        let mut chain = Chain::default();
+        let first = decode(&deflated(&raw), &mut chain).expect("decodes");
+        assert_eq!(first.series, [0, 1_207_959_551, 1_207_959_551]);
+        assert!(chain.bits.len() <= DENSE_IDS);
+        // Its values are the XOR base of the next batch all the same.
+        let next = rows(&[0, 1_207_959_551], &[1.0, 2.5]);
+        let (mut w, mut r) = (Chain::default(), Chain::default());
+        for b in [&first, &next] {
+            let mut data = Vec::new();
+            encode(b, &mut w, false, Compression::default(), &mut data);
+            assert!(same(&decode(&data, &mut r).expect("decodes"), b));
+        }
+    }
+
+    /// Fuzz finding (tests/fuzz, buffer_codec): a series id delta of
+    /// nearly 2^63 after a valid id overflowed the running sum (a panic
+    /// with overflow checks) instead of being refused.
+    #[test]
+    fn a_series_id_delta_that_overflows_is_an_error() {
+        let mut raw = vec![3, 2, 0x0a];
+        raw.extend_from_slice(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        raw.extend_from_slice(&[0, 0, 0]);
+        let err = decode(&deflated(&raw), &mut Chain::default()).unwrap_err();
+        assert!(err.contains("series id out of range"), "{err}");
     }
 
     #[test]

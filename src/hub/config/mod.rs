@@ -202,7 +202,7 @@ fn self_scrape(listen: &str) -> String {
 
 /// Checks every section, in the order the file's errors have always been
 /// reported, and puts them together.
-fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
+pub(crate) fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
     let listen_address = f.web.listen(ctx, flags)?;
     let (web_config_file, tls) = f.web.config_file(flags)?;
     let (mut store, commit_interval) = f.storage.resolve(ctx, flags)?;

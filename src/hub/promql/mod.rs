@@ -193,7 +193,92 @@ impl std::error::Error for Error {}
 
 /// Parses a query (for validation, e.g. of rule files).
 pub fn parse(q: &str) -> Result<Expr, Error> {
+    check_number_durations(q)?;
     parser::parse(q).map_err(|e| Error::BadData(format!("parse error: {}", e.trim())))
+}
+
+/// Refuses a number used as a duration (`x[1e30]`, `x[5m:1e30]`, `x offset
+/// Inf`) that is no valid [`Duration`]: promql-parser 0.11.1 converts it
+/// with `Duration::from_secs_f64`, which panics (and the hub aborts on a
+/// panic). The number is read as the parser reads it (`parse_str_radix`),
+/// so every other query reaches the parser unchanged. Found by fuzzing.
+fn check_number_durations(q: &str) -> Result<(), Error> {
+    let b = q.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    // A duration may come next: after `[`, a `:` in brackets, `offset`
+    // (and, after `offset`, one sign).
+    let (mut expect, mut after_offset) = (false, false);
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' | b'\'' | b'`' => {
+                i += 1;
+                while let Some(&d) = b.get(i) {
+                    i += if d == b'\\' && c != b'`' { 2 } else { 1 };
+                    if d == c {
+                        break;
+                    }
+                }
+                expect = false;
+            }
+            b'#' => {
+                while b.get(i).is_some_and(|&d| d != b'\n') {
+                    i += 1;
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'+' | b'-' if after_offset => {
+                after_offset = false;
+                i += 1;
+            }
+            b'[' | b':' if c == b'[' || depth > 0 => {
+                depth += usize::from(c == b'[');
+                expect = true;
+                after_offset = false;
+                i += 1;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' => {
+                let start = i;
+                let hex = b[i..].len() > 1 && b[i] == b'0' && matches!(b[i + 1], b'x' | b'X');
+                while let Some(&d) = b.get(i) {
+                    let sign = matches!(d, b'+' | b'-')
+                        && !hex
+                        && matches!(b[i - 1], b'e' | b'E')
+                        && (b[start].is_ascii_digit() || b[start] == b'.');
+                    if !(d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || sign) {
+                        break;
+                    }
+                    i += 1;
+                }
+                let tok = &q[start..i];
+                // Only what the lexer reads as a number: parse_str_radix
+                // itself panics on other text with an `x` (`1x5`).
+                let number = (b[start].is_ascii_digit() || b[start] == b'.')
+                    && (!tok.contains(['x', 'X'])
+                        || tok.starts_with("0x")
+                        || tok.starts_with("0X"))
+                    || tok.eq_ignore_ascii_case("inf")
+                    || tok.eq_ignore_ascii_case("nan");
+                if expect && number {
+                    if let Ok(v) = promql_parser::util::parse_str_radix(tok) {
+                        if Duration::try_from_secs_f64(v).is_err() {
+                            return Err(Error::BadData(format!(
+                                "parse error: invalid duration {tok:?}"
+                            )));
+                        }
+                    }
+                }
+                expect = tok.eq_ignore_ascii_case("offset");
+                after_offset = expect;
+            }
+            _ => {
+                depth = depth.saturating_sub(usize::from(c == b']'));
+                expect = false;
+                after_offset = false;
+                i += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates `q` at `t_ms` (an instant query).

@@ -749,3 +749,45 @@ fn unsupported_syntax_is_a_bad_query() {
         }
     }
 }
+
+/// Fuzz finding (tests/fuzz, promql): promql-parser panics on a number
+/// used as a duration that no Duration holds (`Duration::from_secs_f64`),
+/// which aborted the hub on `/api/v1/query?query=x[1e30]`. Refused as bad
+/// data now; numbers that are valid durations, and the same text in a
+/// string or a comment, parse as before.
+#[test]
+fn a_number_duration_out_of_range_is_bad_data_not_a_panic() {
+    for q in [
+        "(g[1e30]",
+        "x[1e30]",
+        "rate(x[ 1e20 ])",
+        "x[5m:1e30]",
+        "x offset Inf",
+        "x offset -NaN",
+        "sum(x) OFFSET +1.8e19",
+        "x[0x1p99]",
+    ] {
+        match parse(q) {
+            Err(Error::BadData(m)) => assert!(m.contains("parse error"), "{q}: {m}"),
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+    for q in [
+        "x[300]",
+        "x[5m:30]",
+        "x offset 60",
+        "x offset -1.5",
+        "x[1e3]",
+        "x{a=\"[1e30]\"}",
+        "x{a='offset Inf'}",
+        "x # [1e30]\n",
+        "x @ 1e9",
+    ] {
+        assert!(parse(q).is_ok(), "{q}: {:?}", parse(q));
+    }
+    // Not numbers: the parser's own errors (parse_str_radix, which the
+    // check uses, panics on `x` or `1x5`).
+    for q in ["t[x", "x[1x5]", "x offset 1x", "x[5m:x]"] {
+        assert!(parse(q).is_err(), "{q}");
+    }
+}

@@ -309,20 +309,34 @@ pub(crate) fn sprintf(format: &str, args: &[Arg]) -> String {
             }
             it.next();
         }
-        let mut width = String::new();
-        while let Some(&d) = it.peek().filter(|d| d.is_ascii_digit()) {
-            width.push(d);
-            it.next();
-        }
+        // Go's parsenum: a width or precision past 10^6 is "crazy long"
+        // and swallows the rest of the format (then %!(NOVERB)), rather
+        // than padding to it (found by fuzzing: %5555555555f asked for
+        // terabytes).
+        let num = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| {
+            let mut n: Option<usize> = None;
+            while let Some(d) = it.peek().and_then(|d| d.to_digit(10)) {
+                if n.is_some_and(|n| n > 1_000_000) {
+                    it.by_ref().for_each(drop);
+                    return Err(());
+                }
+                n = Some(n.unwrap_or(0) * 10 + d as usize);
+                it.next();
+            }
+            Ok(n)
+        };
+        let Ok(width) = num(&mut it) else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
         let mut prec: Option<usize> = None;
         if it.peek() == Some(&'.') {
             it.next();
-            let mut p = String::new();
-            while let Some(&d) = it.peek().filter(|d| d.is_ascii_digit()) {
-                p.push(d);
-                it.next();
-            }
-            prec = Some(p.parse().unwrap_or(0));
+            let Ok(p) = num(&mut it) else {
+                out.push_str("%!(NOVERB)");
+                break;
+            };
+            prec = Some(p.unwrap_or(0));
         }
         let Some(verb) = it.next() else {
             out.push_str("%!(NOVERB)");
@@ -365,7 +379,7 @@ pub(crate) fn sprintf(format: &str, args: &[Arg]) -> String {
             ('f' | 'F' | 'e' | 'g', Arg::Int(_)) => bad(),
             _ => bad(),
         };
-        let w: usize = width.parse().unwrap_or(0);
+        let w = width.unwrap_or(0);
         let len = body.chars().count();
         if len >= w {
             out.push_str(&body);
@@ -438,6 +452,28 @@ mod tests {
         assert_eq!(
             humanize_timestamp(1_435_065_584.128),
             "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+    }
+
+    #[test]
+    fn a_crazy_long_width_or_precision_is_go_s_noverb() {
+        // Fuzz finding (tests/fuzz, template): the width was padded to,
+        // whatever its size (out of memory). Go's parsenum gives up past
+        // 10^6 and swallows the rest of the format.
+        let five = [Arg::Float(5.0)];
+        assert_eq!(
+            sprintf("%5555555555f", &five),
+            "%!(NOVERB)%!(EXTRA float64=5)"
+        );
+        assert_eq!(
+            sprintf("a%.99999999f b", &five),
+            "a%!(NOVERB)%!(EXTRA float64=5)"
+        );
+        // Up to there it pads, as Go does.
+        assert_eq!(sprintf("%1000000d", &[Arg::Int(1)]).len(), 1_000_000);
+        assert_eq!(
+            sprintf("%-3d|%.1f", &[Arg::Int(1), Arg::Float(2.25)]),
+            "1  |2.2"
         );
     }
 

@@ -887,6 +887,16 @@ mod tests {
         assert_eq!(render("{{ $labels.instance | stripPort | toUpper }}"), "A");
     }
 
+    /// Fuzz finding (tests/fuzz, template): `{{printf"%5555555555f"5}}`
+    /// padded to its width (out of memory); Go's fmt refuses it.
+    #[test]
+    fn printf_with_a_crazy_width_renders_go_s_noverb() {
+        assert_eq!(
+            render("{{printf\"%5555555555f\"5}}"),
+            "%!(NOVERB)%!(EXTRA int=5)"
+        );
+    }
+
     #[test]
     fn control_flow_trim_and_comments() {
         assert_eq!(

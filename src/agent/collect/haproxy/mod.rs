@@ -433,6 +433,38 @@ fn read_stat(
     (up, parsed.failures)
 }
 
+/// What one fetched body gives, for the fuzz target ([`crate::fuzz`]):
+/// `stat` (cut short by a failed read when `cut`) and `info` through the
+/// same parsing as a scrape, and the samples and problems they give.
+pub(crate) fn parse_bodies(
+    stat: &[u8],
+    info: Option<&[u8]>,
+    cut: bool,
+    server_fields: Option<&[usize]>,
+    exclude: &[String],
+) -> (Vec<Sample>, Vec<String>) {
+    let mut samples = Vec::new();
+    let mut em = Emit {
+        out: Out::new(&mut samples),
+        target: Some("fuzz"),
+    };
+    if let Some(info) = info {
+        emit_info(&mut em, info);
+    }
+    let filter = RowFilter {
+        server_fields,
+        exclude,
+    };
+    let body = if cut {
+        Body::Cut(stat.to_vec(), "cut".into())
+    } else {
+        Body::Whole(stat.to_vec())
+    };
+    let mut problems = Vec::new();
+    read_stat(body, &filter, &mut em, &mut problems);
+    (samples, problems)
+}
+
 /// How much earlier than the scrape's deadline the fetch itself gives up.
 fn margin(timeout: Duration) -> Duration {
     (timeout / 10).min(Duration::from_millis(100))
