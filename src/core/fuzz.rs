@@ -77,6 +77,34 @@ pub fn http_request(data: &[u8]) {
     });
 }
 
+/// The web config reader (`--web.config.file`: the YAML subset reader,
+/// then exporter-toolkit's keys), and the `Authorization: Basic` parser:
+/// the first line is an Authorization header, the rest a web config.
+/// Nothing is read from disk (a file name is only ever joined to a path).
+/// A YAML document that reads must read the same again after its text is
+/// cut at its last line (no state leaks between lines).
+pub fn web_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (header, src) = text.split_once('\n').unwrap_or((text, ""));
+    if let Some(c) = crate::web::auth::basic(header) {
+        assert!(!c.user.contains(':'), "a user name holds the separator");
+    }
+    let _ = crate::web::yaml::parse(src);
+    if let Ok(cfg) = crate::web::config::parse(src, std::path::Path::new("/fuzz/web.yml")) {
+        for (user, hash) in &cfg.users {
+            assert!(
+                crate::web::auth::check_hash(hash).is_ok(),
+                "{user}: unchecked hash"
+            );
+        }
+        if let Some(t) = &cfg.tls {
+            assert!(t.min_version <= t.max_version);
+        }
+    }
+}
+
 /// A connection whose reads return at most `step` bytes of `data`.
 struct Conn<'a> {
     data: &'a [u8],
@@ -116,5 +144,6 @@ mod tests {
     fn committed_fuzz_corpora_pass() {
         replay("text", super::text);
         replay("http_request", super::http_request);
+        replay("web_config", super::web_config);
     }
 }

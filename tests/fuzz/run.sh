@@ -3,7 +3,7 @@
 # them, one after the other, each for SECONDS over its committed seed corpus
 # (corpus/<target>/, only read) plus a scratch corpus where new inputs go.
 #
-#   tests/fuzz/run.sh [TARGET|all] [SECONDS]     (default: all, 20 s each)
+#   tests/fuzz/run.sh [TARGET|all] [SECONDS]     (default: all, 10 s each)
 #
 # Per target it prints executions, exec/s, coverage (libFuzzer's final
 # cov: and ft:) and the findings (crash, panic, timeout > 5 s, OOM > 2 GB),
@@ -21,12 +21,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-all=(text remote_write http_request haproxy mqtt_payload agent_config hub_config promql template chunk buffer_codec)
-# web_config: the YAML web config (TLS, basic auth) gets its target here
-# once its reader exists.
+all=(text remote_write http_request haproxy mqtt_payload agent_config hub_config promql template chunk buffer_codec web_config)
 
 which=${1:-all}
-secs=${2:-20}
+secs=${2:-10}
 if [ "$which" = all ]; then
   targets=("${all[@]}")
 elif printf '%s\n' "${all[@]}" | grep -qx -- "$which"; then
