@@ -74,7 +74,7 @@ impl Server {
         self.scraper.collect(filter, &mut buf.samples);
         let dups = text::encode(&mut buf.samples, &mut buf.text);
         if dups > 0 {
-            log::warn!("dropped {dups} duplicate series from the scrape");
+            log::warn!("dropped {dups} series from the scrape (duplicates, or named like a summary's or histogram's _sum/_count/_bucket)");
         }
         buf.samples.clear();
         if gzip {

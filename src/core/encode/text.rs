@@ -19,13 +19,15 @@ use crate::metric::{Sample, Suffix};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Sorts `samples` into exposition order, drops duplicate series (the first
-/// wins, as a scrape cannot hold one series twice) and appends the text to `out`.
+/// wins, as a scrape cannot hold one series twice) and families that collide
+/// with a summary's or histogram's series, and appends the text to `out`.
 ///
-/// Returns how many duplicates were dropped.
+/// Returns how many samples were dropped.
 pub fn encode(samples: &mut Vec<Sample>, out: &mut Vec<u8>) -> usize {
     samples.sort_by(|a, b| a.exposition_cmp(b));
     let before = samples.len();
     samples.dedup_by(|b, a| a.name == b.name && a.suffix == b.suffix && a.labels == b.labels);
+    drop_suffix_collisions(samples);
     let dropped = before - samples.len();
 
     let mut family: Option<&str> = None;
@@ -45,6 +47,32 @@ pub fn encode(samples: &mut Vec<Sample>, out: &mut Vec<u8>) -> usize {
         write_sample(s, out);
     }
     dropped
+}
+
+/// Drops families named like a summary's `_sum`/`_count` or a histogram's
+/// `_sum`/`_count`/`_bucket` series (a textfile or relayed body can hold
+/// both): written after that family, they would read as part of it and the
+/// scrape would not parse. client_golang's registry refuses them the same
+/// way (`checkSuffixCollisions`), so node_exporter drops them too.
+fn drop_suffix_collisions(samples: &mut Vec<Sample>) {
+    use crate::metric::MetricType::{Histogram, Summary};
+    let mut complex: Vec<(String, bool)> = samples
+        .iter()
+        .filter(|s| matches!(s.kind, Histogram | Summary))
+        .map(|s| (s.name.to_string(), s.kind == Histogram))
+        .collect();
+    if complex.is_empty() {
+        return;
+    }
+    complex.dedup();
+    samples.retain(|s| {
+        matches!(s.kind, Histogram | Summary)
+            || !complex.iter().any(|(base, histogram)| {
+                s.name.strip_prefix(base.as_str()).is_some_and(|rest| {
+                    rest == "_sum" || rest == "_count" || (*histogram && rest == "_bucket")
+                })
+            })
+    });
 }
 
 /// Writes one sample line (no HELP/TYPE).
