@@ -56,16 +56,7 @@ pub fn agent_config(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    /// Runs every committed input of `target` (its seeds and the inputs of
-    /// past findings) through `run`.
-    fn replay(target: &str, run: fn(&[u8])) {
-        let dir = super::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fuzz/corpus")
-            .join(target);
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            run(&std::fs::read(e.path()).unwrap());
-        }
-    }
+    use picket_core::fuzz::replay;
 
     /// The fuzz targets' regression test.
     #[test]

@@ -102,6 +102,25 @@ pub fn web_config(data: &[u8]) {
     }
 }
 
+/// The committed corpus of `target` (tests/fuzz/corpus/<target>).
+pub fn corpus(target: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fuzz/corpus")
+        .join(target)
+}
+
+/// Runs every committed input of `target` (its seeds and the inputs of past
+/// findings) through `run`: each crate's fuzz regression test.
+pub fn replay(target: &str, run: fn(&[u8])) {
+    for e in std::fs::read_dir(corpus(target))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        run(&std::fs::read(e.path()).expect("a corpus file"));
+    }
+}
+
 /// A connection whose reads return at most `step` bytes of `data`.
 struct Conn<'a> {
     data: &'a [u8],
@@ -123,18 +142,8 @@ impl AsyncRead for Conn<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
-    /// Runs every committed input of `target` (its seeds and the inputs of
-    /// past findings) through `run`.
-    fn replay(target: &str, run: fn(&[u8])) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fuzz/corpus")
-            .join(target);
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            run(&std::fs::read(e.path()).unwrap());
-        }
-    }
+    use super::replay;
 
     /// The fuzz targets' regression test.
     #[test]

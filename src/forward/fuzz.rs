@@ -65,23 +65,16 @@ fn same(a: &Rows, b: &Rows) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::path::{Path, PathBuf};
 
     use flate2::read::DeflateDecoder;
 
     use super::*;
 
-    fn corpus() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/buffer_codec")
-    }
-
     /// Every committed input (seeds and the inputs of past findings)
     /// through the target: the fuzz target's regression test.
     #[test]
     fn committed_fuzz_corpus_passes() {
-        for e in std::fs::read_dir(corpus()).into_iter().flatten().flatten() {
-            buffer_codec(&std::fs::read(e.path()).unwrap());
-        }
+        picket_core::fuzz::replay("buffer_codec", buffer_codec);
     }
 
     /// Writes the seeds of the buffer_codec target into tests/fuzz/corpus:
@@ -121,6 +114,7 @@ mod tests {
                 to.extend_from_slice(seg);
             }
         }
+        let corpus = || picket_core::fuzz::corpus("buffer_codec");
         std::fs::create_dir_all(corpus()).unwrap();
         std::fs::write(corpus().join("seed-stored"), stored).unwrap();
         std::fs::write(corpus().join("seed-raw"), raw).unwrap();

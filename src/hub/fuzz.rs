@@ -234,7 +234,6 @@ fn promql_store() -> MemQuerier {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
 
@@ -242,23 +241,7 @@ mod tests {
     use picket_core::encode::mqtt::{payloads, Format};
     use picket_core::encode::remote_write::compress;
 
-    fn corpus(target: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fuzz/corpus")
-            .join(target)
-    }
-
-    /// Runs every committed input of `target` (its seeds and the inputs of
-    /// past findings) through `run`.
-    fn replay(target: &str, run: fn(&[u8])) {
-        for e in std::fs::read_dir(corpus(target))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            run(&std::fs::read(e.path()).unwrap());
-        }
-    }
+    use picket_core::fuzz::{corpus, replay};
 
     /// The fuzz targets' regression test.
     #[test]
