@@ -341,14 +341,15 @@ impl WebSection {
         if read_timeout_seconds == 0 {
             return Err(loc.key("web.read_timeout_seconds", "must be at least 1".into()));
         }
-        // The web config is read here, so a bad one stops the agent with
-        // its file, line and key before anything listens.
+        // The web config is read here, its certificates and keys too, so a
+        // bad one stops the agent (exit 2, `check-config` included) with its
+        // file, line and key before anything listens.
         let config_file = ov
             .web_config_file
             .clone()
             .or_else(|| self.config_file.clone());
         if let Some(f) = &config_file {
-            picket_core::web::config::load(f)?;
+            picket_core::web::Web::open(Some(f))?;
         }
         Ok(Web {
             config_file,

@@ -387,9 +387,13 @@ fn a_bad_web_config_stops_the_agent_naming_file_line_and_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("a.pem") && err.contains("cannot read"),
+        err.contains(&format!(
+            "{}:2: tls_server_config.cert_file: cannot read",
+            cfg.display()
+        )) && err.contains("a.pem"),
         "{err}"
     );
+    assert_eq!(out.status.code(), Some(2), "a config error exits 2");
 }
 
 /// A ureq client trusting `ca` (PEM), one connection kept alive; a fresh

@@ -91,11 +91,14 @@ impl Web {
             return Ok(Web::plain());
         };
         let cfg = config::load(file)?;
-        let current = build(file, cfg.clone()).map_err(|msg| ConfigError {
-            file: Some(file.to_path_buf()),
-            line: None,
-            key: Some("tls_server_config".into()),
-            msg,
+        let current = build(file, cfg.clone()).map_err(|msg| {
+            let (key, line) = failed_key(file, &cfg, &msg);
+            ConfigError {
+                file: Some(file.to_path_buf()),
+                line,
+                key: Some(key),
+                msg,
+            }
         })?;
         Ok(Arc::new(Web {
             file: Some(file.to_path_buf()),
@@ -161,6 +164,30 @@ impl Web {
     pub(crate) fn auth(&self) -> Arc<auth::Auth> {
         self.auth.clone()
     }
+}
+
+/// The key (and its line) of the certificate, key or CA file a TLS error
+/// names; the section when none does (a pair that does not match).
+fn failed_key(file: &Path, cfg: &WebConfig, msg: &str) -> (String, Option<usize>) {
+    let section = ("tls_server_config".to_string(), None);
+    let Some(t) = &cfg.tls else { return section };
+    let named = [
+        ("cert_file", Some(&t.cert)),
+        ("key_file", Some(&t.key)),
+        ("client_ca_file", t.client_ca.as_ref()),
+    ]
+    .into_iter()
+    .find_map(|(k, p)| match p {
+        Some(config::Pem::File(f)) if msg.contains(&*f.to_string_lossy()) => Some(k),
+        _ => None,
+    });
+    let Some(k) = named else { return section };
+    let line = std::fs::read_to_string(file).ok().and_then(|src| {
+        src.lines()
+            .position(|l| l.trim_start().starts_with(&format!("{k}:")))
+            .map(|i| i + 1)
+    });
+    (format!("tls_server_config.{k}"), line)
 }
 
 /// The files whose change means a reload: the config and its PEM files.

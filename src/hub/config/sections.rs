@@ -123,7 +123,7 @@ impl WebSection {
             .clone()
             .or_else(|| self.config_file.clone());
         let tls = match &file {
-            Some(f) => picket_core::web::config::load(f)?.tls.is_some(),
+            Some(f) => picket_core::web::Web::open(Some(f))?.is_tls(),
             None => false,
         };
         Ok((file, tls))
