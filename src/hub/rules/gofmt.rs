@@ -14,7 +14,11 @@
 fn decimal(v: f64, prec: Option<usize>) -> (String, i32) {
     let s = match prec {
         None => format!("{:e}", v.abs()),
-        Some(p) => format!("{:.*e}", p.saturating_sub(1), v.abs()),
+        // A float64's exact decimal has at most 767 significant digits, so
+        // more asks for zeros, which are trimmed anyway; and Rust's
+        // formatter panics on a precision past 65,535, which Go's parsenum
+        // lets through (up to about 10^7; found by fuzzing).
+        Some(p) => format!("{:.*e}", p.min(EXACT_DIGITS).saturating_sub(1), v.abs()),
     };
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
     let exp: i32 = e.parse().unwrap_or(0);
@@ -48,8 +52,11 @@ fn fmt_e(neg: bool, digits: &str, dp: i32, frac: usize) -> String {
     s.push(ds.next().unwrap_or('0'));
     if frac > 0 {
         s.push('.');
+        // Padded by hand: Rust's formatter panics on a width past 65,535.
         let rest: String = ds.collect();
-        s.push_str(&format!("{rest:0<frac$}"));
+        let pad = frac.saturating_sub(rest.len());
+        s.push_str(&rest);
+        s.extend(std::iter::repeat_n('0', pad));
     }
     let exp = if digits == "0" { 0 } else { dp - 1 };
     s.push_str(&format!(
@@ -127,13 +134,23 @@ pub(crate) fn float(v: f64) -> String {
     g(v, None)
 }
 
-/// Go's `%.Nf` (`None`: 6 digits).
+/// Go's `%.Nf` (`None`: 6 digits). Past the 1,074 fraction digits a
+/// float64 can have, the rest are zeros: written as such, since Rust's
+/// formatter panics on a precision past 65,535 and Go's does not.
 pub(crate) fn f(v: f64, prec: Option<usize>) -> String {
     if let Some(s) = special(v) {
         return s.to_string();
     }
-    format!("{:.*}", prec.unwrap_or(6), v)
+    let p = prec.unwrap_or(6);
+    let mut s = format!("{:.*}", p.min(EXACT_FRACTION), v);
+    s.extend(std::iter::repeat_n('0', p.saturating_sub(EXACT_FRACTION)));
+    s
 }
+
+/// More significant digits than any float64's exact decimal has.
+const EXACT_DIGITS: usize = 800;
+/// More fraction digits than any float64's exact decimal has.
+const EXACT_FRACTION: usize = 1100;
 
 /// Go's `%.Ne` (`None`: 6 digits).
 pub(crate) fn e(v: f64, prec: Option<usize>) -> String {
@@ -471,6 +488,17 @@ mod tests {
         );
         // Up to there it pads, as Go does.
         assert_eq!(sprintf("%1000000d", &[Arg::Int(1)]).len(), 1_000_000);
+        // A precision Go lets through but Rust's formatter would panic on
+        // (fuzzing: corpus/template/finding-printf-precision).
+        let s = sprintf("%.1111111f", &[Arg::Float(0.5)]);
+        assert_eq!(s.len(), 2 + 1_111_111);
+        assert!(s.starts_with("0.5000") && s.ends_with("000"));
+        let e = sprintf("%.1111111e", &[Arg::Float(0.5)]);
+        assert!(
+            e.starts_with("5.000") && e.ends_with("e-01"),
+            "{}",
+            &e[..10]
+        );
         assert_eq!(
             sprintf("%-3d|%.1f", &[Arg::Int(1), Arg::Float(2.25)]),
             "1  |2.2"
