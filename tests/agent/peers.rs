@@ -150,7 +150,8 @@ fn a_real_prometheus_scrapes_picket() {
 
 /// A textfile family named like a summary's `_sum`, collected before the
 /// summary: node_exporter's registry keeps what came first and drops the
-/// summary that collides with it; picket serves the same lines, and its
+/// summary that collides with it (or, in Go map order, the other way round);
+/// picket serves the lines of the first outcome, and its
 /// scrape stays valid for promtool (the encoder never writes a family
 /// where it would read as part of another).
 #[test]
@@ -179,8 +180,18 @@ fn a_textfile_family_colliding_with_a_summary_is_served_as_node_exporter_does() 
             .map(str::to_string)
             .collect()
     };
-    let (a, b) = (lines(&pk.addr), lines(&ne.addr));
-    assert_eq!(a, b, "picket and node_exporter serve different lines");
+    // node_exporter's textfile collector hands its families to the registry
+    // in Go map order, so which of the two colliding families it keeps varies
+    // from scrape to scrape (measured: the untyped s_sum in about 17 of 20).
+    // picket keeps the first in the file, every time: its lines must be one
+    // of node_exporter's outcomes.
+    let a = lines(&pk.addr);
+    assert_eq!(a, lines(&pk.addr), "picket's choice is not stable");
+    let outcomes: BTreeSet<BTreeSet<String>> = (0..40).map(|_| lines(&ne.addr)).collect();
+    assert!(
+        outcomes.contains(&a),
+        "picket serves {a:?}, node_exporter served only {outcomes:?}"
+    );
     assert!(a.contains("other_total 1"), "{a:?}");
     let text = get(&pk.addr, "/metrics").unwrap().text();
     let (code, out) = promtool_check(&text);
