@@ -200,7 +200,9 @@ fn int_step(prev: f64, v: f64) -> Option<i64> {
         return None;
     }
     let step = (v as i64).checked_sub(prev as i64)?;
-    (apply_step(prev, step)?.to_bits() == v.to_bits()).then_some(step)
+    // A step of zero between different bits (-0.0 to 0.0) would be written
+    // as 0x00, which reads as "unchanged": such a change is XORed.
+    (step != 0 && apply_step(prev, step)?.to_bits() == v.to_bits()).then_some(step)
 }
 
 /// `prev` plus an integer step, as the decoder computes it.
@@ -496,6 +498,25 @@ mod tests {
         }
         let per_sample = total as f64 / (19.0 * 1000.0);
         assert!(per_sample < 1.0, "{per_sample} bytes per sample");
+    }
+
+    /// Found by a 10-minute fuzz run: a gauge going from -0.0 to 0.0 is an
+    /// integer step of zero, whose byte (0x00) means "unchanged", so it
+    /// read back as -0.0.
+    #[test]
+    fn a_change_of_zero_sign_round_trips() {
+        let batches = [
+            rows(&[1, 2], &[-0.0, 0.0]),
+            rows(&[1, 2], &[0.0, -0.0]),
+            rows(&[1, 2], &[-0.0, -0.0]),
+        ];
+        let (mut w, mut r) = (Chain::default(), Chain::default());
+        for b in &batches {
+            let mut out = Vec::new();
+            encode(b, &mut w, false, Compression::fast(), &mut out);
+            let back = decode(&out, &mut r).unwrap();
+            assert!(same(b, &back), "{b:?} != {back:?}");
+        }
     }
 
     #[test]
