@@ -53,12 +53,37 @@ pub struct Locator<'a> {
     pub file: Option<&'a Path>,
     /// The file's text (empty without a file).
     pub src: &'a str,
+    /// The file's YAML tree, when it is a YAML file (prometheus.yml):
+    /// keys are found in it rather than in the text.
+    pub yaml: Option<&'a crate::yaml::Node>,
 }
 
 impl<'a> Locator<'a> {
     /// A locator for `file` holding `src`; `None` for no file.
     pub fn new(file: Option<&'a Path>, src: &'a str) -> Locator<'a> {
-        Locator { file, src }
+        Locator {
+            file,
+            src,
+            yaml: None,
+        }
+    }
+
+    /// A locator for a YAML file and its parsed tree.
+    pub fn yaml(file: &'a Path, src: &'a str, tree: &'a crate::yaml::Node) -> Locator<'a> {
+        Locator {
+            file: Some(file),
+            src,
+            yaml: Some(tree),
+        }
+    }
+
+    /// The line of a dotted key: its own, else its nearest enclosing
+    /// section's in a YAML file; its own in a TOML file.
+    fn line(&self, key: &str) -> Option<usize> {
+        match self.yaml {
+            Some(t) => crate::yaml::de::line_of(t, key),
+            None => locate(self.src, key),
+        }
     }
 
     /// An error at the dotted file key `key` (`web.listen_address`,
@@ -66,7 +91,7 @@ impl<'a> Locator<'a> {
     pub fn key(&self, key: &str, msg: String) -> ConfigError {
         ConfigError {
             file: self.file.map(Path::to_path_buf),
-            line: self.file.and_then(|_| locate(self.src, key)),
+            line: self.file.and_then(|_| self.line(key)),
             key: Some(key.to_string()),
             msg,
         }
@@ -105,6 +130,9 @@ impl<'a> Locator<'a> {
     /// An error at a key inside an array of tables
     /// (`scrape_configs[2].x.y`): its own line, else its table's header.
     pub fn in_table(&self, key: &str, msg: String) -> ConfigError {
+        if self.yaml.is_some() {
+            return self.at_line(key, self.line(key), msg);
+        }
         let line = locate(self.src, key).or_else(|| nth_table_line(self.src, key));
         self.at_line(key, line, msg)
     }
@@ -113,6 +141,9 @@ impl<'a> Locator<'a> {
     /// (`notify.receivers[1].mqtt_configs[0].url`): its own line, else the
     /// innermost table's header, else the outer table's.
     pub fn in_nested_table(&self, key: &str, msg: String) -> ConfigError {
+        if self.yaml.is_some() {
+            return self.at_line(key, self.line(key), msg);
+        }
         let line = locate(self.src, key)
             .or_else(|| nested_line(self.src, key))
             .or_else(|| nth_table_line(self.src, key));

@@ -88,7 +88,7 @@ pub fn web_config(data: &[u8]) {
     if let Some(c) = crate::web::auth::basic(header) {
         assert!(!c.user.contains(':'), "a user name holds the separator");
     }
-    let _ = crate::web::yaml::parse(src);
+    let _ = crate::yaml::parse(src);
     if let Ok(cfg) = crate::web::config::parse(src, std::path::Path::new("/fuzz/web.yml")) {
         for (user, hash) in &cfg.users {
             assert!(

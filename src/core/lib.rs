@@ -28,6 +28,7 @@ pub mod batch;
 pub mod http;
 pub mod mqtt;
 pub mod web;
+pub mod yaml;
 
 pub mod cli;
 pub mod config;

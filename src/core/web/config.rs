@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::yaml::{self, Node, Value};
 use crate::config::ConfigError;
+use crate::yaml::{self, Node, Value};
 
 /// A parsed web config file.
 #[derive(Debug, Clone, Default, PartialEq)]

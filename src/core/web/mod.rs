@@ -26,7 +26,6 @@ mod conn;
 mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

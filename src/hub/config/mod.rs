@@ -158,25 +158,11 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError
                 key: Some("--web.listen-address".into()),
                 msg: e.to_string(),
             })?;
-            resolve(
-                &Ctx {
-                    file: None,
-                    src: "",
-                },
-                f,
-                flags,
-            )
+            resolve(&Ctx::new(None, ""), f, flags)
         }
         Some(p) => {
             let (src, f) = read_toml::<HubFile>(p)?;
-            resolve(
-                &Ctx {
-                    file: Some(p),
-                    src: &src,
-                },
-                f,
-                flags,
-            )
+            resolve(&Ctx::new(Some(p), &src), f, flags)
         }
     }
 }

@@ -1,17 +1,25 @@
-//! The YAML a web config file is written in, read into a tree that keeps
-//! every node's line.
+//! The YAML that Prometheus's ecosystem writes its config files in (web
+//! configs, prometheus.yml, alertmanager.yml), read into a tree that keeps
+//! every node's line, and read from that tree into serde types ([`de`])
+//! with errors naming the line and the dotted key.
 //!
 //! Why not a YAML crate: the agent reads web config files too, and the
 //! agent carries no YAML library (serde_norway with its libyaml port is
-//! the hub's, for rule files). A web config is three levels of keys,
-//! scalars and short lists, so this reads the block subset of YAML such
-//! files are written in: block mappings and sequences, plain, single- and
-//! double-quoted scalars, `|`/`>` block scalars (inline PEM), one-line flow
-//! sequences and mappings of scalars, comments, `---`. Anything else
-//! (anchors, aliases, tags, multi-line flow collections, complex keys) is
-//! an error naming its line, never a silent misreading. Duplicate keys are
-//! errors, as yaml.v2's strict mode (exporter-toolkit's reader) has them.
+//! the hub's, for rule files); and no YAML crate keeps lines past
+//! deserialization, which a config error must name (`prometheus.yml:12:
+//! scrape_configs[0].scrape_timeout: …`). Config files are written in the
+//! block subset of YAML, which this reads: block mappings and sequences,
+//! plain, single- and double-quoted scalars, `|`/`>` block scalars (inline
+//! PEM), flow sequences and mappings (nested, and spread over lines),
+//! anchors, aliases and `<<` merge keys, comments, `---`. Anything else
+//! (tags, complex keys, plain scalars over several lines, several
+//! documents) is an error naming its line, never a silent misreading.
+//! Duplicate keys are errors, as yaml.v2's strict mode (the reader of
+//! Prometheus, Alertmanager and exporter-toolkit) has them.
 
+pub mod de;
+
+use std::collections::HashMap;
 use std::fmt;
 
 /// A node and the 1-based line it starts on.
@@ -71,7 +79,11 @@ struct Line {
 /// Parses a document. An empty document is [`Value::Null`].
 pub fn parse(src: &str) -> Result<Node, Error> {
     let raw: Vec<String> = src.lines().map(str::to_string).collect();
-    let mut p = Parser { raw, pos: 0 };
+    let mut p = Parser {
+        raw,
+        pos: 0,
+        anchors: HashMap::new(),
+    };
     p.skip_blank()?;
     if let Some(l) = p.peek()? {
         if l.indent == 0 && (l.text == "---" || l.text.starts_with("--- ")) {
@@ -95,7 +107,7 @@ pub fn parse(src: &str) -> Result<Node, Error> {
     }
     if let Some(l) = p.peek()? {
         if l.text.starts_with("---") {
-            return err(l.no, "a web config file holds one YAML document");
+            return err(l.no, "a config file holds one YAML document");
         }
         return err(l.no, "unexpected indentation or content after the document");
     }
@@ -107,6 +119,8 @@ pub fn parse(src: &str) -> Result<Node, Error> {
 struct Parser {
     raw: Vec<String>,
     pos: usize,
+    /// Anchored nodes by name, for aliases after them.
+    anchors: HashMap<String, Node>,
 }
 
 impl Parser {
@@ -169,6 +183,7 @@ impl Parser {
     fn mapping(&mut self, indent: usize) -> Result<Node, Error> {
         let start = self.peek()?.map_or(1, |l| l.no);
         let mut entries: Vec<(String, Node)> = Vec::new();
+        let mut merges = Vec::new();
         while let Some(l) = self.peek()? {
             if l.indent < indent || is_end(&l) {
                 break;
@@ -187,7 +202,33 @@ impl Parser {
             }
             self.pos += 1;
             let node = self.value_after(rest, indent, l.no, true)?;
+            if key == "<<" {
+                merges.push(node);
+                continue;
+            }
             entries.push((key, node));
+        }
+        // `<<: *base` (or a list of them): the keys of the merged mappings
+        // that this one does not set itself; earlier merges win.
+        for m in merges {
+            let maps = match m.value {
+                Value::Map(e) => vec![e],
+                Value::Seq(items) => items
+                    .into_iter()
+                    .map(|n| match n.value {
+                        Value::Map(e) => Ok(e),
+                        _ => err(n.line, "`<<` merges mappings only"),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return err(m.line, "`<<` merges mappings only"),
+            };
+            for e in maps {
+                for (k, v) in e {
+                    if !entries.iter().any(|(have, _)| *have == k) {
+                        entries.push((k, v));
+                    }
+                }
+            }
         }
         Ok(Node {
             line: start,
@@ -232,6 +273,31 @@ impl Parser {
         in_map: bool,
     ) -> Result<Node, Error> {
         let rest = strip_comment(rest);
+        if let Some(a) = rest.strip_prefix('&') {
+            let (name, after) = a.split_once(' ').unwrap_or((a, ""));
+            if name.is_empty() {
+                return err(no, "an anchor needs a name");
+            }
+            let node = self.value_after(after.trim_start(), indent, no, in_map)?;
+            self.anchors.insert(name.to_string(), node.clone());
+            return Ok(node);
+        }
+        if let Some(name) = rest.strip_prefix('*') {
+            return match self.anchors.get(name) {
+                Some(n) => Ok(Node {
+                    line: no,
+                    value: n.value.clone(),
+                }),
+                None => err(no, format!("alias *{name} names no anchor above it")),
+            };
+        }
+        if rest.starts_with(['[', '{']) {
+            let text = self.flow_lines(rest, no)?;
+            return Ok(Node {
+                line: no,
+                value: scalar(&text, no)?,
+            });
+        }
         if rest.is_empty() {
             // The value is the block below, more indented (a mapping's
             // sequence may also sit at the key's own column).
@@ -254,15 +320,30 @@ impl Parser {
             let folded = rest.starts_with('>');
             return self.block_scalar(style, folded, indent, no);
         }
-        for (c, what) in [('&', "anchors"), ('*', "aliases"), ('!', "tags")] {
-            if rest.starts_with(c) {
-                return err(no, format!("YAML {what} are not supported in a web config"));
-            }
+        if rest.starts_with('!') {
+            return err(no, "YAML tags are not supported");
         }
         Ok(Node {
             line: no,
             value: scalar(rest, no)?,
         })
+    }
+
+    /// A flow collection that opens on line `no` with `first` and may
+    /// close on a later line: its lines joined, comments cut.
+    fn flow_lines(&mut self, first: &str, no: usize) -> Result<String, Error> {
+        let (mut text, mut depth) = flow_line(first, 0, no)?;
+        while depth > 0 {
+            let Some(raw) = self.raw.get(self.pos) else {
+                return err(no, "flow collection not closed before the end of the file");
+            };
+            let (more, d) = flow_line(raw.trim(), depth, self.pos + 1)?;
+            self.pos += 1;
+            text.push(' ');
+            text.push_str(&more);
+            depth = d;
+        }
+        Ok(text)
     }
 
     fn block_scalar(
@@ -351,7 +432,7 @@ fn split_key(text: &str, no: usize) -> Result<Option<(String, &str)>, Error> {
         return Ok(None);
     }
     if text.starts_with('?') {
-        return err(no, "complex mapping keys are not supported in a web config");
+        return err(no, "complex mapping keys are not supported");
     }
     let mut from = 0;
     while let Some(i) = text[from..].find(':') {
@@ -412,7 +493,46 @@ fn scalar(text: &str, no: usize) -> Result<Value, Error> {
     })
 }
 
-/// A one-line flow sequence or mapping of scalars; returns the rest.
+/// One line of a flow collection: its text up to a comment, and the
+/// bracket depth after it (starting from `depth`). Quoted scalars must
+/// close on their line.
+fn flow_line(line: &str, mut depth: usize, no: usize) -> Result<(String, usize), Error> {
+    let mut quote = None;
+    let mut prev = ' ';
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some('\'') if c == '\'' => {
+                if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some('"') if c == '"' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth = depth.saturating_sub(1),
+                '#' if prev == ' ' || prev == '\t' => {
+                    return Ok((line[..i].trim_end().to_string(), depth));
+                }
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    if quote.is_some() {
+        return err(no, "quoted value not closed on its line");
+    }
+    Ok((line.to_string(), depth))
+}
+
+/// A flow sequence or mapping (nested collections allowed); returns the rest.
 fn flow(text: &str, no: usize) -> Result<(Value, &str), Error> {
     let (open, close, map) = if text.starts_with('[') {
         ('[', ']', false)
@@ -432,30 +552,33 @@ fn flow(text: &str, no: usize) -> Result<(Value, &str), Error> {
             return Ok((v, r));
         }
         if rest.is_empty() {
-            return err(no, "flow collections must close on the line they open");
+            return err(no, "flow collection not closed");
         }
         let (item, r) = flow_item(rest, no)?;
         rest = r.trim_start();
         if map {
+            let Value::Str(key) = item else {
+                return err(no, "a flow mapping's keys must be scalars");
+            };
             let Some(r) = rest.strip_prefix(':') else {
                 return err(no, "expected `key: value` in a flow mapping");
             };
             let (val, r) = flow_item(r.trim_start(), no)?;
-            if entries.iter().any(|(k, _)| *k == item) {
-                return err(no, format!("key {item:?} already set in this mapping"));
+            if entries.iter().any(|(k, _)| *k == key) {
+                return err(no, format!("key {key:?} already set in this mapping"));
             }
             entries.push((
-                item,
+                key,
                 Node {
                     line: no,
-                    value: val_of(val),
+                    value: val,
                 },
             ));
             rest = r.trim_start();
         } else {
             seq.push(Node {
                 line: no,
-                value: val_of(item),
+                value: item,
             });
         }
         if let Some(r) = rest.strip_prefix(',') {
@@ -469,28 +592,33 @@ fn flow(text: &str, no: usize) -> Result<(Value, &str), Error> {
     }
 }
 
-fn val_of(s: String) -> Value {
-    Value::Str(s)
-}
-
-/// One scalar inside a flow collection.
-fn flow_item(text: &str, no: usize) -> Result<(String, &str), Error> {
+/// One item inside a flow collection: a scalar or a nested collection.
+fn flow_item(text: &str, no: usize) -> Result<(Value, &str), Error> {
     if text.starts_with('"') || text.starts_with('\'') {
-        return quoted(text, no);
+        let (s, rest) = quoted(text, no)?;
+        return Ok((Value::Str(s), rest));
     }
     if text.starts_with(['[', '{']) {
+        return flow(text, no);
+    }
+    if text.starts_with(['&', '*', '!']) {
         return err(
             no,
-            "nested flow collections are not supported in a web config",
+            "anchors, aliases and tags inside flow collections are not supported",
         );
     }
     let end = text
         .char_indices()
         .find(|&(i, c)| {
-            matches!(c, ',' | ']' | '}') || (c == ':' && text[i + 1..].starts_with([' ', ',']))
+            matches!(c, ',' | ']' | '}') || (c == ':' && text[i + 1..].starts_with([' ', ',', '}']))
         })
         .map_or(text.len(), |(i, _)| i);
-    Ok((text[..end].trim().to_string(), &text[end..]))
+    let t = text[..end].trim();
+    let v = match t {
+        "~" | "null" | "Null" | "NULL" => Value::Null,
+        t => Value::Str(t.to_string()),
+    };
+    Ok((v, &text[end..]))
 }
 
 /// A quoted scalar at the start of `text`; returns it unescaped and the rest.
@@ -645,10 +773,9 @@ mod tests {
         for (src, line, what) in [
             ("a: 1\na: 2\n", 2, "already set"),
             ("a:\n\tb: 1\n", 2, "tabs"),
-            ("a: &x 1\n", 1, "anchors"),
-            ("a: *x\n", 1, "aliases"),
+            ("a: *x\n", 1, "names no anchor"),
             ("a: !!str 1\n", 1, "tags"),
-            ("a: [1, 2\n", 1, "in a flow collection"),
+            ("a: [1, 2\n", 1, "not closed before the end"),
             ("a: \"open\n", 1, "not closed"),
             ("a: 1\n  b: 2\n", 2, "indentation"),
             ("a: 1\n---\nb: 2\n", 2, "one YAML document"),
