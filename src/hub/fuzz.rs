@@ -97,12 +97,17 @@ pub fn hub_config(data: &[u8]) {
     if ["/dev/", "/proc/", "/sys/"].iter().any(|d| src.contains(d)) {
         return;
     }
+    if crate::config::prometheus::is_yaml(src) {
+        // prometheus.yml: the YAML reader and the serde types over it.
+        let _ = picket_core::yaml::de::from_str::<crate::config::prometheus::PromFile>(src);
+        return;
+    }
     let path = Path::new("fuzz/hub.toml");
     let Ok(file) = picket_core::config::parse_toml(path, src) else {
         return;
     };
     let ctx = crate::config::Ctx::new(Some(path), src);
-    let _ = crate::config::resolve(&ctx, file, &crate::config::Flags::default());
+    let _ = crate::config::resolve(&ctx, &ctx, file, &crate::config::Flags::default());
 }
 
 /// Alert templates: the input parsed as a label or annotation template,

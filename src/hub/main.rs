@@ -20,6 +20,7 @@ const SPELLING: cli::Spelling = cli::Spelling {
     dotted: &[
         "web.config.file",
         "config.file",
+        "hub.config.file",
         "web.listen-address",
         "web.external-url",
         "storage.tsdb.path",
@@ -37,9 +38,12 @@ const SPELLING: cli::Spelling = cli::Spelling {
 /// and answers the Prometheus HTTP API.
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// TOML config file (see configs/hub.toml); flags override it
+    /// prometheus.yml, or the hub's TOML (configs/hub.toml); flags override it
     #[argh(option)]
     config_file: Option<PathBuf>,
+    /// the hub's own sections (storage tuning, MQTT, notifications, ...) in TOML, beside a prometheus.yml given as --config.file
+    #[argh(option)]
+    hub_config_file: Option<PathBuf>,
     /// address to listen on (default ":9090")
     #[argh(option)]
     web_listen_address: Option<String>,
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         rule_files: args.rule_file.clone(),
         external_url: args.web_external_url.clone(),
         web_config_file: args.web_config_file.clone(),
+        hub_config_file: args.hub_config_file.clone(),
     };
     if let Some(Command::CheckRules(c)) = &args.command {
         return check_rules(&c.files);

@@ -12,6 +12,7 @@
 //! file and puts the checked sections together.
 
 pub(crate) mod ctx;
+pub(crate) mod prometheus;
 pub(crate) mod sections;
 
 use std::path::{Path, PathBuf};
@@ -100,6 +101,9 @@ pub struct Flags {
     pub external_url: Option<String>,
     /// `--web.config.file`
     pub web_config_file: Option<PathBuf>,
+    /// `--hub.config.file`: the hub's own sections (storage tuning, MQTT,
+    /// notifications, …) when `--config.file` is a prometheus.yml.
+    pub hub_config_file: Option<PathBuf>,
 }
 
 /// The checked settings.
@@ -144,26 +148,86 @@ pub struct HubConfig {
     pub alerting: Alerting,
     /// `[notify]`, if it configures anything.
     pub notify: Option<Notify>,
+    /// prometheus.yml's `remote_write` entries, checked (the hub does not
+    /// forward yet: a warning says so at start).
+    pub remote_write: Vec<prometheus::RemoteWriteYaml>,
 }
 
-/// Reads and checks a config file (and the flags over it).
+/// Reads and checks a config file (and the flags over it): the hub's TOML
+/// or a prometheus.yml (told apart by content), with `--hub.config.file`
+/// beside the latter.
 pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError> {
-    match file {
-        None => {
-            // Prometheus's default configuration scrapes Prometheus itself.
-            let listen = flags.listen_address.as_deref().unwrap_or(":9090");
-            let f = toml::from_str::<HubFile>(&self_scrape(listen)).map_err(|e| ConfigError {
-                file: None,
-                line: None,
-                key: Some("--web.listen-address".into()),
-                msg: e.to_string(),
-            })?;
-            resolve(&Ctx::new(None, ""), f, flags)
+    let Some(p) = file else {
+        if let Some(h) = &flags.hub_config_file {
+            return Err(only_with_prometheus_yml(h));
         }
-        Some(p) => {
-            let (src, f) = read_toml::<HubFile>(p)?;
-            resolve(&Ctx::new(Some(p), &src), f, flags)
+        // Prometheus's default configuration scrapes Prometheus itself.
+        let listen = flags.listen_address.as_deref().unwrap_or(":9090");
+        let f = toml::from_str::<HubFile>(&self_scrape(listen)).map_err(|e| ConfigError {
+            file: None,
+            line: None,
+            key: Some("--web.listen-address".into()),
+            msg: e.to_string(),
+        })?;
+        let ctx = Ctx::new(None, "");
+        return resolve(&ctx, &ctx, f, flags);
+    };
+    let src = std::fs::read_to_string(p).map_err(|e| ConfigError {
+        file: Some(p.to_path_buf()),
+        line: None,
+        key: None,
+        msg: format!("cannot read: {e}"),
+    })?;
+    if !prometheus::is_yaml(&src) {
+        if let Some(h) = &flags.hub_config_file {
+            return Err(only_with_prometheus_yml(h));
         }
+        let f = picket_core::config::parse_toml::<HubFile>(p, &src)?;
+        let ctx = Ctx::new(Some(p), &src);
+        return resolve(&ctx, &ctx, f, flags);
+    }
+    let (hub_src, mut hub) = match &flags.hub_config_file {
+        Some(h) => read_toml::<HubFile>(h)?,
+        None => (String::new(), HubFile::default()),
+    };
+    let hub_ctx = Ctx::new(flags.hub_config_file.as_deref(), &hub_src);
+    let prom = prometheus::merge(p, &mut hub, &hub_ctx)?;
+    let prom_ctx = Ctx::yaml(p, &prom.main.src, &prom.main.tree);
+    let mut cfg = resolve(&prom_ctx, &hub_ctx, hub, flags)?;
+    for (f, r) in &prom.included {
+        let ctx = Ctx::yaml(f, &r.src, &r.tree);
+        let more = scrape::config::resolve_section(
+            r.value.clone(),
+            cfg.scrape_interval,
+            cfg.scrape_timeout,
+            &ctx,
+        )?;
+        for c in more {
+            if cfg.scrape_configs.iter().any(|o| o.job_name == c.job_name) {
+                return Err(ctx.key(
+                    "scrape_configs",
+                    format!(
+                        "found multiple scrape configs with job name {:?}",
+                        c.job_name
+                    ),
+                ));
+            }
+            cfg.scrape_configs.push(c);
+        }
+    }
+    cfg.remote_write = prom.remote_write;
+    Ok(cfg)
+}
+
+fn only_with_prometheus_yml(h: &Path) -> ConfigError {
+    ConfigError {
+        file: None,
+        line: None,
+        key: Some("--hub.config.file".into()),
+        msg: format!(
+            "{} is for the hub's own sections beside a prometheus.yml; give a hub.toml as --config.file instead",
+            h.display()
+        ),
     }
 }
 
@@ -187,24 +251,41 @@ fn self_scrape(listen: &str) -> String {
 }
 
 /// Checks every section, in the order the file's errors have always been
-/// reported, and puts them together.
-pub(crate) fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubConfig, ConfigError> {
-    let listen_address = f.web.listen(ctx, flags)?;
+/// reported, and puts them together. `prom` locates the sections
+/// Prometheus has (global, rule files, scrape configs, Alertmanagers),
+/// `hub` the hub's own; both are the same file's unless a prometheus.yml
+/// is read beside a hub.toml.
+pub(crate) fn resolve(
+    prom: &Ctx<'_>,
+    hub: &Ctx<'_>,
+    f: HubFile,
+    flags: &Flags,
+) -> Result<HubConfig, ConfigError> {
+    let listen_address = f.web.listen(hub, flags)?;
     let (web_config_file, tls) = f.web.config_file(flags)?;
-    let (mut store, commit_interval) = f.storage.resolve(ctx, flags)?;
-    let (max_body_bytes, auth) = f.remote_write_receiver.resolve(ctx)?;
-    let (scrape_interval, scrape_timeout) = f.global.scrape_defaults(ctx)?;
-    let query = f.query.resolve(ctx, flags)?;
+    let (mut store, commit_interval) = f.storage.resolve(hub, flags)?;
+    let (max_body_bytes, auth) = f.remote_write_receiver.resolve(hub)?;
+    let (scrape_interval, scrape_timeout) = f.global.scrape_defaults(prom)?;
+    let query = f.query.resolve(hub, flags)?;
     store.cache_samples = f.query.cache_samples();
     let scrape_configs =
-        scrape::config::resolve_section(f.scrape_configs, scrape_interval, scrape_timeout, ctx)?;
+        scrape::config::resolve_section(f.scrape_configs, scrape_interval, scrape_timeout, prom)?;
     let mqtt =
-        crate::mqtt::config::resolve_section(f.mqtt.as_ref(), flags.mqtt_url.as_deref(), ctx)?;
-    let (evaluation_interval, external_labels) = f.global.rule_defaults(ctx)?;
-    let external_url = f.web.external_url(ctx, flags, &listen_address, tls)?;
-    let alerting = f.alerting.resolve(ctx)?;
-    let notify = f.notify.resolve(ctx)?;
-    let push_sources = f.push_sources.resolve(ctx, scrape_interval)?;
+        crate::mqtt::config::resolve_section(f.mqtt.as_ref(), flags.mqtt_url.as_deref(), hub)?;
+    let (evaluation_interval, external_labels) = f.global.rule_defaults(prom)?;
+    let external_url = f.web.external_url(hub, flags, &listen_address, tls)?;
+    // The rule engine's timing is the hub's; the Alertmanagers are
+    // Prometheus's section.
+    let mut timing = f.alerting.clone();
+    timing.alertmanagers.clear();
+    let mut alerting = timing.resolve(hub)?;
+    let ams = crate::rules::config::AlertingToml {
+        alertmanagers: f.alerting.alertmanagers,
+        ..Default::default()
+    };
+    alerting.alertmanagers = ams.resolve(prom)?.alertmanagers;
+    let notify = f.notify.resolve(hub)?;
+    let push_sources = f.push_sources.resolve(hub, scrape_interval)?;
     Ok(HubConfig {
         listen_address,
         web_config_file,
@@ -218,12 +299,13 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubCon
         query,
         mqtt,
         push_sources,
-        rule_files: rule_files(ctx, &f.rule_files, flags),
+        rule_files: rule_files(prom, &f.rule_files, flags),
         evaluation_interval,
         external_labels,
         external_url,
         alerting,
         notify,
+        remote_write: Vec::new(),
     })
 }
 
