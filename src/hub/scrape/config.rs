@@ -8,11 +8,9 @@
 //! global timeout, or the interval if that is shorter; a timeout set
 //! greater than the interval is an error. The HTTP client blocks
 //! (`basic_auth`, `authorization`, `bearer_token(_file)`, `tls_config`) are
-//! the core's, shared with every client. `relabel_configs`,
-//! `metric_relabel_configs`, proxies,
-//! `params`, `sample_limit` and `body_size_limit` are not read (an unknown
-//! key is an error, so a Prometheus config that relies on them fails
-//! loudly rather than scraping differently).
+//! the core's, shared with every client. Proxies and OAuth 2 are not read
+//! (an unknown key is an error, so a Prometheus config that relies on
+//! them fails loudly rather than scraping differently).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -72,6 +70,27 @@ pub struct ScrapeConfigToml {
     pub static_configs: Vec<StaticConfigToml>,
     /// Target groups read from YAML or JSON files.
     pub file_sd_configs: Vec<FileSdConfigToml>,
+    /// URL parameters of every scrape (the first value of each becomes
+    /// `__param_<name>`, which relabelling may change).
+    pub params: BTreeMap<String, Vec<String>>,
+    /// Most samples a scrape may keep after metric relabelling (0: no
+    /// limit); more fail the scrape.
+    pub sample_limit: Option<u64>,
+    /// Most labels a series may have (0: no limit).
+    pub label_limit: Option<u64>,
+    /// Longest label name (0: no limit).
+    pub label_name_length_limit: Option<u64>,
+    /// Longest label value (0: no limit).
+    pub label_value_length_limit: Option<u64>,
+    /// Most targets the job may have after relabelling (0: no limit);
+    /// more fail every scrape of the job.
+    pub target_limit: Option<u64>,
+    /// Largest body (`10MB`; 0: the hub's cap of 64 MiB).
+    pub body_size_limit: Option<String>,
+    /// Follow HTTP redirects (default true).
+    pub follow_redirects: Option<bool>,
+    /// Accepted for Prometheus's configs (the hub speaks HTTP/1.1).
+    pub enable_http2: Option<bool>,
 }
 
 /// One `[[scrape_configs.static_configs]]` table.
@@ -117,6 +136,30 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<TargetGroup>,
     /// File discovery.
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// URL parameters.
+    pub params: BTreeMap<String, Vec<String>>,
+    /// Per-scrape limits.
+    pub limits: Limits,
+    /// Most targets after relabelling (0: none).
+    pub target_limit: usize,
+    /// Follow redirects.
+    pub follow_redirects: bool,
+}
+
+/// What one scrape may hold before it fails (Prometheus's limits; 0 = no
+/// limit, except the body, which the hub caps at 64 MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Samples after metric relabelling.
+    pub samples: usize,
+    /// Labels per series.
+    pub labels: usize,
+    /// Label name length.
+    pub name_length: usize,
+    /// Label value length.
+    pub value_length: usize,
+    /// Body bytes (before and after gzip).
+    pub body_bytes: u64,
 }
 
 /// A target group: addresses sharing labels (Prometheus's `targetgroup.Group`).
@@ -217,7 +260,31 @@ impl ScrapeConfigToml {
                 refresh_interval,
             });
         }
+        let limit = |v: Option<u64>| usize::try_from(v.unwrap_or(0)).unwrap_or(usize::MAX);
+        let body_bytes = match &self.body_size_limit {
+            None => super::scrape_loop::MAX_BODY,
+            Some(s) => match crate::config::parse_size(s) {
+                Ok(0) => super::scrape_loop::MAX_BODY,
+                Ok(n) => n,
+                Err(e) => return Err(format!("body_size_limit: {e}")),
+            },
+        };
+        for k in self.params.keys() {
+            if k.is_empty() {
+                return Err("params: an empty parameter name".into());
+            }
+        }
         Ok(ScrapeConfig {
+            params: self.params,
+            limits: Limits {
+                samples: limit(self.sample_limit),
+                labels: limit(self.label_limit),
+                name_length: limit(self.label_name_length_limit),
+                value_length: limit(self.label_value_length_limit),
+                body_bytes,
+            },
+            target_limit: limit(self.target_limit),
+            follow_redirects: self.follow_redirects.unwrap_or(true),
             job_name: self.job_name,
             scrape_interval,
             scrape_timeout,

@@ -22,14 +22,15 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::config::ScrapeConfig;
+use super::config::{Limits, ScrapeConfig};
 use super::target::{self, Target};
 use super::Sink;
 use picket_core::metric::Labels;
 use picket_core::web::client::HttpClient;
 
-/// Largest body accepted, before and after gzip; a bigger one fails the
-/// scrape (Prometheus's `body_size_limit`, unlimited by default there).
+/// Largest body accepted, before and after gzip, unless the job's
+/// `body_size_limit` says otherwise; a bigger one fails the scrape
+/// (Prometheus's default is unlimited).
 pub(crate) const MAX_BODY: u64 = 64 << 20;
 
 /// What a loop needs from its job's config; a loop whose settings are
@@ -41,6 +42,8 @@ pub(crate) struct Settings {
     pub(crate) honor_labels: bool,
     pub(crate) honor_timestamps: bool,
     pub(crate) http: HttpClient,
+    pub(crate) limits: Limits,
+    pub(crate) follow_redirects: bool,
 }
 
 impl Settings {
@@ -51,6 +54,8 @@ impl Settings {
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
             http: cfg.http.clone(),
+            limits: cfg.limits,
+            follow_redirects: cfg.follow_redirects,
         }
     }
 }
@@ -119,6 +124,7 @@ impl Handle {
         let builder = ureq::Agent::config_builder()
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
+            .max_redirects(if settings.follow_redirects { 10 } else { 0 })
             .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
         let agent = settings.http.tls.agent(builder);
         let lp = Arc::new(Loop {
@@ -205,25 +211,34 @@ impl Loop {
     fn scrape_once(&self) {
         let start_ms = picket_core::clock::now_ms();
         let t0 = Instant::now();
-        let result = self.fetch().and_then(|body| {
-            picket_core::decode::text::parse(&body).map_err(|e| format!("parsing the body: {e}"))
-        });
+        let result = self
+            .fetch()
+            .and_then(|body| {
+                picket_core::decode::text::parse(&body)
+                    .map_err(|e| format!("parsing the body: {e}"))
+            })
+            .map_err(|e| (e, 0));
         let duration = t0.elapsed().as_secs_f64();
         let mut s = lock(&self.series);
         if s.stopped {
             return;
         }
         let labels = &self.target.labels;
+        let result = result.and_then(|samples| {
+            let n = samples.len();
+            let out = target::scraped_rows(
+                samples,
+                labels,
+                self.settings.honor_labels,
+                self.settings.honor_timestamps,
+                start_ms,
+                &s.last,
+            );
+            target::check_limits(&out, &self.settings.limits).map_err(|e| (e, n))?;
+            Ok(out)
+        });
         let (rows, error) = match result {
-            Ok(samples) => {
-                let mut out = target::scraped_rows(
-                    samples,
-                    labels,
-                    self.settings.honor_labels,
-                    self.settings.honor_timestamps,
-                    start_ms,
-                    &s.last,
-                );
+            Ok(mut out) => {
                 let (n, w, a) = (out.scraped, out.written, out.added);
                 out.rows.extend(target::report_rows(
                     labels,
@@ -233,7 +248,10 @@ impl Loop {
                 s.last = out.series;
                 (out.rows, String::new())
             }
-            Err(e) => {
+            Err((e, scraped)) => {
+                // A failed scrape (or one past a limit, whose samples are
+                // all dropped, as Prometheus rolls them back) ends every
+                // series of the target.
                 let mut rows: Vec<_> = target::gone(&s.last, &HashSet::new())
                     .into_iter()
                     .map(|l| (l, start_ms, target::stale_nan()))
@@ -242,7 +260,7 @@ impl Loop {
                 rows.extend(target::report_rows(
                     labels,
                     start_ms,
-                    [0.0, duration, 0.0, 0.0, 0.0],
+                    [0.0, duration, scraped as f64, 0.0, 0.0],
                 ));
                 (rows, e)
             }
@@ -269,6 +287,7 @@ impl Loop {
     /// GETs the target's body (gzip decoded, size-limited, UTF-8).
     fn fetch(&self) -> Result<String, String> {
         let url = &self.target.url;
+        let max = self.settings.limits.body_bytes;
         let fail = |e: &dyn fmt::Display| format!("Get {url:?}: {e}");
         let mut req = self
             .agent
@@ -301,20 +320,20 @@ impl Loop {
         let mut raw = Vec::new();
         resp.into_body()
             .into_reader()
-            .take(MAX_BODY + 1)
+            .take(max + 1)
             .read_to_end(&mut raw)
             .map_err(|e| fail(&e))?;
-        let too_big = || format!("body size limit exceeded ({MAX_BODY} bytes)");
-        if raw.len() as u64 > MAX_BODY {
+        let too_big = || format!("body size limit exceeded ({max} bytes)");
+        if raw.len() as u64 > max {
             return Err(too_big());
         }
         let body = if gzip {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&raw[..])
-                .take(MAX_BODY + 1)
+                .take(max + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| format!("decoding gzip: {e}"))?;
-            if out.len() as u64 > MAX_BODY {
+            if out.len() as u64 > max {
                 return Err(too_big());
             }
             out

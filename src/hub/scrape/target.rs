@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use super::config::{format_duration, ScrapeConfig};
+use super::config::{format_duration, Limits, ScrapeConfig};
 use super::{Row, STALE_NAN_BITS};
 use picket_core::metric::{Labels, Sample};
 
@@ -48,6 +48,12 @@ pub(crate) fn build(
     l.set("__address__", address);
     let interval = format_duration(cfg.scrape_interval);
     let timeout = format_duration(cfg.scrape_timeout);
+    for (k, vs) in &cfg.params {
+        let name = format!("__param_{k}");
+        if let (None, Some(v)) = (l.get(&name), vs.first()) {
+            l.set(name, v.clone());
+        }
+    }
     for (n, v) in [
         ("job", cfg.job_name.as_str()),
         ("__scheme__", cfg.scheme.as_str()),
@@ -83,7 +89,7 @@ pub(crate) fn build(
     if !path.starts_with('/') {
         path.insert(0, '/');
     }
-    let url = format!("{scheme}://{addr}{path}");
+    let url = format!("{scheme}://{addr}{path}{}", query(cfg, &l));
     let mut labels = Labels::new();
     let mut key = Labels::new();
     for (n, v) in l.iter() {
@@ -101,6 +107,47 @@ pub(crate) fn build(
         key,
         url,
     })
+}
+
+/// The URL's query: the job's `params`, each `__param_<name>` label
+/// replacing its parameter's first value (Prometheus's `Target.URL`),
+/// sorted by name and escaped as Go's `url.Values.Encode`.
+fn query(cfg: &ScrapeConfig, l: &Labels) -> String {
+    let mut params = cfg.params.clone();
+    for (n, v) in l.iter() {
+        if let Some(k) = n.strip_prefix("__param_") {
+            let vs = params.entry(k.to_string()).or_default();
+            match vs.first_mut() {
+                Some(first) => *first = v.to_string(),
+                None => vs.push(v.to_string()),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (k, vs) in &params {
+        for v in vs {
+            out.push(if out.is_empty() { '?' } else { '&' });
+            out.push_str(&query_escape(k));
+            out.push('=');
+            out.push_str(&query_escape(v));
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// True if `s` splits as Go's `net.SplitHostPort` would (`host:port`,
@@ -242,6 +289,48 @@ pub(crate) fn scraped_rows(
     out
 }
 
+/// Checks a scrape's written series against the job's limits, with
+/// Prometheus's error texts (`verifyLabelLimits`, `errSampleLimit`).
+pub(crate) fn check_limits(out: &Scraped, limits: &Limits) -> Result<(), String> {
+    if limits.samples > 0 && out.written > limits.samples {
+        return Err("sample limit exceeded".into());
+    }
+    if limits.labels == 0 && limits.name_length == 0 && limits.value_length == 0 {
+        return Ok(());
+    }
+    let short = |s: &str| s.chars().take(50).collect::<String>();
+    for (l, _, _) in &out.rows[..out.written] {
+        let metric = short(l.get("__name__").unwrap_or(""));
+        if limits.labels > 0 && l.len() > limits.labels {
+            return Err(format!(
+                "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {})",
+                l.len(),
+                limits.labels
+            ));
+        }
+        for (n, v) in l.iter() {
+            if limits.name_length > 0 && n.len() > limits.name_length {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {metric}, label name: {}, length: {}, limit: {})",
+                    short(n),
+                    n.len(),
+                    limits.name_length
+                ));
+            }
+            if limits.value_length > 0 && v.len() > limits.value_length {
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {:?}, length: {}, limit: {})",
+                    short(n),
+                    short(v),
+                    v.len(),
+                    limits.value_length
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The names of the series every scrape writes about itself.
 pub(crate) const REPORT_NAMES: [&str; 5] = [
     "up",
@@ -317,6 +406,25 @@ mod tests {
         let t = build(&cfg(), &Labels::new(), "[::1]").expect("builds");
         assert_eq!(t.url, "http://[::1]:80/metrics");
         assert!(build(&cfg(), &Labels::new(), "h/x:1").is_err());
+
+        // params: the first value is `__param_<name>`, which a group label
+        // (or relabelling) replaces in the URL; the rest stay.
+        let mut c = cfg();
+        c.params
+            .insert("module".into(), vec!["http 2xx".into(), "b".into()]);
+        c.params.insert("a".into(), vec!["é&".into()]);
+        let t = build(&c, &Labels::new(), "h:1").expect("builds");
+        assert_eq!(
+            t.url,
+            "http://h:1/metrics?a=%C3%A9%26&module=http+2xx&module=b"
+        );
+        assert_eq!(t.discovered.get("__param_module"), Some("http 2xx"));
+        let g = Labels::from_pairs([("__param_module", "icmp"), ("__param_z", "1")]);
+        let t = build(&c, &g, "h:1").expect("builds");
+        assert_eq!(
+            t.url,
+            "http://h:1/metrics?a=%C3%A9%26&module=icmp&module=b&z=1"
+        );
         let g = Labels::from_pairs([("__scheme__", "ftp")]);
         assert!(build(&cfg(), &g, "h:1").is_err());
     }
@@ -381,6 +489,37 @@ mod tests {
         assert_eq!(gone(&prev, &cur), [Labels::from_pairs([("__name__", "x")])]);
         assert!(gone(&cur, &prev).is_empty());
         assert!(stale_nan().is_nan());
+    }
+
+    #[test]
+    fn limits_fail_a_scrape_with_prometheus_texts() {
+        let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
+        let body = picket_core::decode::text::parse("a{k=\"long-value\"} 1\nb 2\n").unwrap();
+        let out = scraped_rows(body, &target, false, true, 5, &HashSet::new());
+        let ok = Limits::default();
+        assert_eq!(check_limits(&out, &ok), Ok(()));
+        let l = |f: fn(&mut Limits)| {
+            let mut x = Limits::default();
+            f(&mut x);
+            check_limits(&out, &x).unwrap_err()
+        };
+        assert_eq!(l(|x| x.samples = 1), "sample limit exceeded");
+        assert_eq!(
+            l(|x| x.labels = 3),
+            "label_limit exceeded (metric: a, number of labels: 4, limit: 3)"
+        );
+        assert_eq!(
+            l(|x| x.name_length = 7),
+            "label_name_length_limit exceeded (metric: a, label name: __name__, length: 8, limit: 7)"
+        );
+        assert_eq!(
+            l(|x| x.value_length = 5),
+            "label_value_length_limit exceeded (metric: a, label name: k, value: \"long-value\", length: 10, limit: 5)"
+        );
+        let mut x = Limits::default();
+        x.samples = 2;
+        x.labels = 4;
+        assert_eq!(check_limits(&out, &x), Ok(()));
     }
 
     #[test]
