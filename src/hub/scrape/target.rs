@@ -516,9 +516,11 @@ mod tests {
             l(|x| x.value_length = 5),
             "label_value_length_limit exceeded (metric: a, label name: k, value: \"long-value\", length: 10, limit: 5)"
         );
-        let mut x = Limits::default();
-        x.samples = 2;
-        x.labels = 4;
+        let x = Limits {
+            samples: 2,
+            labels: 4,
+            ..Limits::default()
+        };
         assert_eq!(check_limits(&out, &x), Ok(()));
     }
 
