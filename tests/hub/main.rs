@@ -19,4 +19,5 @@ mod alerting;
 // The fleet on defaults: identity, up for push, dashboards and alerts (ignored unless --include-ignored).
 mod fleet;
 // The hub behind --web.config.file; agents pushing and scraped over TLS.
+mod promconfig;
 mod web;

@@ -224,12 +224,10 @@ impl ScrapeConfigToml {
                 "metrics_path: {metrics_path:?} must start with \"/\""
             ));
         }
+        // Any scheme passes here, as in Prometheus 2.42: a target whose
+        // scheme (after relabelling) is not http or https is dropped with
+        // an error when it is built.
         let scheme = self.scheme.unwrap_or_else(|| "http".into());
-        if scheme != "http" && scheme != "https" {
-            return Err(format!(
-                "scheme: {scheme:?} is not supported (http or https)"
-            ));
-        }
         let http = ClientBlocks {
             basic_auth: self.basic_auth,
             authorization: self.authorization,
