@@ -20,3 +20,5 @@ mod alerting;
 mod fleet;
 // The hub behind --web.config.file; agents pushing and scraped over TLS.
 mod web;
+// picket_core::relabel against promtool's relabelling (ignored unless --include-ignored).
+mod relabel;
