@@ -165,6 +165,9 @@ const REGEX: Job = Job {
         "\u{212A}",
         "a_b_c",
         "$1",
+        "12ab",
+        "aba",
+        "#12",
     ],
     labels: &[],
     params: &[],
@@ -242,6 +245,30 @@ const REGEX: Job = Job {
   regex: '(a+|b)'
   target_label: r_alt
   replacement: '$1$1'
+- source_labels: [v]
+  regex: '(?i)[^a-c]+'
+  target_label: r_negfold
+  replacement: 'yes'
+- source_labels: [v]
+  regex: '([^\D]*)(\W?)(\w*?)(\w*)'
+  target_label: r_perl
+  replacement: '[$1][$2][$3][$4]'
+- source_labels: [v]
+  regex: '(a||b)(|x)+'
+  target_label: r_empty
+  replacement: '[$1][$2]'
+- source_labels: [v]
+  regex: '((a)|b)+'
+  target_label: r_iter
+  replacement: '[$1][$2]'
+- source_labels: [v]
+  regex: '\A\b.*\b\z'
+  target_label: r_bound
+  replacement: 'yes'
+- source_labels: [v]
+  regex: '(?:x*?)(x*)(b|xb)'
+  target_label: r_greed
+  replacement: '[$1][$2]'
 - action: "\u212Aeep"
   source_labels: [v]
   regex: '.*|l1\nl2'
