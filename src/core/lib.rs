@@ -10,6 +10,8 @@
 //! http (requests, responses, bind)   web (--web.config.file: TLS, auth;
 //!   the one server loop)   mqtt (broker settings)
 //! config (file:line:key errors, TOML, durations, listen addresses)
+//! relabel (Prometheus's relabel_configs engine: the hub's target, sample
+//!   and alert relabelling and the agent's write_relabel_configs)
 //! cli (flag spellings)   logger   clock   varint   process (process_*)
 //! ```
 //!
@@ -32,6 +34,7 @@ pub mod yaml;
 
 pub mod cli;
 pub mod config;
+pub mod relabel;
 
 pub mod clock;
 pub mod logger;

@@ -21,3 +21,5 @@ mod fleet;
 // The hub behind --web.config.file; agents pushing and scraped over TLS.
 mod promconfig;
 mod web;
+// picket_core::relabel against promtool's relabelling (ignored unless --include-ignored).
+mod relabel;
