@@ -11,6 +11,7 @@
 use super::json;
 use super::scrape::TargetStatus;
 use super::store::{matcher, Matcher, Store};
+use picket_core::metric::Labels;
 
 /// The version reported to Grafana: a Prometheus-line semver (Grafana maps
 /// anything else to "unknown"), with picket's own in `revision`.
@@ -242,9 +243,9 @@ pub(crate) fn buildinfo() -> Answer {
 /// (`state=active|dropped|any`, `scrapePool=<job>`), then the boards that
 /// push (pool = their `job`, no scrape URL, `lastScrape` = last push), each
 /// with a `transport` field (`scrape`, `remote_write`, `mqtt`) Prometheus
-/// does not have. Nothing is dropped without relabelling, so
-/// `droppedTargets` is always empty.
-pub(crate) fn targets(all: &[TargetStatus], p: &Params) -> Answer {
+/// does not have; then the targets relabelling dropped, with their labels
+/// before relabelling.
+pub(crate) fn targets(all: &[TargetStatus], dropped: &[(String, Labels)], p: &Params) -> Answer {
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
     let pool = p.get("scrapePool").filter(|s| !s.is_empty());
     let mut out = String::from("{\"activeTargets\":[");
@@ -277,7 +278,21 @@ pub(crate) fn targets(all: &[TargetStatus], p: &Params) -> Answer {
             ));
         }
     }
-    out.push_str("],\"droppedTargets\":[]}");
+    out.push_str("],\"droppedTargets\":[");
+    if state == "dropped" || state == "any" || state.is_empty() {
+        let shown = dropped
+            .iter()
+            .filter(|(job, _)| pool.is_none_or(|p| p == job));
+        for (i, (_, l)) in shown.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"discoveredLabels\":");
+            json::labels(&mut out, l);
+            out.push('}');
+        }
+    }
+    out.push_str("]}");
     (200, json::success(&out))
 }
 

@@ -316,6 +316,21 @@ pub struct Relabel {
     replacement: String,
 }
 
+/// Two steps are equal when they were written alike (the compiled regex
+/// compares by its pattern): a reloaded config with unchanged relabelling
+/// keeps its scrape loops running.
+impl PartialEq for Relabel {
+    fn eq(&self, o: &Relabel) -> bool {
+        self.action == o.action
+            && self.source_labels == o.source_labels
+            && self.separator == o.separator
+            && self.regex.as_str() == o.regex.as_str()
+            && self.modulus == o.modulus
+            && self.target_label == o.target_label
+            && self.replacement == o.replacement
+    }
+}
+
 impl Relabel {
     /// The step's action.
     pub fn action(&self) -> Action {

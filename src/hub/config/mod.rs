@@ -278,12 +278,16 @@ pub(crate) fn resolve(
     // Prometheus's section.
     let mut timing = f.alerting.clone();
     timing.alertmanagers.clear();
+    timing.alert_relabel_configs.clear();
     let mut alerting = timing.resolve(hub)?;
     let ams = crate::rules::config::AlertingToml {
         alertmanagers: f.alerting.alertmanagers,
+        alert_relabel_configs: f.alerting.alert_relabel_configs,
         ..Default::default()
-    };
-    alerting.alertmanagers = ams.resolve(prom)?.alertmanagers;
+    }
+    .resolve(prom)?;
+    alerting.alertmanagers = ams.alertmanagers;
+    alerting.alert_relabel = ams.alert_relabel;
     let notify = f.notify.resolve(hub)?;
     let push_sources = f.push_sources.resolve(hub, scrape_interval)?;
     Ok(HubConfig {

@@ -25,10 +25,8 @@ use super::HubFile;
 use crate::notify::alertmanager::AlertmanagerToml;
 use crate::scrape::ScrapeConfigToml;
 use picket_core::config::{ConfigError, Locator};
+use picket_core::relabel::RelabelConfigToml;
 use picket_core::yaml::{self, de::from_node, Node, Value};
-
-// PLACEHOLDER until the core's relabel engine is merged (this session).
-type RelabelConfigToml = IgnoredAny;
 
 /// True when a config file's text is YAML rather than TOML: its first
 /// significant line is `key:` (or a list item), not `key = …` or a
@@ -258,8 +256,6 @@ pub(crate) struct Prometheus {
     pub included: Vec<(PathBuf, Read<Vec<ScrapeConfigToml>>)>,
     /// The `remote_write` entries (checked; forwarding builds on them).
     pub remote_write: Vec<RemoteWriteYaml>,
-    /// `alerting.alert_relabel_configs`.
-    pub alert_relabel_configs: Vec<RelabelConfigToml>,
 }
 
 /// The sections a hub.toml given with a prometheus.yml may not hold.
@@ -272,6 +268,9 @@ fn owned_by_prometheus(f: &HubFile) -> Option<&'static str> {
     }
     if !f.alerting.alertmanagers.is_empty() {
         return Some("alerting.alertmanagers");
+    }
+    if !f.alerting.alert_relabel_configs.is_empty() {
+        return Some("alerting.alert_relabel_configs");
     }
     let g = &f.global;
     if g.scrape_interval.is_some()
@@ -321,6 +320,7 @@ pub(crate) fn merge(
     hub.rule_files = p.rule_files;
     hub.scrape_configs = p.scrape_configs;
     hub.alerting.alertmanagers = p.alerting.alertmanagers;
+    hub.alerting.alert_relabel_configs = p.alerting.alert_relabel_configs;
     let mut included = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
     for (i, pattern) in p.scrape_config_files.iter().enumerate() {
@@ -352,7 +352,6 @@ pub(crate) fn merge(
         },
         included,
         remote_write: p.remote_write,
-        alert_relabel_configs: p.alerting.alert_relabel_configs,
     })
 }
 
@@ -369,6 +368,11 @@ fn check_remote_write(rw: &RemoteWriteYaml) -> Result<(), (String, String)> {
     }
     if let Some(t) = &rw.remote_timeout {
         picket_core::config::parse_duration(t).map_err(|e| ("remote_timeout".to_string(), e))?;
+    }
+    for (i, r) in rw.write_relabel_configs.iter().enumerate() {
+        r.clone()
+            .resolve()
+            .map_err(|(k, m)| (format!("write_relabel_configs[{i}].{k}"), m))?;
     }
     Ok(())
 }

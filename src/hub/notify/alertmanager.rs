@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::Alert;
 use picket_core::config::parse_duration;
 use picket_core::metric::Labels;
+use picket_core::relabel::Relabel;
 use picket_core::web::client::{
     AuthorizationToml, BasicAuthToml, ClientBlocks, HttpClient, TlsConfigToml,
 };
@@ -51,6 +52,8 @@ struct Inner {
     wake: Condvar,
     targets: Mutex<Vec<AmTarget>>,
     external_labels: Mutex<Labels>,
+    /// `alert_relabel_configs`, run after the external labels are added.
+    relabel: Mutex<Vec<Relabel>>,
     stats: Mutex<BTreeMap<String, Arc<AmStats>>>,
     dropped: AtomicU64,
     stop: AtomicBool,
@@ -62,19 +65,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Notifier {
     /// Starts the sending thread.
-    pub fn start(targets: Vec<AmTarget>, external_labels: Labels) -> Result<Notifier, String> {
+    pub fn start(
+        targets: Vec<AmTarget>,
+        external_labels: Labels,
+        relabel: Vec<Relabel>,
+    ) -> Result<Notifier, String> {
         let n = Notifier {
             inner: Arc::new(Inner {
                 queue: Mutex::new(VecDeque::new()),
                 wake: Condvar::new(),
                 targets: Mutex::new(Vec::new()),
                 external_labels: Mutex::new(Labels::new()),
+                relabel: Mutex::new(Vec::new()),
                 stats: Mutex::new(BTreeMap::new()),
                 dropped: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
             }),
         };
-        n.configure(targets, external_labels);
+        n.configure(targets, external_labels, relabel);
         let inner = n.inner.clone();
         std::thread::Builder::new()
             .name("picket-hub-notify".into())
@@ -83,8 +91,14 @@ impl Notifier {
         Ok(n)
     }
 
-    /// Sets the Alertmanagers and external labels (start and reload).
-    pub(crate) fn configure(&self, targets: Vec<AmTarget>, external_labels: Labels) {
+    /// Sets the Alertmanagers, external labels and alert relabelling
+    /// (start and reload).
+    pub(crate) fn configure(
+        &self,
+        targets: Vec<AmTarget>,
+        external_labels: Labels,
+        relabel: Vec<Relabel>,
+    ) {
         {
             let mut st = lock(&self.inner.stats);
             st.retain(|k, _| targets.iter().any(|t| t.url == *k));
@@ -94,6 +108,7 @@ impl Notifier {
         }
         *lock(&self.inner.targets) = targets;
         *lock(&self.inner.external_labels) = external_labels;
+        *lock(&self.inner.relabel) = relabel;
     }
 
     /// Queues alerts (no-op without Alertmanagers).
@@ -102,9 +117,12 @@ impl Notifier {
             return;
         }
         let ext = lock(&self.inner.external_labels).clone();
+        let relabel = lock(&self.inner.relabel).clone();
         let mut q = lock(&self.inner.queue);
         for a in alerts {
-            q.push_back(alert_json(a, &ext));
+            if let Some(json) = alert_json(a, &ext, &relabel) {
+                q.push_back(json);
+            }
         }
         while q.len() > QUEUE {
             q.pop_front();
@@ -140,12 +158,17 @@ impl Notifier {
 }
 
 /// One alert as Alertmanager's API v2 takes it.
-fn alert_json(a: &Alert, ext: &Labels) -> String {
-    let a = a.with_external(ext);
+/// An alert as Alertmanager takes it: external labels added, then
+/// `alert_relabel_configs` (`None`: relabelling dropped it).
+fn alert_json(a: &Alert, ext: &Labels, relabel: &[Relabel]) -> Option<String> {
+    let mut a = a.with_external(ext);
+    if !relabel.is_empty() {
+        a.labels = picket_core::relabel::process(a.labels, relabel)?;
+    }
     let mut s = String::from("{");
     a.write_json_fields(&mut s, a.ends_at());
     s.push('}');
-    s
+    Some(s)
 }
 
 /// One Alertmanager: its `…/api/v2/alerts` URL, the POST timeout, and

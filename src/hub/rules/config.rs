@@ -27,6 +27,9 @@ pub(crate) struct AlertingToml {
     pub for_grace_period: Option<String>,
     /// `[[alerting.alertmanagers]]`.
     pub alertmanagers: Vec<AlertmanagerToml>,
+    /// Relabelling of every alert sent to Alertmanager (after the
+    /// external labels), Prometheus's `alert_relabel_configs`.
+    pub alert_relabel_configs: Vec<picket_core::relabel::RelabelConfigToml>,
 }
 
 /// The checked `[alerting]`.
@@ -40,6 +43,8 @@ pub struct Alerting {
     pub for_grace_period: Duration,
     /// Every Alertmanager: its `…/api/v2/alerts` URL, timeout and client.
     pub alertmanagers: Vec<AmTarget>,
+    /// `alert_relabel_configs`.
+    pub alert_relabel: Vec<picket_core::relabel::Relabel>,
 }
 
 impl Default for Alerting {
@@ -49,6 +54,7 @@ impl Default for Alerting {
             for_outage_tolerance: Duration::from_secs(3600),
             for_grace_period: Duration::from_secs(600),
             alertmanagers: Vec::new(),
+            alert_relabel: Vec::new(),
         }
     }
 }
@@ -77,7 +83,15 @@ fn check(t: &AlertingToml, dir: Option<&std::path::Path>) -> Result<Alerting, (S
         )?,
         for_grace_period: dur(&t.for_grace_period, "for_grace_period", d.for_grace_period)?,
         alertmanagers: Vec::new(),
+        alert_relabel: Vec::new(),
     };
+    for (i, r) in t.alert_relabel_configs.iter().enumerate() {
+        out.alert_relabel.push(
+            r.clone()
+                .resolve()
+                .map_err(|(k, m)| (format!("alerting.alert_relabel_configs[{i}].{k}"), m))?,
+        );
+    }
     for (i, am) in t.alertmanagers.iter().enumerate() {
         out.alertmanagers.extend(am.resolve(i, dir)?);
     }

@@ -76,6 +76,7 @@ impl Manager {
         let notifier = Notifier::start(
             cfg.alerting.alertmanagers.clone(),
             cfg.external_labels.clone(),
+            cfg.alerting.alert_relabel.clone(),
         )?;
         let dispatch =
             Dispatcher::start(&cfg.store.dir, cfg.notify.clone(), cfg.external_url.clone())?;
@@ -109,6 +110,7 @@ impl Manager {
         self.notifier.configure(
             cfg.alerting.alertmanagers.clone(),
             cfg.external_labels.clone(),
+            cfg.alerting.alert_relabel.clone(),
         );
         self.dispatch
             .configure(cfg.notify.clone(), cfg.external_url.clone());

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use crate::config::Ctx;
 use picket_core::config::ConfigError;
 use picket_core::metric::{valid_label_name, Labels};
+use picket_core::relabel::{Relabel, RelabelConfigToml};
 use picket_core::web::client::{
     AuthorizationToml, BasicAuthToml, ClientBlocks, HttpClient, TlsConfigToml,
 };
@@ -91,6 +92,10 @@ pub struct ScrapeConfigToml {
     pub follow_redirects: Option<bool>,
     /// Accepted for Prometheus's configs (the hub speaks HTTP/1.1).
     pub enable_http2: Option<bool>,
+    /// Relabelling of each discovered target.
+    pub relabel_configs: Vec<RelabelConfigToml>,
+    /// Relabelling of each scraped series, before it is stored.
+    pub metric_relabel_configs: Vec<RelabelConfigToml>,
 }
 
 /// One `[[scrape_configs.static_configs]]` table.
@@ -144,6 +149,10 @@ pub struct ScrapeConfig {
     pub target_limit: usize,
     /// Follow redirects.
     pub follow_redirects: bool,
+    /// Target relabelling.
+    pub relabel: Vec<Relabel>,
+    /// Series relabelling.
+    pub metric_relabel: Vec<Relabel>,
 }
 
 /// What one scrape may hold before it fails (Prometheus's limits; 0 = no
@@ -272,7 +281,17 @@ impl ScrapeConfigToml {
                 return Err("params: an empty parameter name".into());
             }
         }
+        let relabels = |key: &str, v: Vec<RelabelConfigToml>| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, r)| r.resolve().map_err(|(k, m)| format!("{key}[{i}].{k}: {m}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let relabel = relabels("relabel_configs", self.relabel_configs)?;
+        let metric_relabel = relabels("metric_relabel_configs", self.metric_relabel_configs)?;
         Ok(ScrapeConfig {
+            relabel,
+            metric_relabel,
             params: self.params,
             limits: Limits {
                 samples: limit(self.sample_limit),
@@ -540,8 +559,8 @@ refresh_interval = "1m"
                 "scrape_configs[1].job_name: found multiple scrape configs",
             ),
             (
-                "[[scrape_configs]]\njob_name = \"a\"\nscheme = \"ftp\"\n",
-                "scrape_configs[0].scheme:",
+                "[[scrape_configs]]\njob_name = \"a\"\n[[scrape_configs.relabel_configs]]\naction = \"rename\"\n",
+                "scrape_configs[0].relabel_configs[0].action:",
             ),
             (
                 "[[scrape_configs]]\njob_name = \"a\"\nbasic_auth = { password = \"p\", password_file = \"f\" }\n",
@@ -563,10 +582,10 @@ refresh_interval = "1m"
             let e = load(text).expect_err(text);
             assert!(e.starts_with(want), "{e:?} should start with {want:?}");
         }
-        // Unknown keys (relabel_configs and friends) are refused by serde.
-        let e = load("[[scrape_configs]]\njob_name = \"a\"\nrelabel_configs = []\n")
+        // Unknown keys (proxy_url and friends) are refused by serde.
+        let e = load("[[scrape_configs]]\njob_name = \"a\"\nproxy_url = \"http://p\"\n")
             .expect_err("unknown key");
-        assert!(e.contains("relabel_configs"), "{e}");
+        assert!(e.contains("proxy_url"), "{e}");
     }
 
     #[test]

@@ -20,12 +20,9 @@
 //! leaves (reload or file_sd) has its series and report series marked stale
 //! at once.
 //!
-//! Not implemented from Prometheus: relabelling (`relabel_configs`,
-//! `metric_relabel_configs`), service discovery other than static and file,
-//! TLS settings, bearer tokens, proxies, `params` and `__param_*`,
-//! per-target `__scrape_interval__`/`__scrape_timeout__` labels,
-//! `sample_limit`/`label_limit`s, `body_size_limit` (fixed at 64 MiB),
-//! OpenMetrics and protobuf bodies, exemplars, native histograms,
+//! Not implemented from Prometheus: service discovery other than static,
+//! file and DNS, proxies, OAuth 2, OpenMetrics and protobuf bodies,
+//! exemplars, native histograms,
 //! `track_timestamps_staleness`, and the delay Prometheus puts before
 //! marking a removed target stale (it waits in case the target comes back).
 
@@ -125,6 +122,8 @@ struct Pool {
     sources: Vec<Vec<config::TargetGroup>>,
     /// Loops by target identity.
     loops: BTreeMap<Labels, Handle>,
+    /// Targets relabelling dropped: their labels before relabelling.
+    dropped: Vec<Labels>,
     /// Dropped to stop the discovery threads.
     _sd_stop: Vec<Sender<()>>,
 }
@@ -228,6 +227,7 @@ impl Manager {
             generation,
             sources,
             loops,
+            dropped: Vec::new(),
             _sd_stop: stops,
         };
         pool.sync(&self.shared.sink, now);
@@ -239,8 +239,6 @@ impl Manager {
         let st = lock(&self.shared.state);
         let mut out = Vec::new();
         for (job, p) in &st.pools {
-            let interval = config::format_duration(p.config.scrape_interval);
-            let timeout = config::format_duration(p.config.scrape_timeout);
             for h in p.loops.values() {
                 let s = h.lp.status();
                 out.push(TargetStatus {
@@ -254,12 +252,22 @@ impl Manager {
                     last_scrape_duration: s.last_duration,
                     health: s.health,
                     transport: "scrape",
-                    scrape_interval: interval.clone(),
-                    scrape_timeout: timeout.clone(),
+                    scrape_interval: config::format_duration(h.lp.target.interval),
+                    scrape_timeout: config::format_duration(h.lp.target.timeout),
                 });
             }
         }
         out
+    }
+
+    /// For `/api/v1/targets`: the targets relabelling dropped, by job
+    /// (their labels before relabelling).
+    pub(crate) fn dropped(&self) -> Vec<(String, Labels)> {
+        let st = lock(&self.shared.state);
+        st.pools
+            .iter()
+            .flat_map(|(job, p)| p.dropped.iter().map(|l| (job.clone(), l.clone())))
+            .collect()
     }
 
     /// Stops every loop (no stale markers on shutdown, as Prometheus).
@@ -288,18 +296,29 @@ impl Pool {
     /// stops (with stale markers at `now`) those gone.
     fn sync(&mut self, sink: &Arc<dyn Sink>, now: i64) {
         let job = self.config.job_name.clone();
-        let settings = Settings::new(&self.config);
+        let mut settings = Settings::new(&self.config);
         let mut want = BTreeMap::new();
+        self.dropped.clear();
         for g in self.sources.iter().flatten() {
             for addr in &g.targets {
                 match target::build(&self.config, &g.labels, addr) {
                     // The first of duplicate targets wins, as in Prometheus.
-                    Ok(t) => {
+                    Ok(target::Built::Active(t)) => {
                         want.entry(t.key.clone()).or_insert(t);
                     }
+                    Ok(target::Built::Dropped(l)) => self.dropped.push(l),
                     Err(e) => log::error!("scrape {job}: target {addr:?} dropped: {e}"),
                 }
             }
+        }
+        let limit = self.config.target_limit;
+        if limit > 0 && want.len() > limit {
+            let e = format!(
+                "target_limit exceeded (number of targets: {}, limit: {limit})",
+                want.len()
+            );
+            log::error!("scrape {job}: {e}");
+            settings.forced_error = Some(e);
         }
         let mut old = std::mem::take(&mut self.loops);
         for (key, t) in want {

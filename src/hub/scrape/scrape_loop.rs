@@ -26,6 +26,7 @@ use super::config::{Limits, ScrapeConfig};
 use super::target::{self, Target};
 use super::Sink;
 use picket_core::metric::Labels;
+use picket_core::relabel::Relabel;
 use picket_core::web::client::HttpClient;
 
 /// Largest body accepted, before and after gzip, unless the job's
@@ -37,25 +38,27 @@ pub(crate) const MAX_BODY: u64 = 64 << 20;
 /// unchanged by a reload keeps running.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {
-    pub(crate) interval: Duration,
-    pub(crate) timeout: Duration,
     pub(crate) honor_labels: bool,
     pub(crate) honor_timestamps: bool,
     pub(crate) http: HttpClient,
     pub(crate) limits: Limits,
     pub(crate) follow_redirects: bool,
+    pub(crate) metric_relabel: Vec<Relabel>,
+    /// An error every scrape fails with (the job is past its
+    /// `target_limit`).
+    pub(crate) forced_error: Option<String>,
 }
 
 impl Settings {
     pub(crate) fn new(cfg: &ScrapeConfig) -> Settings {
         Settings {
-            interval: cfg.scrape_interval,
-            timeout: cfg.scrape_timeout,
             honor_labels: cfg.honor_labels,
             honor_timestamps: cfg.honor_timestamps,
             http: cfg.http.clone(),
             limits: cfg.limits,
             follow_redirects: cfg.follow_redirects,
+            metric_relabel: cfg.metric_relabel.clone(),
+            forced_error: None,
         }
     }
 }
@@ -122,7 +125,7 @@ impl Handle {
         inherited: Option<Series>,
     ) -> Handle {
         let builder = ureq::Agent::config_builder()
-            .timeout_global(Some(settings.timeout))
+            .timeout_global(Some(target.timeout))
             .http_status_as_error(false)
             .max_redirects(if settings.follow_redirects { 10 } else { 0 })
             .user_agent(concat!("picket-hub/", env!("CARGO_PKG_VERSION")));
@@ -211,8 +214,9 @@ impl Loop {
     fn scrape_once(&self) {
         let start_ms = picket_core::clock::now_ms();
         let t0 = Instant::now();
-        let result = self
-            .fetch()
+        let forced = self.settings.forced_error.clone();
+        let result = forced
+            .map_or_else(|| self.fetch(), Err)
             .and_then(|body| {
                 picket_core::decode::text::parse(&body)
                     .map_err(|e| format!("parsing the body: {e}"))
@@ -231,6 +235,7 @@ impl Loop {
                 labels,
                 self.settings.honor_labels,
                 self.settings.honor_timestamps,
+                &self.settings.metric_relabel,
                 start_ms,
                 &s.last,
             );
@@ -296,7 +301,7 @@ impl Loop {
             .header("Accept-Encoding", "gzip")
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
-                self.settings.timeout.as_secs_f64().to_string(),
+                self.target.timeout.as_secs_f64().to_string(),
             );
         if let Some(a) = self.settings.http.authorization()? {
             req = req.header("Authorization", a);
@@ -352,7 +357,7 @@ impl Loop {
 /// The loop thread: waits for the target's phase, then scrapes every
 /// interval until stopped.
 fn run(lp: Arc<Loop>, wake: Receiver<()>) {
-    let interval = lp.settings.interval.max(Duration::from_millis(1));
+    let interval = lp.target.interval.max(Duration::from_millis(1));
     let first = first_delay(
         offset_hash(&lp.target),
         interval,

@@ -1,44 +1,63 @@
 //! Targets and the series they produce, as pure functions: building a
-//! target's labels and URL from a discovered address, attaching target
-//! labels to scraped samples, and the staleness bookkeeping between two
-//! scrapes. Kept free of threads and HTTP so each rule is unit-tested.
+//! target's labels and URL from a discovered address (with
+//! `relabel_configs`), attaching target labels to scraped samples (then
+//! `metric_relabel_configs`), the scrape limits, and the staleness
+//! bookkeeping between two scrapes. Kept free of threads and HTTP so each
+//! rule is unit-tested.
 //!
-//! Target labels follow Prometheus 2.x `scrape/target.go` `PopulateLabels`
-//! without relabelling (`relabel_configs` is not supported): the group's
-//! labels, `__address__` (the target's), then `job`, `__scheme__`,
-//! `__metrics_path__`, `__scrape_interval__` and `__scrape_timeout__` from
-//! the job where the group did not set them. An address without a port gets
-//! the scheme's (`:80`, `:443`), as 2.x does. `instance` defaults to the
-//! address. Labels starting with `__` are then dropped from the labels the
-//! series get (they stay in the discovered labels shown by
-//! `/api/v1/targets`); empty values count as absent.
+//! Target labels follow Prometheus 2.42's `PopulateLabels` step for step
+//! (see [`build`]); labels starting with `__` stay on the target (they
+//! shape its URL, interval and timeout) but never reach its series, and
+//! empty values count as absent.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::config::{format_duration, Limits, ScrapeConfig};
 use super::{Row, STALE_NAN_BITS};
 use picket_core::metric::{Labels, Sample};
+use picket_core::relabel::Relabel;
 
 /// A target of a scrape pool.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Target {
-    /// Labels before `__` labels are dropped (shown by `/api/v1/targets`).
+    /// Labels before relabelling (shown by `/api/v1/targets`).
     pub(crate) discovered: Labels,
-    /// `job`, `instance` and group labels: added to every series.
+    /// `job`, `instance` and the other labels without `__`: added to
+    /// every series.
     pub(crate) labels: Labels,
     /// Identity in its pool (Prometheus hashes labels and URL): `labels`
     /// plus the `__` labels that shape the scrape.
     pub(crate) key: Labels,
     /// What is scraped.
     pub(crate) url: String,
+    /// This target's interval and timeout (`__scrape_interval__`,
+    /// `__scrape_timeout__` after relabelling).
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
 }
 
-/// Builds the target for `address` in a group with `group_labels`.
+/// What discovery and relabelling make of an address.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Built {
+    /// Scraped.
+    Active(Target),
+    /// Dropped by relabelling: its labels before relabelling.
+    Dropped(Labels),
+}
+
+/// Builds the target for `address` in a group with `group_labels`, as
+/// Prometheus 2.42's `PopulateLabels`: the group's labels and the
+/// address; `job`, `__scrape_interval__`, `__scrape_timeout__`,
+/// `__metrics_path__` and `__scheme__` where not set; `__param_<name>`
+/// from `params`; `relabel_configs`; then the default port (2.x), the
+/// interval and timeout checks, `__meta_*` removed and `instance`
+/// defaulted to the address.
 pub(crate) fn build(
     cfg: &ScrapeConfig,
     group_labels: &Labels,
     address: &str,
-) -> Result<Target, String> {
+) -> Result<Built, String> {
     let mut l = Labels::new();
     for (n, v) in group_labels.iter() {
         if !v.is_empty() {
@@ -48,44 +67,76 @@ pub(crate) fn build(
     l.set("__address__", address);
     let interval = format_duration(cfg.scrape_interval);
     let timeout = format_duration(cfg.scrape_timeout);
-    for (k, vs) in &cfg.params {
-        let name = format!("__param_{k}");
-        if let (None, Some(v)) = (l.get(&name), vs.first()) {
-            l.set(name, v.clone());
-        }
-    }
     for (n, v) in [
         ("job", cfg.job_name.as_str()),
-        ("__scheme__", cfg.scheme.as_str()),
-        ("__metrics_path__", cfg.metrics_path.as_str()),
         ("__scrape_interval__", interval.as_str()),
         ("__scrape_timeout__", timeout.as_str()),
+        ("__metrics_path__", cfg.metrics_path.as_str()),
+        ("__scheme__", cfg.scheme.as_str()),
     ] {
         if l.get(n).is_none() {
             l.set(n, v);
         }
     }
-    let discovered = l.clone();
-    let scheme = l.get("__scheme__").unwrap_or("http").to_string();
-    let mut addr = address.to_string();
-    if !split_host_port(&addr) && split_host_port(&format!("{addr}:1234")) {
-        match scheme.as_str() {
-            "http" => addr.push_str(":80"),
-            "https" => addr.push_str(":443"),
-            s => return Err(format!("invalid scheme: {s:?}")),
+    for (k, vs) in &cfg.params {
+        if let Some(v) = vs.first() {
+            l.set(format!("__param_{k}"), v.clone());
         }
     }
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("invalid scheme: {scheme:?}"));
+    let discovered = l.clone();
+    let Some(mut l) = picket_core::relabel::process(l, &cfg.relabel) else {
+        return Ok(Built::Dropped(discovered));
+    };
+    let mut addr = l.get("__address__").unwrap_or("").to_string();
+    if addr.is_empty() {
+        return Err("no address".into());
+    }
+    let scheme = l.get("__scheme__").unwrap_or("").to_string();
+    if !split_host_port(&addr) && split_host_port(&format!("{addr}:1234")) {
+        match scheme.as_str() {
+            "http" | "" => addr.push_str(":80"),
+            "https" => addr.push_str(":443"),
+            _ => return Err(format!("invalid scheme: {:?}", cfg.scheme)),
+        }
+        l.set("__address__", addr.clone());
     }
     if addr.contains('/') {
         return Err(format!("{addr:?} is not a valid hostname"));
     }
-    l.set("__address__", addr.clone());
-    if l.get("instance").is_none() {
+    let dur = |name: &str, what: &str| -> Result<Duration, String> {
+        let v = l.get(name).unwrap_or("");
+        match super::config::parse_duration(v) {
+            Ok(d) if d.is_zero() => Err(format!("scrape {what} cannot be 0")),
+            Ok(d) => Ok(d),
+            Err(e) => Err(format!("error parsing scrape {what}: {e}")),
+        }
+    };
+    let interval = dur("__scrape_interval__", "interval")?;
+    let timeout = dur("__scrape_timeout__", "timeout")?;
+    if timeout > interval {
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
+            l.get("__scrape_timeout__").unwrap_or(""),
+            l.get("__scrape_interval__").unwrap_or("")
+        ));
+    }
+    let meta: Vec<String> = l
+        .iter()
+        .filter(|(n, _)| n.starts_with("__meta_"))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    for n in meta {
+        l.remove(&n);
+    }
+    if l.get("instance").is_none_or(str::is_empty) {
         l.set("instance", addr.clone());
     }
-    let mut path = l.get("__metrics_path__").unwrap_or("/metrics").to_string();
+    // The scheme is checked when the target is scraped in Prometheus
+    // (an unsupported protocol scheme); the hub knows only these two.
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("invalid scheme: {scheme:?}"));
+    }
+    let mut path = l.get("__metrics_path__").unwrap_or("").to_string();
     if !path.starts_with('/') {
         path.insert(0, '/');
     }
@@ -93,7 +144,7 @@ pub(crate) fn build(
     let mut labels = Labels::new();
     let mut key = Labels::new();
     for (n, v) in l.iter() {
-        if n.starts_with("__meta_") {
+        if v.is_empty() {
             continue;
         }
         key.set(n.to_string(), v);
@@ -101,12 +152,14 @@ pub(crate) fn build(
             labels.set(n.to_string(), v);
         }
     }
-    Ok(Target {
+    Ok(Built::Active(Target {
         discovered,
         labels,
         key,
         url,
-    })
+        interval,
+        timeout,
+    }))
 }
 
 /// The URL's query: the job's `params`, each `__param_<name>` label
@@ -178,23 +231,21 @@ fn split_host_port(s: &str) -> bool {
 pub(crate) fn series_labels(sample: Sample, target: &Labels, honor_labels: bool) -> Labels {
     let name = sample.series_name().into_owned();
     let mut l = sample.labels;
-    let empty: Vec<String> = l
-        .iter()
-        .filter(|(_, v)| v.is_empty())
-        .map(|(n, _)| n.to_string())
-        .collect();
-    for n in empty {
-        l.remove(&n);
-    }
-    l.set("__name__", name);
     if honor_labels {
+        // A scraped label keeps the target's out even when empty
+        // (`instance=""`), and is then dropped as every empty label is:
+        // the series has no `instance` at all, as in Prometheus.
         for (n, v) in target.iter() {
             if l.get(n).is_none() {
                 l.set(n.to_string(), v);
             }
         }
+        l.retain(|_, v| !v.is_empty());
+        l.set("__name__", name);
         return l;
     }
+    l.retain(|_, v| !v.is_empty());
+    l.set("__name__", name);
     let mut clashes = Vec::new();
     for (n, v) in target.iter() {
         // Prometheus exports a scraped value even when it equals the target's.
@@ -253,6 +304,7 @@ pub(crate) fn scraped_rows(
     target: &Labels,
     honor_labels: bool,
     honor_timestamps: bool,
+    metric_relabel: &[Relabel],
     ts: i64,
     prev: &HashSet<Labels>,
 ) -> Scraped {
@@ -266,6 +318,9 @@ pub(crate) fn scraped_rows(
     for s in samples {
         let (value, own_ts) = (s.value, s.timestamp_ms.filter(|_| honor_timestamps));
         let l = series_labels(s, target, honor_labels);
+        let Some(l) = picket_core::relabel::process(l, metric_relabel) else {
+            continue;
+        };
         if !seen.insert(l.clone()) {
             continue;
         }
@@ -369,6 +424,13 @@ mod tests {
         .expect("resolves")
     }
 
+    fn active(b: Result<Built, String>) -> Target {
+        match b.expect("builds") {
+            Built::Active(t) => t,
+            Built::Dropped(l) => panic!("dropped: {l:?}"),
+        }
+    }
+
     fn pairs(l: &Labels) -> Vec<String> {
         l.iter().map(|(n, v)| format!("{n}={v}")).collect()
     }
@@ -382,7 +444,7 @@ mod tests {
     #[test]
     fn target_labels_and_url() {
         let g = Labels::from_pairs([("env", "lab"), ("__meta_filepath", "/t.yml"), ("x", "")]);
-        let t = build(&cfg(), &g, "h1:9100").expect("builds");
+        let t = active(build(&cfg(), &g, "h1:9100"));
         assert_eq!(
             pairs(&t.labels),
             ["env=lab", "instance=h1:9100", "job=node"]
@@ -400,30 +462,31 @@ mod tests {
             ("instance", "box"),
             ("job", "other"),
         ]);
-        let t = build(&cfg(), &g, "h2").expect("builds");
+        let t = active(build(&cfg(), &g, "h2"));
         assert_eq!(t.url, "https://h2:443/m");
         assert_eq!(pairs(&t.labels), ["instance=box", "job=other"]);
-        let t = build(&cfg(), &Labels::new(), "[::1]").expect("builds");
+        let t = active(build(&cfg(), &Labels::new(), "[::1]"));
         assert_eq!(t.url, "http://[::1]:80/metrics");
         assert!(build(&cfg(), &Labels::new(), "h/x:1").is_err());
 
-        // params: the first value is `__param_<name>`, which a group label
-        // (or relabelling) replaces in the URL; the rest stay.
+        // params: the first value is `__param_<name>` (over a group's
+        // label, as 2.42 sets it), which relabelling may replace in the
+        // URL; the other values stay.
         let mut c = cfg();
         c.params
             .insert("module".into(), vec!["http 2xx".into(), "b".into()]);
         c.params.insert("a".into(), vec!["é&".into()]);
-        let t = build(&c, &Labels::new(), "h:1").expect("builds");
+        let t = active(build(&c, &Labels::new(), "h:1"));
         assert_eq!(
             t.url,
             "http://h:1/metrics?a=%C3%A9%26&module=http+2xx&module=b"
         );
         assert_eq!(t.discovered.get("__param_module"), Some("http 2xx"));
         let g = Labels::from_pairs([("__param_module", "icmp"), ("__param_z", "1")]);
-        let t = build(&c, &g, "h:1").expect("builds");
+        let t = active(build(&c, &g, "h:1"));
         assert_eq!(
             t.url,
-            "http://h:1/metrics?a=%C3%A9%26&module=icmp&module=b&z=1"
+            "http://h:1/metrics?a=%C3%A9%26&module=http+2xx&module=b&z=1"
         );
         let g = Labels::from_pairs([("__scheme__", "ftp")]);
         assert!(build(&cfg(), &g, "h:1").is_err());
@@ -459,19 +522,25 @@ mod tests {
             pairs(&series_labels(s, &target, true)),
             ["__name__=a", "instance=h:1", "job=x", "k=v"]
         );
+        // An empty scraped `instance` keeps the target's out, then goes.
+        let s = sample("a{instance=\"\",k=\"v\"} 1\n");
+        assert_eq!(
+            pairs(&series_labels(s, &target, true)),
+            ["__name__=a", "job=node", "k=v"]
+        );
     }
 
     #[test]
     fn staleness_between_scrapes() {
         let target = Labels::from_pairs([("job", "j")]);
         let body1 = picket_core::decode::text::parse("a 1\nb 2\nc 3 1000\n").expect("parses");
-        let s1 = scraped_rows(body1, &target, false, true, 5000, &HashSet::new());
+        let s1 = scraped_rows(body1, &target, false, true, &[], 5000, &HashSet::new());
         assert_eq!((s1.scraped, s1.written, s1.added), (3, 3, 2));
         assert_eq!(s1.series.len(), 2, "c has its own timestamp: not tracked");
         assert_eq!(s1.rows[2].1, 1000);
 
         let body2 = picket_core::decode::text::parse("a 1\na 9\n").expect("parses");
-        let s2 = scraped_rows(body2, &target, false, true, 6000, &s1.series);
+        let s2 = scraped_rows(body2, &target, false, true, &[], 6000, &s1.series);
         assert_eq!((s2.scraped, s2.written, s2.added), (2, 1, 0));
         let stale: Vec<_> = s2
             .rows
@@ -495,7 +564,7 @@ mod tests {
     fn limits_fail_a_scrape_with_prometheus_texts() {
         let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
         let body = picket_core::decode::text::parse("a{k=\"long-value\"} 1\nb 2\n").unwrap();
-        let out = scraped_rows(body, &target, false, true, 5, &HashSet::new());
+        let out = scraped_rows(body, &target, false, true, &[], 5, &HashSet::new());
         let ok = Limits::default();
         assert_eq!(check_limits(&out, &ok), Ok(()));
         let l = |f: fn(&mut Limits)| {
