@@ -414,3 +414,61 @@ scrape_configs:
     assert!(p.iter().any(|s| s.contains("renamed=was_v1")), "{p:?}");
     assert_eq!(p.join("\n"), h.join("\n"), "stored series differ");
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file of tests/configs/prometheus/good, the how-tos' kind of
+/// prometheus.yml, run unchanged by the hub and by Prometheus 2.42: the
+/// same active and dropped targets (their labels, pools and URLs; see
+/// [`targets`]); the fleet file's board, a real node_exporter, is scraped.
+#[test]
+#[ignore = "needs prometheus and node_exporter (tests/run.sh installs them)"]
+fn how_to_configs_load_and_scrape_as_in_prometheus() {
+    require("prometheus");
+    let node = start_node_exporter(&[]);
+    let src = repo().join("tests/configs/prometheus/good");
+    for f in files("good") {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = temp_dir(&format!("howto-{}", name.trim_end_matches(".yml")));
+        copy_dir(&src, &dir);
+        let text = std::fs::read_to_string(dir.join(&name))
+            .unwrap()
+            .replace("{{NODE}}", &node.addr);
+        std::fs::write(dir.join("prometheus.yml"), text).unwrap();
+        let prom = start_prometheus(&dir, &format!("127.0.0.1:{}", free_port()), &[]);
+        let hub_dir = dir.join("hub");
+        std::fs::create_dir_all(&hub_dir).unwrap();
+        let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
+        let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
+        let start = std::time::Instant::now();
+        let (p, h) = loop {
+            let (p, h) = (targets(&prom.addr), targets(&hub.addr));
+            if (!p.0.is_empty() && p == h) || start.elapsed() > Duration::from_secs(20) {
+                break (p, h);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(!p.0.is_empty(), "{name}: Prometheus has no targets");
+        assert_eq!(p.0.join("\n"), h.0.join("\n"), "{name}: active targets");
+        assert_eq!(p.1, h.1, "{name}: dropped targets");
+        if name == "pi-fleet.yml" {
+            let q = "/api/v1/query?query=up%7Bjob%3D%22node%22%2Cboard%3D%22pi4%22%7D";
+            wait_until(Duration::from_secs(40), "the board scraped", || {
+                json_get(&hub.addr, q)["data"]["result"][0]["value"][1] == "1"
+            });
+            let rules = json_get(&hub.addr, "/api/v1/rules");
+            assert!(rules.to_string().contains("BoardDown"), "{rules}");
+        }
+    }
+}
