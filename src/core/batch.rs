@@ -5,11 +5,14 @@
 //! remote_write queue; series keys are reference-counted so the buffer and
 //! the request builder copy pointers, not strings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::encode::remote_write::{series_key, RequestBuilder, SeriesKey};
 use crate::identity::Identity;
+use crate::metric::Labels;
 use crate::metric::Sample;
+use crate::relabel::Relabel;
 
 /// One sample of one series at one time.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +61,36 @@ impl Batch {
             })
             .collect();
         Batch { ts_ms, points }
+    }
+
+    /// Runs every point's labels through `cfgs` (Prometheus's
+    /// `write_relabel_configs`): a dropped series leaves the batch, a
+    /// rewritten one gets its new labels. Each distinct series is relabelled
+    /// once.
+    pub fn relabel(&mut self, cfgs: &[Relabel]) {
+        if cfgs.is_empty() {
+            return;
+        }
+        let mut done: HashMap<Arc<SeriesKey>, Option<Arc<SeriesKey>>> = HashMap::new();
+        self.points.retain_mut(|p| {
+            let out = done.entry(p.key.clone()).or_insert_with(|| {
+                let l = Labels::from_pairs(p.key.iter().map(|(n, v)| (n.clone(), v.clone())));
+                crate::relabel::process(l, cfgs).map(|l| {
+                    Arc::new(
+                        l.iter()
+                            .map(|(n, v)| (n.to_string(), v.to_string()))
+                            .collect(),
+                    )
+                })
+            });
+            match out {
+                Some(k) => {
+                    p.key = k.clone();
+                    true
+                }
+                None => false,
+            }
+        });
     }
 
     /// Number of samples.

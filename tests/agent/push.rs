@@ -745,3 +745,66 @@ fn batches_collected_before_the_clock_is_set_are_held_and_restamped() {
     );
     assert!(set.range(..stepped).count() >= 8, "held batches: {set:?}");
 }
+
+/// `write_relabel_configs` per receiver: a dropped series never reaches
+/// the receiver (nor its buffer), a rewritten one arrives rewritten, and a
+/// second receiver without relabelling gets everything.
+#[test]
+fn write_relabel_configs_drop_and_rewrite_per_receiver() {
+    let (plain, relabelled) = (Receiver::start(), Receiver::start());
+    let dir = temp_dir("push-relabel");
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[push]
+interval = "200ms"
+buffer_path = "{buf}"
+[[push.remote_write]]
+url = "{plain}"
+[[push.remote_write]]
+url = "{relabelled}"
+[[push.remote_write.write_relabel_configs]]
+source_labels = ["__name__"]
+regex = "node_load(5|15)"
+action = "drop"
+[[push.remote_write.write_relabel_configs]]
+source_labels = ["job", "__name__"]
+regex = "(.*);node_(.*)"
+target_label = "origin"
+replacement = "$1-$2"
+"#,
+            buf = dir.join("buffer").display(),
+            plain = plain.url(),
+            relabelled = relabelled.url(),
+        ),
+    )
+    .unwrap();
+    let flag = format!("--config.file={}", cfg.display());
+    let _agent = start_picket(&["--collector.disable-defaults", "--collector.loadavg", &flag]);
+    let names = |rx: &Receiver| -> BTreeSet<String> {
+        let log = rx.log.lock().expect("log");
+        log.requests
+            .iter()
+            .flatten()
+            .map(|(s, _)| s.clone())
+            .filter(|s| s.starts_with("__name__=node_load"))
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "both receivers get batches",
+        || names(&plain).len() >= 3 && !names(&relabelled).is_empty(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let all = names(&plain);
+    assert!(
+        all.iter().any(|s| s.starts_with("__name__=node_load15,")),
+        "{all:?}"
+    );
+    let got = names(&relabelled);
+    assert_eq!(got.len(), 1, "only node_load1 passes: {got:?}");
+    let s = got.iter().next().unwrap();
+    assert!(s.starts_with("__name__=node_load1,"), "{s}");
+    assert!(s.contains(",origin=node-load1"), "{s}");
+}

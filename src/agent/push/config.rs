@@ -96,6 +96,10 @@ pub struct RemoteWriteSection {
     /// Prometheus's `tls_config`: a private CA (`ca_file`), a client
     /// certificate (`cert_file`, `key_file`), `insecure_skip_verify`.
     pub tls_config: Option<TlsConfigToml>,
+    /// Prometheus's `write_relabel_configs`: series dropped or rewritten
+    /// before they enter this receiver's buffer (after the identity and
+    /// external labels).
+    pub write_relabel_configs: Vec<picket_core::relabel::RelabelConfigToml>,
 }
 
 /// The push side, resolved. `remote_write` empty = push off.
@@ -199,9 +203,17 @@ pub(crate) fn resolve(
     let mut remote_write = Vec::new();
     if flags.urls.is_empty() {
         for (i, rw) in sec.remote_write.iter().enumerate() {
-            remote_write.push(
-                resolve_rw(rw).map_err(|(k, m)| file(&format!("push.remote_write[{i}].{k}"), m))?,
-            );
+            let mut r =
+                resolve_rw(rw).map_err(|(k, m)| file(&format!("push.remote_write[{i}].{k}"), m))?;
+            for (j, c) in rw.write_relabel_configs.iter().enumerate() {
+                r.write_relabel.push(c.clone().resolve().map_err(|(k, m)| {
+                    file(
+                        &format!("push.remote_write[{i}].write_relabel_configs[{j}].{k}"),
+                        m,
+                    )
+                })?);
+            }
+            remote_write.push(r);
         }
     } else {
         for u in &flags.urls {
@@ -345,6 +357,7 @@ fn resolve_rw(s: &RemoteWriteSection) -> Result<RemoteWrite, (&'static str, Stri
             .collect(),
         min_backoff: dur("min_backoff", &s.min_backoff, Duration::from_millis(500))?,
         max_backoff: dur("max_backoff", &s.max_backoff, Duration::from_secs(30))?,
+        write_relabel: Vec::new(),
     })
 }
 

@@ -62,8 +62,13 @@ use picket_forward::output::{self, Inlet};
 use picket_forward::remote_write::RemoteWriteSender;
 use picket_forward::telemetry::Report;
 
-/// An output's inlet and the external labels its batches carry.
-type Route = (Inlet, Vec<(String, String)>);
+/// An output's inlet, the external labels its batches carry and the
+/// receiver's `write_relabel_configs`.
+type Route = (
+    Inlet,
+    Vec<(String, String)>,
+    Vec<picket_core::relabel::Relabel>,
+);
 
 /// Before this (2026-01-01T00:00:00Z) the clock is certainly unset.
 pub const CLOCK_FLOOR_MS: i64 = 1_767_225_600_000;
@@ -103,7 +108,9 @@ pub(crate) fn open(cfg: &PushConfig) -> io::Result<Outputs> {
         let (buf, path) = open_buffer(&rw.url)?;
         let (inlet, report) =
             output::start(RemoteWriteSender::new(rw.clone()), buf, "picket-push")?;
-        outputs.inlets.push((inlet, rw.external_labels.clone()));
+        outputs
+            .inlets
+            .push((inlet, rw.external_labels.clone(), rw.write_relabel.clone()));
         outputs.reports.push(report);
         log::info!(
             "pushing to {} every {:?} as job={:?} instance={:?} (buffer {})",
@@ -119,7 +126,7 @@ pub(crate) fn open(cfg: &PushConfig) -> io::Result<Outputs> {
         let (buf, path) = open_buffer(&m.broker.url)?;
         let sender = picket_forward::mqtt::MqttSender::new(m.clone());
         let (inlet, report) = output::start(sender, buf, "picket-mqtt")?;
-        outputs.inlets.push((inlet, Vec::new()));
+        outputs.inlets.push((inlet, Vec::new(), Vec::new()));
         outputs.reports.push(report);
         log::info!(
             "publishing to {} on {} every {:?} (buffer {})",
@@ -238,8 +245,10 @@ fn collect_loop(cfg: &PushConfig, scraper: &Scraper, outputs: &[Route]) {
 }
 
 fn dispatch(samples: &[Sample], ts_ms: i64, identity: &Identity, outputs: &[Route]) {
-    for (inlet, ext) in outputs {
-        let b = Arc::new(Batch::from_samples(samples, ts_ms, Some(identity), ext));
+    for (inlet, ext, relabel) in outputs {
+        let mut b = Batch::from_samples(samples, ts_ms, Some(identity), ext);
+        b.relabel(relabel);
+        let b = Arc::new(b);
         // A closed output only happens at exit.
         let _ = inlet.send(b);
     }

@@ -51,6 +51,10 @@ pub struct RemoteWrite {
     pub min_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// `write_relabel_configs`, applied by whoever builds this receiver's
+    /// batches ([`picket_core::batch::Batch::relabel`]) before they are
+    /// handed to its output, so a dropped series never reaches the buffer.
+    pub write_relabel: Vec<picket_core::relabel::Relabel>,
 }
 
 /// One receiver's sender.
