@@ -28,6 +28,8 @@ pub(crate) mod mqtt;
 mod outbox;
 pub(crate) mod route;
 pub(crate) mod silence;
+pub(crate) mod timeinterval;
+pub(crate) mod tz;
 pub(crate) mod webhook;
 
 use crate::json;
