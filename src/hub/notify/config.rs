@@ -1,18 +1,22 @@
 //! `[notify]` of the hub config: direct notifications for sites without
 //! an Alertmanager, in TOML with Alertmanager's key names (`route`,
-//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`; plus
-//! `mqtt_configs`, which Alertmanager lacks), as written and checked.
+//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`,
+//! `time_intervals`; plus `mqtt_configs`, which Alertmanager lacks), as
+//! written and checked.
 //! Each part is checked next to the code that uses it (routes in
 //! [`super::route`], receivers in [`super::webhook`], [`super::email`],
-//! [`super::mqtt`], inhibition in [`super::inhibit`]); this file holds
-//! the section and its receivers together.
+//! [`super::mqtt`], inhibition in [`super::inhibit`], time intervals in
+//! [`super::timeinterval`]); this file holds the section and its
+//! receivers together.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::email::{Email, EmailToml};
 use super::inhibit::{Inhibit, InhibitToml};
 use super::mqtt::{MqttReceiver, MqttToml};
 use super::route::{Route, RouteToml};
+use super::timeinterval::{TimeInterval, TimeIntervalToml};
 use super::webhook::{Webhook, WebhookToml};
 use crate::config::Ctx;
 use picket_core::config::ConfigError;
@@ -27,7 +31,25 @@ pub(crate) struct NotifyToml {
     pub receivers: Vec<ReceiverToml>,
     /// `[[notify.inhibit_rules]]`.
     pub inhibit_rules: Vec<InhibitToml>,
+    /// `[[notify.time_intervals]]`: named times routes mute or notify in.
+    pub time_intervals: Vec<TimeIntervalToml>,
+    /// The same, under Alertmanager's deprecated name.
+    pub mute_time_intervals: Vec<TimeIntervalToml>,
 }
+
+/// Alertmanager 0.25's integrations picket-hub has no sender for.
+pub(crate) const UNSUPPORTED: &[&str] = &[
+    "discord",
+    "opsgenie",
+    "pagerduty",
+    "pushover",
+    "slack",
+    "sns",
+    "telegram",
+    "victorops",
+    "webex",
+    "wechat",
+];
 
 /// A receiver as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -41,6 +63,27 @@ pub(crate) struct ReceiverToml {
     pub email_configs: Vec<EmailToml>,
     /// MQTT topics (the webhook payload, published at QoS 1).
     pub mqtt_configs: Vec<MqttToml>,
+    /// Alertmanager's other integrations ([`UNSUPPORTED`]): read only to
+    /// be refused by name.
+    pub discord_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub opsgenie_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub pagerduty_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub pushover_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub slack_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub sns_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub telegram_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub victorops_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub webex_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub wechat_configs: Option<IgnoredAny>,
 }
 
 /// The checked `[notify]`.
@@ -52,6 +95,25 @@ pub struct Notify {
     pub receivers: Vec<Receiver>,
     /// Inhibition rules.
     pub inhibit: Vec<Inhibit>,
+    /// Time intervals, by name (both lists).
+    pub time_intervals: Vec<TimeInterval>,
+}
+
+impl Notify {
+    /// Whether a route with these time intervals notifies nothing at
+    /// `now` (ms): inside one of its mute intervals, or outside all of its
+    /// active intervals when it has any (Alertmanager's TimeMuteStage and
+    /// TimeActiveStage).
+    pub(crate) fn time_muted(&self, mute: &[String], active: &[String], now: i64) -> bool {
+        let inside = |names: &[String]| {
+            names.iter().any(|n| {
+                (self.time_intervals.iter())
+                    .filter(|t| &t.name == n)
+                    .any(|t| t.contains(now))
+            })
+        };
+        inside(mute) || (!active.is_empty() && !inside(active))
+    }
 }
 
 /// A checked receiver.
@@ -80,7 +142,8 @@ impl NotifyToml {
     /// Checks `[notify]`; `None` when it configures nothing. Errors are
     /// at the key's line, else the innermost table's header.
     pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
-        let mut n = check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))?;
+        let at = |key: &str, msg: String| ctx.in_nested_table(key, msg);
+        let mut n = check(self).map_err(|(key, msg)| at(&key, msg))?;
         // A webhook's http_config files are relative to the config file, as
         // in Alertmanager, and must be readable now.
         for (i, r) in n
@@ -93,13 +156,39 @@ impl NotifyToml {
                     w.http.set_directory(dir);
                 }
                 w.http.check_files().map_err(|(k, m)| {
-                    let key = format!("notify.receivers[{i}].webhook_configs[{j}].http_config.{k}");
-                    ctx.in_nested_table(&key, m)
+                    at(
+                        &format!("notify.receivers[{i}].webhook_configs[{j}].http_config.{k}"),
+                        m,
+                    )
                 })?;
             }
         }
         Ok(n)
     }
+}
+
+/// Checks both lists of time intervals: names given and unique across
+/// both, as Alertmanager 0.25 (the deprecated list first).
+fn time_intervals(t: &NotifyToml) -> Result<Vec<TimeInterval>, (String, String)> {
+    let mut out: Vec<TimeInterval> = Vec::new();
+    for (list, what) in [
+        (&t.mute_time_intervals, "mute_time_intervals"),
+        (&t.time_intervals, "time_intervals"),
+    ] {
+        let name = what.trim_end_matches('s').replace('_', " ");
+        for (i, ti) in list.iter().enumerate() {
+            let key = format!("notify.{what}[{i}]");
+            let checked = ti.resolve(&key, &name)?;
+            if out.iter().any(|o| o.name == checked.name) {
+                return Err((
+                    format!("{key}.name"),
+                    format!("{name} {:?} is not unique", checked.name),
+                ));
+            }
+            out.push(checked);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks `[notify]`; errors are `(dotted key, message)`.
@@ -115,7 +204,10 @@ fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         let checked = r.resolve(i, &receivers)?;
         receivers.push(checked);
     }
-    let route = super::route::resolve(root, &receivers)?;
+    let time_intervals = time_intervals(t)?;
+    let route = super::route::resolve(root, &receivers, &|n| {
+        time_intervals.iter().any(|t| t.name == n)
+    })?;
     let inhibit = t
         .inhibit_rules
         .iter()
@@ -126,6 +218,7 @@ fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         route,
         receivers,
         inhibit,
+        time_intervals,
     }))
 }
 
@@ -134,10 +227,33 @@ impl ReceiverToml {
     /// the receivers `before` it.
     fn resolve(&self, i: usize, before: &[Receiver]) -> Result<Receiver, (String, String)> {
         let key = format!("notify.receivers[{i}]");
-        if self.name.is_empty() || before.iter().any(|x| x.name == self.name) {
+        if self.name.is_empty() {
+            return Err((format!("{key}.name"), "missing name in receiver".into()));
+        }
+        if before.iter().any(|x| x.name == self.name) {
             return Err((
                 format!("{key}.name"),
-                format!("{:?}: empty or repeated receiver name", self.name),
+                format!("notification config name {:?} is not unique", self.name),
+            ));
+        }
+        let others = [
+            &self.discord_configs,
+            &self.opsgenie_configs,
+            &self.pagerduty_configs,
+            &self.pushover_configs,
+            &self.slack_configs,
+            &self.sns_configs,
+            &self.telegram_configs,
+            &self.victorops_configs,
+            &self.webex_configs,
+            &self.wechat_configs,
+        ];
+        if let Some((kind, _)) = UNSUPPORTED.iter().zip(others).find(|(_, c)| c.is_some()) {
+            return Err((
+                format!("{key}.{kind}_configs"),
+                format!(
+                    "picket-hub does not send to {kind} (Alertmanager's {kind}_configs); its receivers take webhook_configs and email_configs (and mqtt_configs in hub.toml's [notify])"
+                ),
             ));
         }
         let webhooks = (self.webhook_configs.iter().enumerate())

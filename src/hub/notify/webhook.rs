@@ -41,6 +41,9 @@ pub struct Webhook {
 impl WebhookToml {
     /// Checks the entry at dotted `key`.
     pub(crate) fn resolve(&self, key: &str) -> Result<Webhook, (String, String)> {
+        if self.url.is_empty() {
+            return Err((format!("{key}.url"), "missing URL in webhook config".into()));
+        }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err((
                 format!("{key}.url"),
