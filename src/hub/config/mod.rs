@@ -100,6 +100,9 @@ pub struct Flags {
     pub external_url: Option<String>,
     /// `--web.config.file`
     pub web_config_file: Option<PathBuf>,
+    /// `--alertmanager.config.file`: direct notifications from an
+    /// unchanged alertmanager.yml (replaces `notify.config_file`).
+    pub alertmanager_config_file: Option<PathBuf>,
 }
 
 /// The checked settings.
@@ -203,7 +206,7 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, f: HubFile, flags: &Flags) -> Result<HubCon
     let (evaluation_interval, external_labels) = f.global.rule_defaults(ctx)?;
     let external_url = f.web.external_url(ctx, flags, &listen_address, tls)?;
     let alerting = f.alerting.resolve(ctx)?;
-    let notify = f.notify.resolve(ctx)?;
+    let notify = f.notify.resolve(ctx, flags)?;
     let push_sources = f.push_sources.resolve(ctx, scrape_interval)?;
     Ok(HubConfig {
         listen_address,

@@ -2,12 +2,16 @@
 //! an Alertmanager, in TOML with Alertmanager's key names (`route`,
 //! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`,
 //! `time_intervals`; plus `mqtt_configs`, which Alertmanager lacks), as
-//! written and checked.
+//! written and checked; or an unchanged alertmanager.yml
+//! (`notify.config_file`, `--alertmanager.config.file`), read into the
+//! same types by [`super::amconfig`] and checked by the same code.
 //! Each part is checked next to the code that uses it (routes in
 //! [`super::route`], receivers in [`super::webhook`], [`super::email`],
 //! [`super::mqtt`], inhibition in [`super::inhibit`], time intervals in
 //! [`super::timeinterval`]); this file holds the section and its
 //! receivers together.
+
+use std::path::{Path, PathBuf};
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -25,6 +29,9 @@ use picket_core::config::ConfigError;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct NotifyToml {
+    /// An unchanged alertmanager.yml holding everything below (relative
+    /// to this file); `--alertmanager.config.file` wins over it.
+    pub config_file: Option<PathBuf>,
     /// The root route (must name a receiver when any receiver is set).
     pub route: Option<RouteToml>,
     /// `[[notify.receivers]]`.
@@ -139,10 +146,71 @@ impl Receiver {
 }
 
 impl NotifyToml {
-    /// Checks `[notify]`; `None` when it configures nothing. Errors are
-    /// at the key's line, else the innermost table's header.
-    pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
-        let at = |key: &str, msg: String| ctx.in_nested_table(key, msg);
+    /// Checks `[notify]`, or the alertmanager.yml it or
+    /// `--alertmanager.config.file` (which wins) names; `None` when it
+    /// configures nothing. Errors are at the key's line (of hub.toml, or
+    /// of the alertmanager.yml), else the innermost table's header.
+    pub(crate) fn resolve(
+        &self,
+        ctx: &Ctx<'_>,
+        flags: &crate::config::Flags,
+    ) -> Result<Option<Notify>, ConfigError> {
+        let given = match (&flags.alertmanager_config_file, &self.config_file) {
+            (Some(f), _) => Some((f.clone(), "--alertmanager.config.file")),
+            (None, Some(f)) => Some((
+                match ctx.file.and_then(Path::parent) {
+                    Some(dir) if f.is_relative() => dir.join(f),
+                    _ => f.clone(),
+                },
+                "notify.config_file",
+            )),
+            (None, None) => None,
+        };
+        let Some((file, by)) = given else {
+            return self.resolve_here(ctx);
+        };
+        let here = [
+            ("route", self.route.is_some()),
+            ("receivers", !self.receivers.is_empty()),
+            ("inhibit_rules", !self.inhibit_rules.is_empty()),
+            ("time_intervals", !self.time_intervals.is_empty()),
+            ("mute_time_intervals", !self.mute_time_intervals.is_empty()),
+        ];
+        if let Some((k, _)) = here.iter().find(|(_, set)| *set) {
+            // `[notify.route]`, `[[notify.receivers]]`, or `k = …` in [notify].
+            let key = format!("notify.{k}");
+            let header = ctx.src.lines().position(|l| {
+                l.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .trim()
+                    == key
+            });
+            let line = header
+                .map(|i| i + 1)
+                .or_else(|| ctx.in_nested_table(&key, String::new()).line);
+            return Err(ctx.at_line(
+                &key,
+                line,
+                format!(
+                    "set both here and in {} ({by}): direct notifications come from one of the two; remove [notify] {k} here or the alertmanager.yml",
+                    file.display()
+                ),
+            ));
+        }
+        super::amconfig::load(&file).map(|(n, _)| n)
+    }
+
+    /// Checks what this section holds, against `ctx` (hub.toml, or an
+    /// alertmanager.yml read into it: keys then lose their `notify.`).
+    pub(crate) fn resolve_here(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
+        let at = |key: &str, msg: String| {
+            let key = match ctx.yaml {
+                Some(_) => key.strip_prefix("notify.").unwrap_or(key),
+                None => key,
+            };
+            ctx.in_nested_table(key, msg)
+        };
         let mut n = check(self).map_err(|(key, msg)| at(&key, msg))?;
         // A webhook's http_config files are relative to the config file, as
         // in Alertmanager, and must be readable now.
