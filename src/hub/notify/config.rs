@@ -436,4 +436,50 @@ mod tests {
         assert!(!n.inhibit[0].mutes(&warn_b, &[&down]));
         assert!(!n.inhibit[0].mutes(&warn_a, &[]));
     }
+
+    /// A route in a mute interval notifies nothing; one with active
+    /// intervals only inside one of them.
+    #[test]
+    fn time_intervals_mute_and_activate_routes() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"r\"\n[[route.routes]]\nmatchers = ['a=\"1\"']\nmute_time_intervals = [\"mornings\"]\n[[route.routes]]\nmatchers = ['a=\"2\"']\nactive_time_intervals = [\"mornings\", \"2020\"]\n[[receivers]]\nname = \"r\"\n[[time_intervals]]\nname = \"mornings\"\n[[time_intervals.time_intervals]]\ntimes = [{ start_time = \"06:00\", end_time = \"12:00\" }]\n[[mute_time_intervals]]\nname = \"2020\"\n[[mute_time_intervals.time_intervals]]\nyears = [2020]\n",
+        )
+        .expect("toml");
+        let n = check(&t).expect("valid").expect("configured");
+        // 2026-03-02T07:00Z and 13:00Z.
+        let (morning, afternoon) = (1_772_434_800_000, 1_772_456_400_000);
+        let r = |a: &str| n.route.matching(&Labels::from_pairs([("a", a)]))[0].clone();
+        let (muted, active) = (r("1"), r("2"));
+        assert!(n.time_muted(
+            &muted.mute_time_intervals,
+            &muted.active_time_intervals,
+            morning
+        ));
+        assert!(!n.time_muted(
+            &muted.mute_time_intervals,
+            &muted.active_time_intervals,
+            afternoon
+        ));
+        assert!(!n.time_muted(
+            &active.mute_time_intervals,
+            &active.active_time_intervals,
+            morning
+        ));
+        assert!(n.time_muted(
+            &active.mute_time_intervals,
+            &active.active_time_intervals,
+            afternoon
+        ));
+        let dup: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[mute_time_intervals]]\nname = \"x\"\n[[time_intervals]]\nname = \"x\"\n",
+        )
+        .expect("toml");
+        assert_eq!(
+            check(&dup).unwrap_err(),
+            (
+                "notify.time_intervals[0].name".into(),
+                "time interval \"x\" is not unique".into()
+            )
+        );
+    }
 }

@@ -196,7 +196,7 @@ fn month(s: &str) -> Result<(i64, i64), String> {
     })?;
     if r.0 > r.1 {
         let name = |v: i64| {
-            usize::try_from(v - 1)
+            usize::try_from(v.saturating_sub(1))
                 .ok()
                 .and_then(|i| MONTHS.get(i))
                 .copied()

@@ -182,7 +182,7 @@ impl Zone {
     pub fn parse(name: &str, b: &[u8]) -> Result<Zone, String> {
         let bad = || "malformed time zone information".to_string();
         let header = |at: usize| -> Option<[usize; 6]> {
-            let h = b.get(at..at + 44)?;
+            let h = b.get(at..at.checked_add(44)?)?;
             if &h[..4] != b"TZif" {
                 return None;
             }
@@ -196,17 +196,32 @@ impl Zone {
         let c = header(0).ok_or_else(bad)?;
         let version = b[4];
         // [isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt]
-        let size = |c: &[usize; 6], t: usize| {
-            c[3] * t + c[3] + c[4] * 6 + c[5] + c[2] * (t + 4) + c[1] + c[0]
+        // The data block's length; None when the counts overflow (a
+        // broken file, never read past its end).
+        let size = |c: &[usize; 6], t: usize| -> Option<usize> {
+            [
+                c[3].checked_mul(t + 1)?,
+                c[4].checked_mul(6)?,
+                c[5],
+                c[2].checked_mul(t + 4)?,
+                c[1],
+                c[0],
+            ]
+            .iter()
+            .try_fold(0usize, |a, n| a.checked_add(*n))
         };
         let (c, at, t) = if version >= b'2' {
-            let at2 = 44 + size(&c, 4);
+            let at2 = size(&c, 4)
+                .and_then(|n| n.checked_add(44))
+                .ok_or_else(bad)?;
             (header(at2).ok_or_else(bad)?, at2 + 44, 8)
         } else {
             (c, 44, 4)
         };
         let [_, _, _, timecnt, typecnt, _] = c;
-        let end = at + size(&c, t);
+        let end = size(&c, t)
+            .and_then(|n| n.checked_add(at))
+            .ok_or_else(bad)?;
         let data = b.get(at..end).ok_or_else(bad)?;
         if typecnt == 0 {
             return Err(bad());
@@ -497,6 +512,15 @@ mod tests {
         assert_eq!(z.local_to_utc(at(2024, 3, 1, 0, 0)), at(2024, 2, 29, 23, 0));
         assert!(Zone::parse("x", b"TZif2 short").is_err());
         assert!(Zone::parse("x", b"").is_err());
+        // Counts past the file's end (and past usize) are refused, and
+        // no prefix of a good file reads.
+        let mut huge = tzif();
+        huge[32..36].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(Zone::parse("x", &huge).is_err());
+        let good = tzif();
+        for n in 0..good.len() - 28 {
+            assert!(Zone::parse("x", &good[..n]).is_err(), "{n}");
+        }
     }
 
     #[test]
