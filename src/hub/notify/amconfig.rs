@@ -112,6 +112,12 @@ impl Global {
     fn check(&self) -> Result<(), (String, String)> {
         let g = |k: &str| format!("global.{k}");
         if let Some(d) = &self.resolve_timeout {
+            if !super::route::units_in_order(d) {
+                return Err((
+                    g("resolve_timeout"),
+                    format!("not a valid duration string: {d:?}"),
+                ));
+            }
             parse_duration(d).map_err(|e| (g("resolve_timeout"), e))?;
         }
         for (k, a, b) in [

@@ -250,6 +250,32 @@ pub(super) fn all_matchers(
     Ok(out)
 }
 
+/// Whether a duration's units come in the order Alertmanager's
+/// `model.ParseDuration` takes them (`1h30m`, not `30m1h`), each once.
+pub(super) fn units_in_order(s: &str) -> bool {
+    const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    let mut last = None;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let unit_len = rest[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        let unit = &rest[digits..digits + unit_len];
+        let Some(rank) = UNITS.iter().position(|u| *u == unit) else {
+            // Not a unit: parse_duration says what is wrong ("0" is fine).
+            return true;
+        };
+        if last.is_some_and(|l| l >= rank) {
+            return false;
+        }
+        last = Some(rank);
+        rest = &rest[digits + unit_len..];
+    }
+    true
+}
+
 /// Checks the root route (`notify.route`) and its tree against the
 /// checked receivers and the names of the time intervals. The root
 /// matches every alert, names a receiver, and has no `continue` and no
@@ -343,6 +369,10 @@ fn route(
 ) -> Result<Route, (String, String)> {
     let dur = |v: &Option<String>, k: &str, def: Duration| match v {
         None => Ok(def),
+        Some(s) if !units_in_order(s) => Err((
+            format!("{key}.{k}"),
+            format!("not a valid duration string: {s:?}"),
+        )),
         Some(s) => parse_duration(s).map_err(|e| (format!("{key}.{k}"), e)),
     };
     let receiver = match &t.receiver {
@@ -522,6 +552,10 @@ mod tests {
         assert_eq!(m.value, "a\nb\\c\\qd");
         assert_eq!(matcher_text(&m), r#"x="a\nb\\c\\qd""#);
         assert_eq!(parse_matcher(r"x=a\").unwrap().value, "a\\");
+        assert!(
+            units_in_order("1h30m") && units_in_order("0") && units_in_order("1y2w3d4h5m6s7ms")
+        );
+        assert!(!units_in_order("30s1m") && !units_in_order("1m1m"));
         for (bad, msg) in [
             ("foo=\"bar", "unescaped double quote"),
             ("foo=b\"ar", "unescaped double quote"),
