@@ -19,6 +19,7 @@ const SPELLING: cli::Spelling = cli::Spelling {
     collector_switches: false,
     dotted: &[
         "web.config.file",
+        "alertmanager.config.file",
         "config.file",
         "hub.config.file",
         "web.listen-address",
@@ -80,6 +81,9 @@ struct Args {
     /// the URL the hub is reached at, for alerts (default http://<hostname>:<port>)
     #[argh(option)]
     web_external_url: Option<String>,
+    /// direct notifications from an unchanged alertmanager.yml (Alertmanager 0.25's routes, receivers, inhibition, time intervals)
+    #[argh(option)]
+    alertmanager_config_file: Option<PathBuf>,
     /// log level: debug, info, warn, error (default info)
     #[argh(option)]
     log_level: Option<String>,
@@ -106,7 +110,7 @@ struct CheckRules {
     files: Vec<PathBuf>,
 }
 
-/// check a config file and exit (0 valid, 2 invalid)
+/// check a config file and exit (0 valid, 2 invalid; an alertmanager.yml as amtool: 0 valid, 1 invalid)
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check-config")]
 struct CheckConfig {
@@ -152,11 +156,15 @@ fn main() -> ExitCode {
         external_url: args.web_external_url.clone(),
         web_config_file: args.web_config_file.clone(),
         hub_config_file: args.hub_config_file.clone(),
+        alertmanager_config_file: args.alertmanager_config_file.clone(),
     };
     if let Some(Command::CheckRules(c)) = &args.command {
         return check_rules(&c.files);
     }
     if let Some(Command::CheckConfig(c)) = &args.command {
+        if let Some(code) = picket_hub::notify::amconfig::check_if_alertmanager(&c.file) {
+            return ExitCode::from(code);
+        }
         return match config::load(Some(&c.file), &flags) {
             Ok(cfg) => match rules::load(&cfg) {
                 Ok(groups) => {

@@ -137,6 +137,8 @@ fn shipped_rule_files_pass_promtool_and_check_rules_and_broken_ones_fail_both() 
 pub(crate) struct Recorder {
     pub addr: String,
     pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Each recorded body's User-Agent (who sent it).
+    pub agents: Arc<Mutex<Vec<String>>>,
     /// The status to answer with (200: record the body).
     pub status: Arc<AtomicU16>,
 }
@@ -146,8 +148,9 @@ impl Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let bodies = Arc::new(Mutex::new(Vec::new()));
+        let agents = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
-        let (b, st) = (bodies.clone(), status.clone());
+        let (b, ag, st) = (bodies.clone(), agents.clone(), status.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut c) = conn else { continue };
@@ -180,7 +183,17 @@ impl Recorder {
                 if let Some(body) = body {
                     if code == 200 {
                         if let Ok(v) = serde_json::from_slice(&body) {
-                            b.lock().expect("lock").push(v);
+                            let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                            let agent = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("user-agent:"))
+                                .unwrap_or("")
+                                .trim()
+                                .to_string();
+                            // Both under one lock order: bodies, then agents.
+                            let mut bl = b.lock().expect("lock");
+                            bl.push(v);
+                            ag.lock().expect("lock").push(agent);
                         }
                     }
                 }
@@ -193,6 +206,7 @@ impl Recorder {
         Recorder {
             addr,
             bodies,
+            agents,
             status,
         }
     }
@@ -205,10 +219,22 @@ impl Recorder {
     pub fn all(&self) -> Vec<serde_json::Value> {
         self.bodies.lock().expect("lock").clone()
     }
+
+    /// The bodies whose User-Agent starts with `agent` (lower case).
+    pub fn from(&self, agent: &str) -> Vec<serde_json::Value> {
+        let bodies = self.bodies.lock().expect("lock");
+        let agents = self.agents.lock().expect("lock");
+        bodies
+            .iter()
+            .zip(agents.iter())
+            .filter(|(_, a)| a.starts_with(agent))
+            .map(|(b, _)| b.clone())
+            .collect()
+    }
 }
 
 /// Starts a real Alertmanager (no clustering) with `config` on a free port.
-fn start_alertmanager(dir: &Path, config: &str) -> Proc {
+pub(crate) fn start_alertmanager(dir: &Path, config: &str) -> Proc {
     require("prometheus-alertmanager");
     let addr = format!("127.0.0.1:{}", free_port());
     let cfg = dir.join("alertmanager.yml");

@@ -16,6 +16,8 @@ mod promql_diff;
 mod mqtt;
 // picket-hub alerting: rule files, evaluation, Alertmanager, direct notifications.
 mod alerting;
+// An unchanged alertmanager.yml for direct notifications, against a real Alertmanager 0.25.
+mod amconfig;
 // The fleet on defaults: identity, up for push, dashboards and alerts (ignored unless --include-ignored).
 mod fleet;
 // The hub behind --web.config.file; agents pushing and scraped over TLS.

@@ -104,6 +104,9 @@ pub struct Flags {
     /// `--hub.config.file`: the hub's own sections (storage tuning, MQTT,
     /// notifications, …) when `--config.file` is a prometheus.yml.
     pub hub_config_file: Option<PathBuf>,
+    /// `--alertmanager.config.file`: direct notifications from an
+    /// unchanged alertmanager.yml (replaces `notify.config_file`).
+    pub alertmanager_config_file: Option<PathBuf>,
 }
 
 /// The checked settings.
@@ -288,7 +291,7 @@ pub(crate) fn resolve(
     .resolve(prom)?;
     alerting.alertmanagers = ams.alertmanagers;
     alerting.alert_relabel = ams.alert_relabel;
-    let notify = f.notify.resolve(hub)?;
+    let notify = f.notify.resolve(hub, flags)?;
     let push_sources = f.push_sources.resolve(hub, scrape_interval)?;
     Ok(HubConfig {
         listen_address,

@@ -1,18 +1,26 @@
 //! `[notify]` of the hub config: direct notifications for sites without
 //! an Alertmanager, in TOML with Alertmanager's key names (`route`,
-//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`; plus
-//! `mqtt_configs`, which Alertmanager lacks), as written and checked.
+//! `receivers[].webhook_configs`, `email_configs`, `inhibit_rules`,
+//! `time_intervals`; plus `mqtt_configs`, which Alertmanager lacks), as
+//! written and checked; or an unchanged alertmanager.yml
+//! (`notify.config_file`, `--alertmanager.config.file`), read into the
+//! same types by [`super::amconfig`] and checked by the same code.
 //! Each part is checked next to the code that uses it (routes in
 //! [`super::route`], receivers in [`super::webhook`], [`super::email`],
-//! [`super::mqtt`], inhibition in [`super::inhibit`]); this file holds
-//! the section and its receivers together.
+//! [`super::mqtt`], inhibition in [`super::inhibit`], time intervals in
+//! [`super::timeinterval`]); this file holds the section and its
+//! receivers together.
 
+use std::path::{Path, PathBuf};
+
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::email::{Email, EmailToml};
 use super::inhibit::{Inhibit, InhibitToml};
 use super::mqtt::{MqttReceiver, MqttToml};
 use super::route::{Route, RouteToml};
+use super::timeinterval::{TimeInterval, TimeIntervalToml};
 use super::webhook::{Webhook, WebhookToml};
 use crate::config::Ctx;
 use picket_core::config::ConfigError;
@@ -21,13 +29,34 @@ use picket_core::config::ConfigError;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct NotifyToml {
+    /// An unchanged alertmanager.yml holding everything below (relative
+    /// to this file); `--alertmanager.config.file` wins over it.
+    pub config_file: Option<PathBuf>,
     /// The root route (must name a receiver when any receiver is set).
     pub route: Option<RouteToml>,
     /// `[[notify.receivers]]`.
     pub receivers: Vec<ReceiverToml>,
     /// `[[notify.inhibit_rules]]`.
     pub inhibit_rules: Vec<InhibitToml>,
+    /// `[[notify.time_intervals]]`: named times routes mute or notify in.
+    pub time_intervals: Vec<TimeIntervalToml>,
+    /// The same, under Alertmanager's deprecated name.
+    pub mute_time_intervals: Vec<TimeIntervalToml>,
 }
+
+/// Alertmanager 0.25's integrations picket-hub has no sender for.
+pub(crate) const UNSUPPORTED: &[&str] = &[
+    "discord",
+    "opsgenie",
+    "pagerduty",
+    "pushover",
+    "slack",
+    "sns",
+    "telegram",
+    "victorops",
+    "webex",
+    "wechat",
+];
 
 /// A receiver as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -41,6 +70,27 @@ pub(crate) struct ReceiverToml {
     pub email_configs: Vec<EmailToml>,
     /// MQTT topics (the webhook payload, published at QoS 1).
     pub mqtt_configs: Vec<MqttToml>,
+    /// Alertmanager's other integrations ([`UNSUPPORTED`]): read only to
+    /// be refused by name.
+    pub discord_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub opsgenie_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub pagerduty_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub pushover_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub slack_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub sns_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub telegram_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub victorops_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub webex_configs: Option<IgnoredAny>,
+    /// See `discord_configs`.
+    pub wechat_configs: Option<IgnoredAny>,
 }
 
 /// The checked `[notify]`.
@@ -52,6 +102,25 @@ pub struct Notify {
     pub receivers: Vec<Receiver>,
     /// Inhibition rules.
     pub inhibit: Vec<Inhibit>,
+    /// Time intervals, by name (both lists).
+    pub time_intervals: Vec<TimeInterval>,
+}
+
+impl Notify {
+    /// Whether a route with these time intervals notifies nothing at
+    /// `now` (ms): inside one of its mute intervals, or outside all of its
+    /// active intervals when it has any (Alertmanager's TimeMuteStage and
+    /// TimeActiveStage).
+    pub(crate) fn time_muted(&self, mute: &[String], active: &[String], now: i64) -> bool {
+        let inside = |names: &[String]| {
+            names.iter().any(|n| {
+                (self.time_intervals.iter())
+                    .filter(|t| &t.name == n)
+                    .any(|t| t.contains(now))
+            })
+        };
+        inside(mute) || (!active.is_empty() && !inside(active))
+    }
 }
 
 /// A checked receiver.
@@ -77,10 +146,72 @@ impl Receiver {
 }
 
 impl NotifyToml {
-    /// Checks `[notify]`; `None` when it configures nothing. Errors are
-    /// at the key's line, else the innermost table's header.
-    pub(crate) fn resolve(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
-        let mut n = check(self).map_err(|(key, msg)| ctx.in_nested_table(&key, msg))?;
+    /// Checks `[notify]`, or the alertmanager.yml it or
+    /// `--alertmanager.config.file` (which wins) names; `None` when it
+    /// configures nothing. Errors are at the key's line (of hub.toml, or
+    /// of the alertmanager.yml), else the innermost table's header.
+    pub(crate) fn resolve(
+        &self,
+        ctx: &Ctx<'_>,
+        flags: &crate::config::Flags,
+    ) -> Result<Option<Notify>, ConfigError> {
+        let given = match (&flags.alertmanager_config_file, &self.config_file) {
+            (Some(f), _) => Some((f.clone(), "--alertmanager.config.file")),
+            (None, Some(f)) => Some((
+                match ctx.file.and_then(Path::parent) {
+                    Some(dir) if f.is_relative() => dir.join(f),
+                    _ => f.clone(),
+                },
+                "notify.config_file",
+            )),
+            (None, None) => None,
+        };
+        let Some((file, by)) = given else {
+            return self.resolve_here(ctx);
+        };
+        let here = [
+            ("route", self.route.is_some()),
+            ("receivers", !self.receivers.is_empty()),
+            ("inhibit_rules", !self.inhibit_rules.is_empty()),
+            ("time_intervals", !self.time_intervals.is_empty()),
+            ("mute_time_intervals", !self.mute_time_intervals.is_empty()),
+        ];
+        if let Some((k, _)) = here.iter().find(|(_, set)| *set) {
+            // `[notify.route]`, `[[notify.receivers]]`, or `k = …` in [notify].
+            let key = format!("notify.{k}");
+            let header = ctx.src.lines().position(|l| {
+                l.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .trim()
+                    == key
+            });
+            let line = header
+                .map(|i| i + 1)
+                .or_else(|| ctx.in_nested_table(&key, String::new()).line);
+            return Err(ctx.at_line(
+                &key,
+                line,
+                format!(
+                    "set both here and in {} ({by}): direct notifications come from one of the two; remove [notify] {k} here or the alertmanager.yml",
+                    file.display()
+                ),
+            ));
+        }
+        super::amconfig::load(&file).map(|(n, _)| n)
+    }
+
+    /// Checks what this section holds, against `ctx` (hub.toml, or an
+    /// alertmanager.yml read into it: keys then lose their `notify.`).
+    pub(crate) fn resolve_here(&self, ctx: &Ctx<'_>) -> Result<Option<Notify>, ConfigError> {
+        let at = |key: &str, msg: String| {
+            let key = match ctx.yaml {
+                Some(_) => key.strip_prefix("notify.").unwrap_or(key),
+                None => key,
+            };
+            ctx.in_nested_table(key, msg)
+        };
+        let mut n = check(self).map_err(|(key, msg)| at(&key, msg))?;
         // A webhook's http_config files are relative to the config file, as
         // in Alertmanager, and must be readable now.
         for (i, r) in n
@@ -93,13 +224,39 @@ impl NotifyToml {
                     w.http.set_directory(dir);
                 }
                 w.http.check_files().map_err(|(k, m)| {
-                    let key = format!("notify.receivers[{i}].webhook_configs[{j}].http_config.{k}");
-                    ctx.in_nested_table(&key, m)
+                    at(
+                        &format!("notify.receivers[{i}].webhook_configs[{j}].http_config.{k}"),
+                        m,
+                    )
                 })?;
             }
         }
         Ok(n)
     }
+}
+
+/// Checks both lists of time intervals: names given and unique across
+/// both, as Alertmanager 0.25 (the deprecated list first).
+fn time_intervals(t: &NotifyToml) -> Result<Vec<TimeInterval>, (String, String)> {
+    let mut out: Vec<TimeInterval> = Vec::new();
+    for (list, what) in [
+        (&t.mute_time_intervals, "mute_time_intervals"),
+        (&t.time_intervals, "time_intervals"),
+    ] {
+        let name = what.trim_end_matches('s').replace('_', " ");
+        for (i, ti) in list.iter().enumerate() {
+            let key = format!("notify.{what}[{i}]");
+            let checked = ti.resolve(&key, &name)?;
+            if out.iter().any(|o| o.name == checked.name) {
+                return Err((
+                    format!("{key}.name"),
+                    format!("{name} {:?} is not unique", checked.name),
+                ));
+            }
+            out.push(checked);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks `[notify]`; errors are `(dotted key, message)`.
@@ -115,7 +272,10 @@ fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         let checked = r.resolve(i, &receivers)?;
         receivers.push(checked);
     }
-    let route = super::route::resolve(root, &receivers)?;
+    let time_intervals = time_intervals(t)?;
+    let route = super::route::resolve(root, &receivers, &|n| {
+        time_intervals.iter().any(|t| t.name == n)
+    })?;
     let inhibit = t
         .inhibit_rules
         .iter()
@@ -126,6 +286,7 @@ fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         route,
         receivers,
         inhibit,
+        time_intervals,
     }))
 }
 
@@ -134,10 +295,33 @@ impl ReceiverToml {
     /// the receivers `before` it.
     fn resolve(&self, i: usize, before: &[Receiver]) -> Result<Receiver, (String, String)> {
         let key = format!("notify.receivers[{i}]");
-        if self.name.is_empty() || before.iter().any(|x| x.name == self.name) {
+        if self.name.is_empty() {
+            return Err((format!("{key}.name"), "missing name in receiver".into()));
+        }
+        if before.iter().any(|x| x.name == self.name) {
             return Err((
                 format!("{key}.name"),
-                format!("{:?}: empty or repeated receiver name", self.name),
+                format!("notification config name {:?} is not unique", self.name),
+            ));
+        }
+        let others = [
+            &self.discord_configs,
+            &self.opsgenie_configs,
+            &self.pagerduty_configs,
+            &self.pushover_configs,
+            &self.slack_configs,
+            &self.sns_configs,
+            &self.telegram_configs,
+            &self.victorops_configs,
+            &self.webex_configs,
+            &self.wechat_configs,
+        ];
+        if let Some((kind, _)) = UNSUPPORTED.iter().zip(others).find(|(_, c)| c.is_some()) {
+            return Err((
+                format!("{key}.{kind}_configs"),
+                format!(
+                    "picket-hub does not send to {kind} (Alertmanager's {kind}_configs); its receivers take webhook_configs and email_configs (and mqtt_configs in hub.toml's [notify])"
+                ),
             ));
         }
         let webhooks = (self.webhook_configs.iter().enumerate())
@@ -251,5 +435,51 @@ mod tests {
         assert!(n.inhibit[0].mutes(&warn_a, &[&down]));
         assert!(!n.inhibit[0].mutes(&warn_b, &[&down]));
         assert!(!n.inhibit[0].mutes(&warn_a, &[]));
+    }
+
+    /// A route in a mute interval notifies nothing; one with active
+    /// intervals only inside one of them.
+    #[test]
+    fn time_intervals_mute_and_activate_routes() {
+        let t: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"r\"\n[[route.routes]]\nmatchers = ['a=\"1\"']\nmute_time_intervals = [\"mornings\"]\n[[route.routes]]\nmatchers = ['a=\"2\"']\nactive_time_intervals = [\"mornings\", \"2020\"]\n[[receivers]]\nname = \"r\"\n[[time_intervals]]\nname = \"mornings\"\n[[time_intervals.time_intervals]]\ntimes = [{ start_time = \"06:00\", end_time = \"12:00\" }]\n[[mute_time_intervals]]\nname = \"2020\"\n[[mute_time_intervals.time_intervals]]\nyears = [2020]\n",
+        )
+        .expect("toml");
+        let n = check(&t).expect("valid").expect("configured");
+        // 2026-03-02T07:00Z and 13:00Z.
+        let (morning, afternoon) = (1_772_434_800_000, 1_772_456_400_000);
+        let r = |a: &str| n.route.matching(&Labels::from_pairs([("a", a)]))[0].clone();
+        let (muted, active) = (r("1"), r("2"));
+        assert!(n.time_muted(
+            &muted.mute_time_intervals,
+            &muted.active_time_intervals,
+            morning
+        ));
+        assert!(!n.time_muted(
+            &muted.mute_time_intervals,
+            &muted.active_time_intervals,
+            afternoon
+        ));
+        assert!(!n.time_muted(
+            &active.mute_time_intervals,
+            &active.active_time_intervals,
+            morning
+        ));
+        assert!(n.time_muted(
+            &active.mute_time_intervals,
+            &active.active_time_intervals,
+            afternoon
+        ));
+        let dup: NotifyToml = toml::from_str(
+            "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[mute_time_intervals]]\nname = \"x\"\n[[time_intervals]]\nname = \"x\"\n",
+        )
+        .expect("toml");
+        assert_eq!(
+            check(&dup).unwrap_err(),
+            (
+                "notify.time_intervals[0].name".into(),
+                "time interval \"x\" is not unique".into()
+            )
+        );
     }
 }

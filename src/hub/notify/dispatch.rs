@@ -5,7 +5,9 @@
 //! every `group_interval`; a flush notifies when the group changed (a new
 //! firing alert, a resolution) or `repeat_interval` passed
 //! (Alertmanager's DedupStage), minus silenced ([`super::silence`]) and
-//! inhibited ([`super::inhibit`]) alerts. Each receiver's integrations
+//! inhibited ([`super::inhibit`]) alerts, and not at all while its route
+//! is muted by its time intervals ([`super::timeinterval`]; what is not
+//! sent then is sent at the first flush after). Each receiver's integrations
 //! make the bodies: Alertmanager's webhook payload version 4
 //! ([`super::webhook`], also what MQTT receivers publish), a rendered
 //! mail ([`super::email`]).
@@ -49,6 +51,9 @@ pub(super) struct AggGroup {
     pub(super) group_labels: Labels,
     group_interval: i64,
     repeat_interval: i64,
+    /// Its route's `mute_time_intervals` and `active_time_intervals`.
+    mute: Vec<String>,
+    active: Vec<String>,
     /// Its alerts (with external labels), by fingerprint.
     alerts: BTreeMap<u64, Alert>,
     next_flush: i64,
@@ -174,6 +179,8 @@ impl Dispatcher {
                     g.receiver = r.receiver;
                     g.group_interval = r.group_interval.as_millis() as i64;
                     g.repeat_interval = r.repeat_interval.as_millis() as i64;
+                    g.mute.clone_from(&r.mute_time_intervals);
+                    g.active.clone_from(&r.active_time_intervals);
                     true
                 }
                 _ => false,
@@ -247,6 +254,8 @@ fn new_group(r: &Route, gl: Labels, now: i64) -> AggGroup {
         group_labels: gl,
         group_interval: r.group_interval.as_millis() as i64,
         repeat_interval: r.repeat_interval.as_millis() as i64,
+        mute: r.mute_time_intervals.clone(),
+        active: r.active_time_intervals.clone(),
         alerts: BTreeMap::new(),
         next_flush: now + r.group_wait.as_millis() as i64,
         last: None,
@@ -294,7 +303,8 @@ fn flush_due(inner: &Inner) {
             let Some(receiver) = cfg.receivers.get(g.receiver) else {
                 continue;
             };
-            bodies.extend(g.flush(receiver, &muted, now, &ext_url));
+            let time_muted = cfg.time_muted(&g.mute, &g.active, now);
+            bodies.extend(g.flush(receiver, &muted, time_muted, now, &ext_url));
         }
         groups.retain(|_, g| {
             !g.alerts.is_empty() || g.last.as_ref().is_some_and(|l| !l.0.is_empty())
@@ -305,12 +315,15 @@ fn flush_due(inner: &Inner) {
 
 impl AggGroup {
     /// Flushes the group (its timer is due): the bodies to queue, as
-    /// (outbox target, body), if it must notify; resolved alerts are
-    /// dropped afterwards (Alertmanager's GC).
+    /// (outbox target, body), if it must notify and its route is not
+    /// `time_muted` (then nothing counts as notified, as Alertmanager's
+    /// time stages stop the pipeline before its notification log);
+    /// resolved alerts are dropped afterwards (Alertmanager's GC).
     fn flush(
         &mut self,
         receiver: &Receiver,
         muted: &dyn Fn(&Alert) -> bool,
+        time_muted: bool,
         now: i64,
         ext_url: &str,
     ) -> Vec<(String, String)> {
@@ -329,7 +342,7 @@ impl AggGroup {
         };
         let (fire, res) = (fingerprints(false), fingerprints(true));
         let mut bodies = Vec::new();
-        if self.needs_notify(&fire, &res, receiver.send_resolved(), now) {
+        if !time_muted && self.needs_notify(&fire, &res, receiver.send_resolved(), now) {
             bodies = self.bodies(receiver, &alerts, now, ext_url);
             self.last = Some((fire, res, now));
         }

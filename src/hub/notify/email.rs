@@ -53,7 +53,22 @@ pub(crate) struct EmailToml {
     pub send_resolved: Option<bool>,
     /// TLS settings (`ca_file`).
     pub tls_config: Option<TlsConfigToml>,
+    /// PLAIN's authorization identity: empty or the username (what
+    /// picket-hub's SMTP client sends).
+    pub auth_identity: Option<String>,
+    /// CRAM-MD5's secret: accepted with a password, which picket-hub
+    /// uses (PLAIN or LOGIN); it has no CRAM-MD5.
+    pub auth_secret: Option<String>,
+    /// Alertmanager's HTML body template: only its default.
+    pub html: Option<String>,
+    /// Alertmanager's text body template: not rendered, so refused.
+    pub text: Option<String>,
+    /// Alertmanager's header templates: not rendered, so refused.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
 }
+
+/// Alertmanager's default `html` of an email receiver.
+pub(crate) const DEFAULT_HTML: &str = "{{ template \"email.default.html\" . }}";
 
 impl std::fmt::Debug for EmailToml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +121,37 @@ impl EmailToml {
             ),
             (None, None) => None,
         };
+        let templated = "picket-hub renders no Alertmanager notification templates: its mails have Alertmanager's default subject and a plain-text list of the alerts; remove it";
+        if self
+            .html
+            .as_deref()
+            .is_some_and(|h| h.trim() != DEFAULT_HTML)
+        {
+            return Err((k("html"), templated.into()));
+        }
+        if self.text.as_deref().is_some_and(|t| !t.is_empty()) {
+            return Err((k("text"), templated.into()));
+        }
+        if self.headers.as_ref().is_some_and(|h| !h.is_empty()) {
+            return Err((k("headers"), templated.into()));
+        }
+        let user = self.auth_username.clone().unwrap_or_default();
+        if self
+            .auth_identity
+            .as_deref()
+            .is_some_and(|i| !i.is_empty() && i != user)
+        {
+            return Err((
+                k("auth_identity"),
+                "picket-hub's SMTP client authenticates as auth_username only: leave auth_identity empty or equal to auth_username".into(),
+            ));
+        }
+        if self.auth_secret.as_deref().is_some_and(|s| !s.is_empty()) && password.is_none() {
+            return Err((
+                k("auth_secret"),
+                "picket-hub's SMTP client has no CRAM-MD5: give auth_password or auth_password_file (sent with PLAIN or LOGIN)".into(),
+            ));
+        }
         let ca_file = self.tls_config.as_ref().and_then(|t| t.ca_file.clone());
         if let Some(f) = &ca_file {
             picket_core::mqtt::ca_roots(f).map_err(|m| (k("tls_config.ca_file"), m))?;

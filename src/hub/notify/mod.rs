@@ -14,12 +14,15 @@
 //! [`alertmanager`] sends every alert to the Alertmanagers of
 //! `[[alerting.alertmanagers]]`, as Prometheus's notifier does; the
 //! direct path does a small Alertmanager's work: `[notify]` as written
-//! and checked ([`config`]), the routing tree ([`route`]), grouping,
-//! flushing and the SQLite outbox ([`dispatch`], [`outbox`]), silences
-//! ([`silence`]) and inhibition rules ([`inhibit`]), and the receivers
-//! ([`webhook`], [`email`], [`mqtt`]).
+//! and checked ([`config`]), or an unchanged alertmanager.yml read into
+//! it ([`amconfig`]), the routing tree ([`route`]), time intervals
+//! ([`timeinterval`], with zones from [`tz`]), grouping, flushing and
+//! the SQLite outbox ([`dispatch`], [`outbox`]), silences ([`silence`])
+//! and inhibition rules ([`inhibit`]), and the receivers ([`webhook`],
+//! [`email`], [`mqtt`]).
 
 pub(crate) mod alertmanager;
+pub mod amconfig;
 pub(crate) mod config;
 pub(crate) mod dispatch;
 pub(crate) mod email;
@@ -28,6 +31,8 @@ pub(crate) mod mqtt;
 mod outbox;
 pub(crate) mod route;
 pub(crate) mod silence;
+pub(crate) mod timeinterval;
+pub(crate) mod tz;
 pub(crate) mod webhook;
 
 use crate::json;

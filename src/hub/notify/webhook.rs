@@ -41,6 +41,9 @@ pub struct Webhook {
 impl WebhookToml {
     /// Checks the entry at dotted `key`.
     pub(crate) fn resolve(&self, key: &str) -> Result<Webhook, (String, String)> {
+        if self.url.is_empty() {
+            return Err((format!("{key}.url"), "missing URL in webhook config".into()));
+        }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err((
                 format!("{key}.url"),
@@ -63,30 +66,33 @@ impl WebhookToml {
     }
 }
 
-/// Alertmanager's webhook payload, version 4.
+/// Alertmanager's webhook payload, version 4. As 0.25's webhook does it,
+/// `max_alerts` truncates first: status and common labels and
+/// annotations are those of the alerts shown.
 pub(super) fn payload(
     g: &AggGroup,
     receiver: &str,
-    alerts: &Flushed<'_>,
+    all: &Flushed<'_>,
     max: usize,
     now: i64,
     ext_url: &str,
 ) -> String {
+    let shown = if max > 0 {
+        all.len().min(max)
+    } else {
+        all.len()
+    };
+    let alerts = &all[..shown];
     let firing = alerts.iter().any(|(_, a)| !a.resolved(now));
     let common = |f: &dyn Fn(&Alert) -> &Labels| -> Labels {
         common_labels(alerts.iter().map(|(_, a)| f(a)))
-    };
-    let shown = if max > 0 {
-        alerts.len().min(max)
-    } else {
-        alerts.len()
     };
     let mut s = String::from("{\"receiver\":");
     json::string(&mut s, receiver);
     s.push_str(",\"status\":");
     json::string(&mut s, if firing { "firing" } else { "resolved" });
     s.push_str(",\"alerts\":[");
-    for (i, (fp, a)) in alerts.iter().take(shown).enumerate() {
+    for (i, (fp, a)) in alerts.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
@@ -113,7 +119,7 @@ pub(super) fn payload(
         &mut s,
         &format!("{}:{}", g.route_key, labelset_string(&g.group_labels)),
     );
-    s.push_str(&format!(",\"truncatedAlerts\":{}}}", alerts.len() - shown));
+    s.push_str(&format!(",\"truncatedAlerts\":{}}}", all.len() - shown));
     s
 }
 

@@ -1,0 +1,389 @@
+//! An unchanged alertmanager.yml as the hub's direct notifications,
+//! proved against a real Alertmanager 0.25: `picket-hub check-config`
+//! and `amtool check-config` agree on the files of
+//! tests/configs/alertmanager/, and one file given to both Alertmanager
+//! (fed by the hub's own alert sender) and the hub's direct path makes
+//! the same groups and the same webhook payloads, through routes with
+//! `continue`, `match_re`, `max_alerts`, inhibition, a mute time interval
+//! active now and one that is not, and active time intervals.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::alerting::{start_alertmanager, Recorder};
+use crate::util::*;
+
+/// (exit code, stdout + stderr).
+fn run(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().expect("run");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+/// The " - …" lines of a check-config report.
+fn found(report: &str) -> Vec<&str> {
+    report.lines().filter(|l| l.starts_with(" - ")).collect()
+}
+
+/// Every file of tests/configs/alertmanager/: `good-*` pass both,
+/// `bad-*` fail both (picket-hub naming file, line and key wherever the
+/// YAML parses), `unsupported-*` pass amtool and fail picket-hub with the
+/// reason (integrations and templates it does not have).
+#[test]
+#[ignore = "needs amtool (tests/run.sh installs prometheus-alertmanager)"]
+fn check_config_agrees_with_amtool_on_alertmanager_yml() {
+    require("amtool");
+    let dir = repo().join("tests/configs/alertmanager");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "{files:?}");
+    for f in &files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let (am, am_out) = run(Command::new("amtool").arg("check-config").arg(f));
+        let (hub, hub_out) = run(hub_cmd().arg("check-config").arg(f));
+        let both = format!("{name}:\namtool: {am_out}\npicket-hub: {hub_out}");
+        if name.starts_with("good-") {
+            assert_eq!((am, hub), (Some(0), Some(0)), "{both}");
+            assert_eq!(found(&am_out), found(&hub_out), "{both}");
+            assert!(hub_out.contains("  SUCCESS"), "{both}");
+        } else if name.starts_with("bad-") {
+            assert_eq!((am, hub), (Some(1), Some(1)), "{both}");
+            assert!(hub_out.contains("  FAILED: "), "{both}");
+            // file:line: key: reason (the key is missing only when there
+            // is no route at all, the line when the YAML does not parse).
+            if !matches!(name, "bad-no-route.yml" | "bad-yaml.yml") {
+                let at = format!("{}:", f.display());
+                let rest = hub_out.split(&at).nth(1).unwrap_or("");
+                let line = rest.split(':').next().unwrap_or("");
+                assert!(line.parse::<usize>().is_ok(), "no line: {both}");
+                assert!(rest.split(": ").count() >= 3, "no key: {both}");
+            }
+        } else if name.starts_with("unsupported-") {
+            assert_eq!((am, hub), (Some(0), Some(1)), "{both}");
+            assert!(hub_out.contains("picket-hub"), "{both}");
+        } else {
+            panic!("{name}: name it good-, bad- or unsupported-");
+        }
+    }
+    // A hub.toml naming one is still checked as a hub.toml, the
+    // alertmanager.yml with it.
+    let tmp = temp_dir("amcfg-check");
+    let hub_toml = tmp.join("hub.toml");
+    std::fs::write(
+        &hub_toml,
+        format!(
+            "[notify]\nconfig_file = {:?}\n",
+            dir.join("good-full.yml").display().to_string()
+        ),
+    )
+    .expect("write");
+    let (code, out) = run(hub_cmd().arg("check-config").arg(&hub_toml));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("valid") && !out.contains("Checking '"),
+        "{out}"
+    );
+    std::fs::write(
+        &hub_toml,
+        format!(
+            "[notify]\nconfig_file = {:?}\n",
+            dir.join("bad-weekday.yml").display().to_string()
+        ),
+    )
+    .expect("write");
+    let (code, out) = run(hub_cmd().arg("check-config").arg(&hub_toml));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("bad-weekday.yml:10: time_intervals[0]"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The alertmanager.yml of the side-by-side test: receivers on
+/// `hook`, the time intervals always on (`always`, in a zone with a
+/// half-hour daylight shift) and never on (`other-year`).
+fn alertmanager_yml(hook: &str) -> String {
+    format!(
+        r#"global:
+  resolve_timeout: 5m
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pager
+      continue: true
+    - match_re:
+        team: db|web
+      group_by: [alertname, team]
+      receiver: team
+    - matchers: [window="mute-now"]
+      receiver: team
+      mute_time_intervals: [always]
+    - matchers: [window="mute-never"]
+      receiver: team
+      mute_time_intervals: [other-year]
+    - matchers: [window="active-never"]
+      receiver: team
+      active_time_intervals: [other-year]
+    - matchers: [window="active-now"]
+      receiver: team
+      active_time_intervals: [always, other-year]
+receivers:
+  - name: default
+    webhook_configs:
+      - url: http://{hook}/default
+  - name: pager
+    webhook_configs:
+      - url: http://{hook}/pager
+        send_resolved: false
+  - name: team
+    webhook_configs:
+      - url: http://{hook}/team
+        max_alerts: 1
+inhibit_rules:
+  - source_matchers: [alertname="Down"]
+    target_matchers: [severity="warning"]
+    equal: [instance]
+time_intervals:
+  - name: always
+    time_intervals:
+      - times:
+          - start_time: '00:00'
+            end_time: '24:00'
+        weekdays: ['sunday:saturday']
+        location: Australia/Lord_Howe
+mute_time_intervals:
+  - name: other-year
+    time_intervals:
+      - years: ['1999']
+        location: Europe/Berlin
+"#
+    )
+}
+
+const RULES: &str = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Down\n        expr: down > 0\n        labels:\n          severity: critical\n      - alert: Load\n        expr: load > 0\n        labels:\n          severity: warning\n      - alert: Job\n        expr: job_fail > 0\n      - alert: Timed\n        expr: timed > 0\n";
+
+/// Pushes each series (its labels, `__name__` first) at `v` now, in one
+/// request, so one rule evaluation sees them all.
+fn push(hub: &str, series: &[&[(&str, &str)]], v: impl Fn(&str) -> f64) {
+    let now = crate::hub::now_ms();
+    let points: Vec<[(i64, f64); 1]> = series.iter().map(|s| [(now, v(s[0].1))]).collect();
+    let all: Vec<crate::hub::Series<'_>> = series
+        .iter()
+        .zip(&points)
+        .map(|(l, p)| (*l, &p[..]))
+        .collect();
+    let r = crate::hub::post(hub, &crate::hub::body(&all));
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// A payload without what differs by sender and by the clock of the
+/// flush: `externalURL` (each sender's own). Alerts keep `startsAt`,
+/// `endsAt`, `generatorURL` and `fingerprint`: the hub sends Alertmanager
+/// the very alerts it notifies itself.
+fn normal(mut v: serde_json::Value) -> String {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("externalURL");
+    }
+    v.to_string()
+}
+
+/// The payloads each sender made, normalised and counted.
+fn by_sender(hook: &Recorder) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let count = |agent: &str| {
+        let mut m = BTreeMap::new();
+        for b in hook.from(agent) {
+            *m.entry(normal(b)).or_insert(0) += 1;
+        }
+        m
+    };
+    (count("alertmanager/"), count("picket-hub/"))
+}
+
+/// Waits until both senders made `n` payloads, then a few more group
+/// intervals (nothing else may come), and checks they are the same.
+fn same_payloads(hook: &Recorder, n: usize, phase: &str) -> Vec<serde_json::Value> {
+    wait_for(phase, Duration::from_secs(30), || {
+        let (am, hub) = (hook.from("alertmanager/"), hook.from("picket-hub/"));
+        (am.len() >= n && hub.len() >= n).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (am, hub) = by_sender(hook);
+    assert_eq!(
+        am, hub,
+        "{phase}: Alertmanager 0.25 (left) and picket-hub (right) differ"
+    );
+    assert_eq!(am.values().sum::<usize>(), n, "{phase}: {am:#?}");
+    hook.from("picket-hub/")
+}
+
+fn find<'a>(
+    bodies: &'a [serde_json::Value],
+    key: &str,
+    status: &str,
+) -> Option<&'a serde_json::Value> {
+    bodies
+        .iter()
+        .find(|b| b["groupKey"] == key && b["status"] == status)
+}
+
+/// One alertmanager.yml, two senders: a real Alertmanager 0.25 fed by
+/// the hub's alert sender, and the hub's direct notifications read from
+/// the same file; the same webhook payloads in each phase (fire, a source
+/// of inhibition resolves, everything resolves).
+#[test]
+#[ignore = "needs prometheus-alertmanager (tests/run.sh installs it)"]
+fn alertmanager_yml_notifies_as_alertmanager_0_25_does() {
+    let dir = temp_dir("amcfg-side");
+    let hook = Recorder::start();
+    let am = start_alertmanager(&dir, &alertmanager_yml(&hook.addr));
+    let am_yml = dir.join("alertmanager.yml");
+    std::fs::write(dir.join("rules.yml"), RULES).expect("rules");
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!(
+            "rule_files = [\"rules.yml\"]\n[global]\nevaluation_interval = \"1s\"\nexternal_labels = {{ site = \"lab\" }}\n[web]\nexternal_url = \"http://hub.test:9090\"\n[alerting]\nresend_delay = \"1s\"\n[[alerting.alertmanagers]]\n[[alerting.alertmanagers.static_configs]]\ntargets = [\"{}\"]\n",
+            am.addr
+        ),
+    )
+    .expect("config");
+    let cfg = format!("--config.file={}", dir.join("hub.toml").display());
+    let amf = format!("--alertmanager.config.file={}", am_yml.display());
+    let hub = crate::hub::start_hub(&dir, &[&cfg, &amf]);
+    let series: &[&[(&str, &str)]] = &[
+        &[("__name__", "down"), ("instance", "a")],
+        &[("__name__", "load"), ("instance", "a")],
+        &[("__name__", "load"), ("instance", "b")],
+        &[("__name__", "job_fail"), ("instance", "x"), ("team", "db")],
+        &[("__name__", "job_fail"), ("instance", "z"), ("team", "db")],
+        &[("__name__", "job_fail"), ("instance", "y"), ("team", "web")],
+        &[
+            ("__name__", "timed"),
+            ("instance", "m"),
+            ("window", "mute-now"),
+        ],
+        &[
+            ("__name__", "timed"),
+            ("instance", "n"),
+            ("window", "mute-never"),
+        ],
+        &[
+            ("__name__", "timed"),
+            ("instance", "o"),
+            ("window", "active-never"),
+        ],
+        &[
+            ("__name__", "timed"),
+            ("instance", "p"),
+            ("window", "active-now"),
+        ],
+    ];
+
+    // Everything fires: Down to pager (continue: the siblings do not
+    // match), Load{b} to default (Load{a} is inhibited by Down{a}), Job
+    // in two team groups (db truncated to one alert), Timed{n} and
+    // Timed{p}; Timed{m} (muted now) and Timed{o} (not active) never.
+    push(&hub.addr, series, |_| 1.0);
+    let fired = same_payloads(&hook, 6, "firing");
+    let db = find(
+        &fired,
+        "{}/{team=~\"^(?:db|web)$\"}:{alertname=\"Job\", team=\"db\"}",
+        "firing",
+    )
+    .expect("the db group");
+    assert_eq!(db["truncatedAlerts"], 1);
+    assert_eq!(db["alerts"][0]["labels"]["instance"], "x");
+    assert_eq!(db["receiver"], "team");
+    let load = find(&fired, "{}:{alertname=\"Load\"}", "firing").expect("Load");
+    assert_eq!(load["alerts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(load["alerts"][0]["labels"]["instance"], "b");
+    assert!(find(
+        &fired,
+        "{}/{severity=\"critical\"}:{alertname=\"Down\"}",
+        "firing"
+    )
+    .is_some());
+    assert!(find(
+        &fired,
+        "{}/{window=\"mute-never\"}:{alertname=\"Timed\"}",
+        "firing"
+    )
+    .is_some());
+    assert!(find(
+        &fired,
+        "{}/{window=\"active-now\"}:{alertname=\"Timed\"}",
+        "firing"
+    )
+    .is_some());
+    for b in &fired {
+        let w = b["commonLabels"]["window"].as_str().unwrap_or("");
+        assert!(w != "mute-now" && w != "active-never", "{b}");
+        assert_eq!(b["version"], "4");
+        assert_eq!(b["commonLabels"]["site"], "lab");
+    }
+
+    // Down resolves: pager takes no resolutions (nothing sent), and
+    // Load{a}, no longer inhibited, joins its group.
+    push(&hub.addr, series, |n| if n == "down" { 0.0 } else { 1.0 });
+    let after = same_payloads(&hook, 7, "an inhibition ends");
+    let load: Vec<_> = after
+        .iter()
+        .filter(|b| b["groupKey"] == "{}:{alertname=\"Load\"}")
+        .collect();
+    assert_eq!(load.len(), 2);
+    assert_eq!(load[1]["alerts"].as_array().map(Vec::len), Some(2));
+
+    // Everything resolves: the resolutions of every notified group but
+    // pager's.
+    push(&hub.addr, series, |_| 0.0);
+    let all = same_payloads(&hook, 12, "resolved");
+    let resolved = all.iter().filter(|b| b["status"] == "resolved").count();
+    assert_eq!(resolved, 5);
+    assert!(all
+        .iter()
+        .all(|b| b["status"] != "resolved" || b["receiver"] != "pager"));
+    drop(hub);
+    drop(am);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The hub with a broken alertmanager.yml does not start: exit 2 and
+/// the file, line and key.
+#[test]
+fn a_broken_alertmanager_yml_stops_the_hub_at_its_line() {
+    let dir = temp_dir("amcfg-bad");
+    let am = dir.join("alertmanager.yml");
+    std::fs::write(
+        &am,
+        "route:\n  receiver: r\nreceivers:\n  - name: r\n    slack_configs:\n      - channel: '#x'\n",
+    )
+    .expect("write");
+    let out = hub_cmd()
+        .arg(format!("--alertmanager.config.file={}", am.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:5: receivers[0].slack_configs:", am.display())),
+        "{err}"
+    );
+    assert!(err.contains("webhook_configs and email_configs"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
