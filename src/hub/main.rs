@@ -194,6 +194,12 @@ fn main() -> ExitCode {
         eprintln!("picket-hub: rule file error:\n{e}");
         return ExitCode::from(2);
     }
+    for rw in &cfg.remote_write {
+        log::warn!(
+            "remote_write to {}: read and checked, but picket-hub does not forward yet; nothing is sent",
+            rw.url
+        );
+    }
     let source = server::Source {
         file: args.config_file.clone(),
         flags,
