@@ -54,6 +54,11 @@ want openssl openssl
 # node_exporter and picket.
 want htpasswd apache2-utils
 want curl curl
+# dns_sd_configs: a real DNS server (dnsmasq) on a loopback address, which
+# the hub and Prometheus reach through a private /etc/resolv.conf
+# (unshare, util-linux).
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+want unshare util-linux
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 # libfaketime: the clock-not-yet-set test steps the agent's wall clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ "$(uname -m)" != x86_64 ] ||

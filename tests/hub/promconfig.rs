@@ -472,3 +472,156 @@ fn how_to_configs_load_and_scrape_as_in_prometheus() {
         }
     }
 }
+
+/// A command run in a private mount namespace whose /etc/resolv.conf is
+/// `resolv` (root only: unshare and a bind mount), so the hub and
+/// Prometheus both ask the test's DNS server, as they would a LAN's.
+fn with_resolv_conf(resolv: &Path, prog: &Path, args: &[String]) -> Command {
+    let mut c = Command::new("unshare");
+    c.arg("--mount")
+        .arg("sh")
+        .arg("-c")
+        .arg("mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(resolv)
+        .arg(prog)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
+/// dns_sd_configs (SRV through the search list, A with a port, a name
+/// that does not exist) against a real DNS server, dnsmasq: the hub and
+/// Prometheus 2.42, both pointed at it by their resolv.conf, find and
+/// scrape the same targets with the same labels.
+#[test]
+#[ignore = "needs root, dnsmasq, unshare and prometheus (tests/run.sh installs them)"]
+fn dns_sd_finds_the_targets_prometheus_finds() {
+    require("prometheus");
+    require("unshare");
+    assert!(
+        Path::new("/usr/sbin/dnsmasq").exists(),
+        "dnsmasq missing (apt-get install dnsmasq-base)"
+    );
+    let dir = temp_dir("dns-sd");
+    let agents: Vec<Proc> = (0..3)
+        .map(|_| start_picket(&["--collector.disable-defaults", "--collector.loadavg"]))
+        .collect();
+    let port = |i: usize| agents[i].addr.rsplit(':').next().unwrap().to_string();
+    // A loopback address of its own, so no local resolver on :53 is in the way.
+    let dns_ip = format!("127.0.{}.53", 100 + std::process::id() % 100);
+    let _dns = Proc {
+        child: Command::new("/usr/sbin/dnsmasq")
+            .args([
+                "--no-daemon",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--port=53",
+                "--pid-file=",
+            ])
+            .arg(format!("--listen-address={dns_ip}"))
+            .arg(format!("--srv-host=_node._tcp.lan,host1.lan,{}", port(0)))
+            .arg(format!("--srv-host=_node._tcp.lan,host2.lan,{}", port(1)))
+            .arg("--host-record=host1.lan,127.0.0.1")
+            .arg("--host-record=host2.lan,127.0.0.1")
+            .arg("--host-record=board.lan,127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+        addr: format!("{dns_ip}:53"),
+    };
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        format!("nameserver {dns_ip}\nsearch lan\noptions timeout:1\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            r#"
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: srv
+    dns_sd_configs:
+      - names: [_node._tcp]
+        refresh_interval: 1s
+    relabel_configs:
+      - source_labels: [__meta_dns_srv_record_target]
+        target_label: srv_target
+      - source_labels: [__meta_dns_name]
+        target_label: asked
+  - job_name: a
+    dns_sd_configs:
+      - names: [board]
+        type: A
+        port: {p2}
+      - names: [missing.lan]
+        type: A
+        port: 9100
+    relabel_configs:
+      - source_labels: [__meta_dns_name]
+        target_label: asked
+"#,
+            p2 = port(2)
+        ),
+    )
+    .unwrap();
+    let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let prom = Proc {
+        child: with_resolv_conf(
+            &resolv,
+            Path::new("/usr/bin/prometheus"),
+            &[
+                cfg.clone(),
+                format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+                format!("--web.listen-address={prom_addr}"),
+            ],
+        )
+        .spawn()
+        .expect("prometheus"),
+        addr: prom_addr,
+    };
+    let hub_addr = format!("127.0.0.1:{}", free_port());
+    let hub = Proc {
+        child: with_resolv_conf(
+            &resolv,
+            hub_bin(),
+            &[
+                cfg,
+                format!("--storage.tsdb.path={}", dir.join("hub-data").display()),
+                format!("--web.listen-address={hub_addr}"),
+            ],
+        )
+        .spawn()
+        .expect("picket-hub"),
+        addr: hub_addr,
+    };
+    wait_http(&prom.addr, "/-/ready", Duration::from_secs(30));
+    wait_http(&hub.addr, "/-/ready", Duration::from_secs(10));
+    let start = std::time::Instant::now();
+    let (p, h) = loop {
+        let (p, h) = (targets(&prom.addr), targets(&hub.addr));
+        if (p.0.len() >= 3 && p == h) || start.elapsed() > Duration::from_secs(30) {
+            break (p, h);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(p.0.join("\n"), h.0.join("\n"), "active targets differ");
+    assert_eq!(p.0.len(), 3, "{}", p.0.join("\n"));
+    assert!(
+        h.0.iter().any(|t| t.contains("srv_target=host1.lan.")),
+        "{h:?}"
+    );
+    let up = "/api/v1/query?query=sum(up)";
+    wait_until(
+        Duration::from_secs(20),
+        "all three scraped by the hub",
+        || json_get(&hub.addr, up)["data"]["result"][0]["value"][1] == "3",
+    );
+}

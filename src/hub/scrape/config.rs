@@ -71,6 +71,8 @@ pub struct ScrapeConfigToml {
     pub static_configs: Vec<StaticConfigToml>,
     /// Target groups read from YAML or JSON files.
     pub file_sd_configs: Vec<FileSdConfigToml>,
+    /// Targets from DNS records (SRV, A, AAAA, MX).
+    pub dns_sd_configs: Vec<super::dns_sd::DnsSdConfigToml>,
     /// URL parameters of every scrape (the first value of each becomes
     /// `__param_<name>`, which relabelling may change).
     pub params: BTreeMap<String, Vec<String>>,
@@ -141,6 +143,8 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<TargetGroup>,
     /// File discovery.
     pub file_sd_configs: Vec<FileSdConfig>,
+    /// DNS discovery.
+    pub dns_sd_configs: Vec<super::dns_sd::DnsSdConfig>,
     /// URL parameters.
     pub params: BTreeMap<String, Vec<String>>,
     /// Per-scrape limits.
@@ -267,6 +271,13 @@ impl ScrapeConfigToml {
                 refresh_interval,
             });
         }
+        let mut dns_sd_configs = Vec::new();
+        for (i, d) in self.dns_sd_configs.into_iter().enumerate() {
+            dns_sd_configs.push(
+                d.resolve()
+                    .map_err(|(k, m)| format!("dns_sd_configs[{i}].{k}: {m}"))?,
+            );
+        }
         let limit = |v: Option<u64>| usize::try_from(v.unwrap_or(0)).unwrap_or(usize::MAX);
         let body_bytes = match &self.body_size_limit {
             None => super::scrape_loop::MAX_BODY,
@@ -312,6 +323,7 @@ impl ScrapeConfigToml {
             http,
             static_configs,
             file_sd_configs,
+            dns_sd_configs,
         })
     }
 }

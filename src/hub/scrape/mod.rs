@@ -27,6 +27,8 @@
 //! marking a removed target stale (it waits in case the target comes back).
 
 pub(crate) mod config;
+mod dns;
+pub(crate) mod dns_sd;
 pub(crate) mod file_sd;
 mod scrape_loop;
 mod target;
@@ -39,6 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 pub use config::{ScrapeConfig, ScrapeConfigToml};
 
+use dns_sd::DnsSd;
 use file_sd::FileSd;
 use picket_core::metric::Labels;
 use scrape_loop::{Handle, Settings};
@@ -118,7 +121,8 @@ struct Pool {
     config: ScrapeConfig,
     /// Unique per config applied; discovery threads of an older one exit.
     generation: u64,
-    /// Groups by source: `[0]` static_configs, `[1 + i]` file_sd_configs[i].
+    /// Groups by source: `[0]` static_configs, then each file_sd_configs
+    /// entry, then each dns_sd_configs entry.
     sources: Vec<Vec<config::TargetGroup>>,
     /// Loops by target identity.
     loops: BTreeMap<Labels, Handle>,
@@ -205,19 +209,29 @@ impl Manager {
         let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         let mut sources = vec![cfg.static_configs.clone()];
         let mut stops = Vec::new();
-        for (i, f) in cfg.file_sd_configs.iter().enumerate() {
+        // File discovery reads its files now (they are local and quick);
+        // DNS discovery asks on its own thread, at once.
+        let mut discoverers: Vec<(&str, Discovery)> = Vec::new();
+        for f in &cfg.file_sd_configs {
             let mut sd = FileSd::new(f.clone());
             sd.refresh();
+            discoverers.push(("file_sd", Discovery::File(sd)));
+        }
+        for d in &cfg.dns_sd_configs {
+            discoverers.push(("dns_sd", Discovery::Dns(DnsSd::new(d.clone()))));
+        }
+        for (what, sd) in discoverers {
+            let idx = sources.len();
             sources.push(sd.groups());
             let (tx, rx) = mpsc::channel();
             let shared = Arc::downgrade(&self.shared);
             let job = cfg.job_name.clone();
             let spawned = std::thread::Builder::new()
-                .name(scrape_loop::thread_name("file_sd", &job))
-                .spawn(move || watch(shared, job, generation, i + 1, sd, rx));
+                .name(scrape_loop::thread_name(what, &job))
+                .spawn(move || watch(shared, job, generation, idx, sd, rx));
             match spawned {
                 Ok(_) => stops.push(tx),
-                Err(e) => log::error!("scrape {}: cannot start file_sd: {e}", cfg.job_name),
+                Err(e) => log::error!("scrape {}: cannot start {what}: {e}", cfg.job_name),
             }
         }
         // Dropping the old pool's senders ends its discovery threads.
@@ -342,14 +356,44 @@ impl Pool {
     }
 }
 
-/// A file_sd thread: polls its files and updates the pool's source `idx`
-/// when their groups change; exits when its pool is replaced or stopped.
+/// A discovery mechanism of a pool: files or DNS.
+enum Discovery {
+    File(FileSd),
+    Dns(DnsSd),
+}
+
+impl Discovery {
+    fn poll_period(&self) -> std::time::Duration {
+        match self {
+            Discovery::File(d) => d.poll_period(),
+            Discovery::Dns(d) => d.poll_period(),
+        }
+    }
+
+    fn refresh(&mut self) -> bool {
+        match self {
+            Discovery::File(d) => d.refresh(),
+            Discovery::Dns(d) => d.refresh(),
+        }
+    }
+
+    fn groups(&self) -> Vec<config::TargetGroup> {
+        match self {
+            Discovery::File(d) => d.groups(),
+            Discovery::Dns(d) => d.groups(),
+        }
+    }
+}
+
+/// A discovery thread: polls its source and updates the pool's source
+/// `idx` when its groups change; exits when its pool is replaced or
+/// stopped.
 fn watch(
     shared: Weak<Shared>,
     job: String,
     generation: u64,
     idx: usize,
-    mut sd: FileSd,
+    mut sd: Discovery,
     stop: Receiver<()>,
 ) {
     loop {
