@@ -296,6 +296,30 @@ pub(crate) fn targets(all: &[TargetStatus], dropped: &[(String, Labels)], p: &Pa
     (200, json::success(&out))
 }
 
+/// `GET /api/v1/alertmanagers`: the alert URLs of the Alertmanagers the
+/// hub sends to, and of those `relabel_configs` dropped.
+pub(crate) fn alertmanagers((active, dropped): (Vec<String>, Vec<String>)) -> Answer {
+    let list = |urls: &[String]| {
+        let mut out = String::from("[");
+        for (i, u) in urls.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"url\":");
+            json::string(&mut out, u);
+            out.push('}');
+        }
+        out.push(']');
+        out
+    };
+    let data = format!(
+        "{{\"activeAlertmanagers\":{},\"droppedAlertmanagers\":{}}}",
+        list(&active),
+        list(&dropped)
+    );
+    (200, json::success(&data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

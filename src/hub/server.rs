@@ -408,6 +408,7 @@ fn api_call(hub: &Hub, path: &str, p: &Params) -> Answer {
         "/api/v1/export" => api::export(store, p),
         "/api/v1/status/buildinfo" => api::buildinfo(),
         "/api/v1/targets" => api::targets(&hub.targets(), &hub.scrape.dropped(), p),
+        "/api/v1/alertmanagers" => api::alertmanagers(hub.rules.notifier.alertmanagers()),
         "/api/v1/query" => query_api::query(&**store, p, &hub.cfg.query, now_ms()),
         "/api/v1/query_range" => query_api::query_range(&**store, p, &hub.cfg.query),
         "/api/v1/format_query" => query_api::format_query(p),

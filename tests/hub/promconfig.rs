@@ -625,3 +625,84 @@ scrape_configs:
         || json_get(&hub.addr, up)["data"]["result"][0]["value"][1] == "3",
     );
 }
+
+/// Alertmanager discovery as Prometheus's notifier does it: static and
+/// file_sd groups, path_prefix, scheme and relabel_configs (a drop, an
+/// `__alerts_path__` rewrite): `/api/v1/alertmanagers` lists the same
+/// active and dropped URLs on the hub and on Prometheus 2.42.
+#[test]
+#[ignore = "needs prometheus (tests/run.sh installs it)"]
+fn alertmanager_discovery_equals_prometheus() {
+    require("prometheus");
+    let dir = temp_dir("am-discovery");
+    std::fs::write(
+        dir.join("ams.yml"),
+        "- targets: ['am-c:9093', 'am-d:9093']\n  labels:\n    role: backup\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        r#"
+alerting:
+  alert_relabel_configs:
+    - source_labels: [severity]
+      regex: debug
+      action: drop
+  alertmanagers:
+    - path_prefix: /am
+      static_configs:
+        - targets: ['am-a:9093', 'am-b:9093']
+          labels:
+            dc: one
+      relabel_configs:
+        - source_labels: [__address__]
+          regex: 'am-b:.*'
+          action: drop
+    - scheme: https
+      timeout: 5s
+      file_sd_configs:
+        - files: [ams.yml]
+      relabel_configs:
+        - source_labels: [__address__]
+          regex: 'am-d:.*'
+          action: drop
+        - source_labels: [role]
+          regex: backup
+          target_label: __alerts_path__
+          replacement: /backup/api/v2/alerts
+"#,
+    )
+    .unwrap();
+    let prom = start_prometheus(&dir, &format!("127.0.0.1:{}", free_port()), &[]);
+    let hub_dir = dir.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
+    let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
+    let ams = |addr: &str| -> (Vec<String>, Vec<String>) {
+        let v = json_get(addr, "/api/v1/alertmanagers");
+        let urls = |k: &str| {
+            let mut u: Vec<String> = v["data"][k]
+                .as_array()
+                .map(|a| a.iter().map(|x| x["url"].to_string()).collect())
+                .unwrap_or_default();
+            u.sort();
+            u
+        };
+        (urls("activeAlertmanagers"), urls("droppedAlertmanagers"))
+    };
+    let start = std::time::Instant::now();
+    let (p, h) = loop {
+        let (p, h) = (ams(&prom.addr), ams(&hub.addr));
+        if (p.0.len() >= 2 && p == h) || start.elapsed() > Duration::from_secs(20) {
+            break (p, h);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(p, h, "left Prometheus, right hub");
+    assert_eq!(p.0.len(), 2, "{p:?}");
+    assert!(
+        p.0.iter()
+            .any(|u| u.contains("https://am-c:9093/backup/api/v2/alerts")),
+        "{p:?}"
+    );
+}

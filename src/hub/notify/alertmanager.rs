@@ -51,6 +51,8 @@ struct Inner {
     queue: Mutex<VecDeque<String>>,
     wake: Condvar,
     targets: Mutex<Vec<AmTarget>>,
+    /// Where `targets` come from, and the URLs relabelling dropped.
+    discovery: Mutex<(Vec<AmDiscovery>, Vec<String>)>,
     external_labels: Mutex<Labels>,
     /// `alert_relabel_configs`, run after the external labels are added.
     relabel: Mutex<Vec<Relabel>>,
@@ -66,7 +68,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Notifier {
     /// Starts the sending thread.
     pub fn start(
-        targets: Vec<AmTarget>,
+        targets: Vec<AmDiscovery>,
         external_labels: Labels,
         relabel: Vec<Relabel>,
     ) -> Result<Notifier, String> {
@@ -75,6 +77,7 @@ impl Notifier {
                 queue: Mutex::new(VecDeque::new()),
                 wake: Condvar::new(),
                 targets: Mutex::new(Vec::new()),
+                discovery: Mutex::new((Vec::new(), Vec::new())),
                 external_labels: Mutex::new(Labels::new()),
                 relabel: Mutex::new(Vec::new()),
                 stats: Mutex::new(BTreeMap::new()),
@@ -95,20 +98,24 @@ impl Notifier {
     /// (start and reload).
     pub(crate) fn configure(
         &self,
-        targets: Vec<AmTarget>,
+        discovery: Vec<AmDiscovery>,
         external_labels: Labels,
         relabel: Vec<Relabel>,
     ) {
-        {
-            let mut st = lock(&self.inner.stats);
-            st.retain(|k, _| targets.iter().any(|t| t.url == *k));
-            for t in &targets {
-                st.entry(t.url.clone()).or_default();
-            }
-        }
-        *lock(&self.inner.targets) = targets;
+        *lock(&self.inner.discovery) = (discovery, Vec::new());
+        self.inner.rediscover();
         *lock(&self.inner.external_labels) = external_labels;
         *lock(&self.inner.relabel) = relabel;
+    }
+
+    /// For `/api/v1/alertmanagers`: the alert URLs of the active
+    /// Alertmanagers and of those relabelling dropped.
+    pub(crate) fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        let active = lock(&self.inner.targets)
+            .iter()
+            .map(|t| t.url.clone())
+            .collect();
+        (active, lock(&self.inner.discovery).1.clone())
     }
 
     /// Queues alerts (no-op without Alertmanagers).
@@ -194,9 +201,43 @@ impl AmTarget {
     }
 }
 
+impl Inner {
+    /// Lists the Alertmanagers again (files re-read) and keeps a counter
+    /// for each.
+    fn rediscover(&self) {
+        let mut targets = Vec::new();
+        let mut dropped = Vec::new();
+        let mut d = lock(&self.discovery);
+        for am in &d.0 {
+            let (a, dr) = am.discover();
+            targets.extend(a);
+            dropped.extend(dr);
+        }
+        d.1 = dropped;
+        drop(d);
+        {
+            let mut st = lock(&self.stats);
+            st.retain(|k, _| targets.iter().any(|t| t.url == *k));
+            for t in &targets {
+                st.entry(t.url.clone()).or_default();
+            }
+        }
+        *lock(&self.targets) = targets;
+    }
+
+    fn dynamic(&self) -> bool {
+        lock(&self.discovery).0.iter().any(AmDiscovery::dynamic)
+    }
+}
+
+/// How often Alertmanagers listed in files are looked up again (the
+/// files' changes reach the notifier within this).
+const REDISCOVER: Duration = Duration::from_secs(5);
+
 fn run(inner: &Inner) {
     // One client per Alertmanager, rebuilt when its settings change.
     let mut agents: BTreeMap<String, (AmTarget, ureq::Agent)> = BTreeMap::new();
+    let mut discovered = std::time::Instant::now();
     loop {
         let batch: Vec<String> = {
             let mut q = lock(&inner.queue);
@@ -206,6 +247,12 @@ fn run(inner: &Inner) {
                     .wait_timeout(q, Duration::from_secs(1))
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
+                if discovered.elapsed() >= REDISCOVER && inner.dynamic() {
+                    drop(q);
+                    inner.rediscover();
+                    discovered = std::time::Instant::now();
+                    q = lock(&inner.queue);
+                }
             }
             if q.is_empty() {
                 return;
@@ -280,6 +327,15 @@ pub(crate) struct AlertmanagerToml {
     pub bearer_token_file: Option<PathBuf>,
     /// TLS for `scheme = "https"`.
     pub tls_config: Option<TlsConfigToml>,
+    /// Alertmanagers listed in files (Prometheus's file_sd format).
+    pub file_sd_configs: Vec<crate::scrape::config::FileSdConfigToml>,
+    /// Relabelling of each discovered Alertmanager (`__address__`,
+    /// `__scheme__`, `__alerts_path__`).
+    pub relabel_configs: Vec<picket_core::relabel::RelabelConfigToml>,
+    /// Accepted (redirects are followed).
+    pub follow_redirects: Option<bool>,
+    /// Accepted (the hub speaks HTTP/1.1).
+    pub enable_http2: Option<bool>,
 }
 
 /// `[[alerting.alertmanagers.static_configs]]`.
@@ -288,6 +344,75 @@ pub(crate) struct AlertmanagerToml {
 pub(crate) struct StaticToml {
     /// `host:port` of each Alertmanager.
     pub targets: Vec<String>,
+    /// Labels of the group (for relabelling).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A checked `alertmanagers` entry: where its Alertmanagers come from and
+/// how each is reached. [`AmDiscovery::discover`] lists them now (files
+/// re-read), as Prometheus's notifier does with its discovered groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmDiscovery {
+    scheme: String,
+    alerts_path: String,
+    timeout: Duration,
+    http: HttpClient,
+    groups: Vec<crate::scrape::config::TargetGroup>,
+    file_sd: Vec<crate::scrape::config::FileSdConfig>,
+    relabel: Vec<Relabel>,
+}
+
+impl AmDiscovery {
+    /// True when files can change the list.
+    pub(crate) fn dynamic(&self) -> bool {
+        !self.file_sd.is_empty()
+    }
+
+    /// The Alertmanagers now, and the URLs of those relabelling dropped
+    /// (Prometheus's `AlertmanagerFromGroup`: `__scheme__` and
+    /// `__alerts_path__` set over the group's labels, relabelling, then
+    /// the address checked).
+    pub(crate) fn discover(&self) -> (Vec<AmTarget>, Vec<String>) {
+        let mut groups = self.groups.clone();
+        for f in &self.file_sd {
+            let mut sd = crate::scrape::file_sd::FileSd::new(f.clone());
+            sd.refresh();
+            groups.extend(sd.groups());
+        }
+        let (mut active, mut dropped) = (Vec::new(), Vec::new());
+        for g in &groups {
+            for addr in &g.targets {
+                let mut l = g.labels.clone();
+                l.set("__address__", addr.clone());
+                l.set("__scheme__", self.scheme.clone());
+                l.set("__alerts_path__", self.alerts_path.clone());
+                let url = |l: &Labels| {
+                    format!(
+                        "{}://{}{}",
+                        l.get("__scheme__").unwrap_or(""),
+                        l.get("__address__").unwrap_or(""),
+                        l.get("__alerts_path__").unwrap_or("")
+                    )
+                };
+                match picket_core::relabel::process(l.clone(), &self.relabel) {
+                    None => dropped.push(url(&l)),
+                    Some(r) => {
+                        let a = r.get("__address__").unwrap_or("");
+                        if a.is_empty() || a.contains('/') {
+                            log::error!("alertmanager {a:?}: not a valid host:port; skipped");
+                            continue;
+                        }
+                        active.push(AmTarget {
+                            url: url(&r),
+                            timeout: self.timeout,
+                            http: self.http.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        (active, dropped)
+    }
 }
 
 impl AlertmanagerToml {
@@ -297,7 +422,7 @@ impl AlertmanagerToml {
         &self,
         i: usize,
         dir: Option<&Path>,
-    ) -> Result<Vec<AmTarget>, (String, String)> {
+    ) -> Result<AmDiscovery, (String, String)> {
         let key = |k: &str| format!("alerting.alertmanagers[{i}].{k}");
         let scheme = self.scheme.as_deref().unwrap_or("http");
         if scheme != "http" && scheme != "https" {
@@ -342,25 +467,55 @@ impl AlertmanagerToml {
             http.set_directory(d);
         }
         http.check_files().map_err(|(k, m)| (key(&k), m))?;
-        let mut out = Vec::new();
-        for (j, target) in self
-            .static_configs
-            .iter()
-            .flat_map(|s| s.targets.iter())
-            .enumerate()
-        {
-            if target.is_empty() || target.contains('/') || !target.contains(':') {
-                return Err((
-                    key("static_configs.targets"),
-                    format!("target {j}: {target:?} is not host:port"),
-                ));
+        let mut groups = Vec::new();
+        for (j, st) in self.static_configs.iter().enumerate() {
+            for t in &st.targets {
+                if t.is_empty() || t.contains('/') {
+                    return Err((
+                        key(&format!("static_configs[{j}].targets")),
+                        format!("{t:?} is not a valid hostname"),
+                    ));
+                }
             }
-            out.push(AmTarget {
-                url: format!("{scheme}://{target}{prefix}/api/v2/alerts"),
-                timeout,
-                http: http.clone(),
-            });
+            // "labels: <why>" or "targets: <why>".
+            let g = crate::scrape::config::group(st.targets.clone(), st.labels.clone()).map_err(
+                |e| {
+                    let (field, why) = e.split_once(": ").unwrap_or(("labels", &e));
+                    (
+                        key(&format!("static_configs[{j}].{field}")),
+                        why.to_string(),
+                    )
+                },
+            )?;
+            groups.push(g);
         }
-        Ok(out)
+        let mut file_sd = Vec::new();
+        for (j, f) in self.file_sd_configs.iter().enumerate() {
+            let mut c = f
+                .clone()
+                .resolve()
+                .map_err(|(k, m)| (key(&format!("file_sd_configs[{j}].{k}")), m))?;
+            if let Some(d) = dir {
+                c.set_directory(d);
+            }
+            file_sd.push(c);
+        }
+        let mut relabel = Vec::new();
+        for (j, r) in self.relabel_configs.iter().enumerate() {
+            relabel.push(
+                r.clone()
+                    .resolve()
+                    .map_err(|(k, m)| (key(&format!("relabel_configs[{j}].{k}")), m))?,
+            );
+        }
+        Ok(AmDiscovery {
+            scheme: scheme.to_string(),
+            alerts_path: format!("{prefix}/api/v2/alerts"),
+            timeout,
+            http,
+            groups,
+            file_sd,
+            relabel,
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Ctx;
-use crate::notify::alertmanager::{AlertmanagerToml, AmTarget};
+use crate::notify::alertmanager::{AlertmanagerToml, AmDiscovery};
 use picket_core::config::parse_duration;
 use picket_core::config::ConfigError;
 
@@ -42,7 +42,7 @@ pub struct Alerting {
     /// See [`AlertingToml::for_grace_period`].
     pub for_grace_period: Duration,
     /// Every Alertmanager: its `…/api/v2/alerts` URL, timeout and client.
-    pub alertmanagers: Vec<AmTarget>,
+    pub alertmanagers: Vec<AmDiscovery>,
     /// `alert_relabel_configs`.
     pub alert_relabel: Vec<picket_core::relabel::Relabel>,
 }
@@ -93,7 +93,7 @@ fn check(t: &AlertingToml, dir: Option<&std::path::Path>) -> Result<Alerting, (S
         );
     }
     for (i, am) in t.alertmanagers.iter().enumerate() {
-        out.alertmanagers.extend(am.resolve(i, dir)?);
+        out.alertmanagers.push(am.resolve(i, dir)?);
     }
     Ok(out)
 }

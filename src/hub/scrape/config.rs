@@ -120,6 +120,44 @@ pub struct FileSdConfigToml {
     pub refresh_interval: Option<String>,
 }
 
+impl FileSdConfigToml {
+    /// Checks the entry: at least one file, Prometheus's patterns, the
+    /// refresh interval (5m); errors are `(key, message)`.
+    pub(crate) fn resolve(self) -> Result<FileSdConfig, (String, String)> {
+        if self.files.is_empty() {
+            return Err(("files".into(), "at least one file is needed".into()));
+        }
+        for p in &self.files {
+            super::file_sd::check_pattern(p).map_err(|e| ("files".to_string(), e))?;
+        }
+        let refresh_interval = match &self.refresh_interval {
+            None => DEFAULT_REFRESH_INTERVAL,
+            Some(s) => match parse_duration(s) {
+                Ok(d) if d.is_zero() => {
+                    return Err(("refresh_interval".into(), "must be greater than 0".into()))
+                }
+                Ok(d) => d,
+                Err(e) => return Err(("refresh_interval".into(), e)),
+            },
+        };
+        Ok(FileSdConfig {
+            files: self.files.into_iter().map(PathBuf::from).collect(),
+            refresh_interval,
+        })
+    }
+}
+
+impl FileSdConfig {
+    /// Makes relative patterns relative to `dir` (the config file's).
+    pub(crate) fn set_directory(&mut self, dir: &Path) {
+        for p in &mut self.files {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+}
+
 /// A job, checked and with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScrapeConfig {
@@ -257,19 +295,10 @@ impl ScrapeConfigToml {
         }
         let mut file_sd_configs = Vec::new();
         for (i, f) in self.file_sd_configs.into_iter().enumerate() {
-            let key = |k: &str| format!("file_sd_configs[{i}].{k}");
-            if f.files.is_empty() {
-                return Err(format!("{}: at least one file is needed", key("files")));
-            }
-            for p in &f.files {
-                super::file_sd::check_pattern(p).map_err(|e| format!("{}: {e}", key("files")))?;
-            }
-            let refresh_interval = dur(&key("refresh_interval"), &f.refresh_interval)?
-                .unwrap_or(DEFAULT_REFRESH_INTERVAL);
-            file_sd_configs.push(FileSdConfig {
-                files: f.files.into_iter().map(PathBuf::from).collect(),
-                refresh_interval,
-            });
+            file_sd_configs.push(
+                f.resolve()
+                    .map_err(|(k, m)| format!("file_sd_configs[{i}].{k}: {m}"))?,
+            );
         }
         let mut dns_sd_configs = Vec::new();
         for (i, d) in self.dns_sd_configs.into_iter().enumerate() {
@@ -333,11 +362,7 @@ impl ScrapeConfig {
     /// (Prometheus reads them relative to the config file's directory).
     pub(crate) fn set_directory(&mut self, dir: &Path) {
         for f in &mut self.file_sd_configs {
-            for p in &mut f.files {
-                if p.is_relative() {
-                    *p = dir.join(&*p);
-                }
-            }
+            f.set_directory(dir);
         }
         self.http.set_directory(dir);
     }
