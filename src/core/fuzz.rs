@@ -151,5 +151,36 @@ mod tests {
         replay("text", super::text);
         replay("http_request", super::http_request);
         replay("web_config", super::web_config);
+        replay("relabel", super::relabel);
+    }
+}
+
+/// Relabelling (`relabel_configs` and the Go-regex translation under it):
+/// the first line is a list of `name=value` label pairs separated by `,`,
+/// the rest a YAML list of relabel steps. Every step that resolves runs
+/// over the labels; whatever comes out must be a valid, sorted label set
+/// without empty values.
+pub fn relabel(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (first, src) = text.split_once('\n').unwrap_or((text, ""));
+    let labels = crate::metric::Labels::from_pairs(
+        first
+            .split(',')
+            .filter_map(|p| p.split_once('='))
+            .map(|(n, v)| (n.to_string(), v.to_string())),
+    );
+    let Ok(steps) = crate::yaml::de::from_str::<Vec<crate::relabel::RelabelConfigToml>>(src) else {
+        return;
+    };
+    let cfgs: Vec<_> = steps.into_iter().filter_map(|s| s.resolve().ok()).collect();
+    if let Some(out) = crate::relabel::process(labels, &cfgs) {
+        let names: Vec<&str> = out.iter().map(|(n, _)| n).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "unsorted: {names:?}");
+        assert!(
+            out.iter().all(|(_, v)| !v.is_empty()),
+            "an empty value kept"
+        );
     }
 }

@@ -257,6 +257,7 @@ mod tests {
         replay("hub_config", super::hub_config);
         replay("template", super::template);
         replay("promql", super::promql);
+        replay("dns_answer", super::dns_answer);
     }
 
     /// Writes the binary seeds of the hub's targets (remote_write,
@@ -349,4 +350,15 @@ mod tests {
             );
         }
     }
+}
+
+/// DNS answers (dns_sd_configs): the bytes as a server's reply to the
+/// query whose id is their first two bytes. Never panics; any records
+/// read back become targets that build.
+pub fn dns_answer(data: &[u8]) {
+    let id = match data {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => return,
+    };
+    let _ = crate::scrape::dns::fuzz_parse(data, id);
 }

@@ -21,7 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-all=(text remote_write http_request haproxy mqtt_payload agent_config hub_config promql template chunk buffer_codec web_config)
+all=(text remote_write http_request haproxy mqtt_payload agent_config hub_config promql template chunk buffer_codec web_config relabel dns_answer)
 
 which=${1:-all}
 secs=${2:-10}

@@ -336,6 +336,12 @@ fn parse_response(msg: &[u8], id: u16) -> Result<Response, String> {
     })
 }
 
+/// [`parse_response`] for the fuzz target: the records read.
+#[doc(hidden)]
+pub(crate) fn fuzz_parse(msg: &[u8], id: u16) -> Result<Vec<Record>, String> {
+    parse_response(msg, id).map(|r| r.records)
+}
+
 /// The offset after the (possibly compressed) name at `i`.
 fn skip_name(msg: &[u8], mut i: usize) -> Result<usize, String> {
     loop {

@@ -27,7 +27,7 @@
 //! marking a removed target stale (it waits in case the target comes back).
 
 pub(crate) mod config;
-mod dns;
+pub(crate) mod dns;
 pub(crate) mod dns_sd;
 pub(crate) mod file_sd;
 mod scrape_loop;
