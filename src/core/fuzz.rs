@@ -140,21 +140,6 @@ impl AsyncRead for Conn<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-
-    use super::replay;
-
-    /// The fuzz targets' regression test.
-    #[test]
-    fn committed_fuzz_corpora_pass() {
-        replay("text", super::text);
-        replay("http_request", super::http_request);
-        replay("web_config", super::web_config);
-        replay("relabel", super::relabel);
-    }
-}
-
 /// Relabelling (`relabel_configs` and the Go-regex translation under it):
 /// the first line is a list of `name=value` label pairs separated by `,`,
 /// the rest a YAML list of relabel steps. Every step that resolves runs
@@ -182,5 +167,20 @@ pub fn relabel(data: &[u8]) {
             out.iter().all(|(_, v)| !v.is_empty()),
             "an empty value kept"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::replay;
+
+    /// The fuzz targets' regression test.
+    #[test]
+    fn committed_fuzz_corpora_pass() {
+        replay("text", super::text);
+        replay("http_request", super::http_request);
+        replay("web_config", super::web_config);
+        replay("relabel", super::relabel);
     }
 }

@@ -237,6 +237,17 @@ fn promql_store() -> MemQuerier {
     q
 }
 
+/// DNS answers (dns_sd_configs): the bytes as a server's reply to the
+/// query whose id is their first two bytes. Never panics; any records
+/// read back become targets that build.
+pub fn dns_answer(data: &[u8]) {
+    let id = match data {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => return,
+    };
+    let _ = crate::scrape::dns::fuzz_parse(data, id);
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -350,15 +361,4 @@ mod tests {
             );
         }
     }
-}
-
-/// DNS answers (dns_sd_configs): the bytes as a server's reply to the
-/// query whose id is their first two bytes. Never panics; any records
-/// read back become targets that build.
-pub fn dns_answer(data: &[u8]) {
-    let id = match data {
-        [a, b, ..] => u16::from_be_bytes([*a, *b]),
-        _ => return,
-    };
-    let _ = crate::scrape::dns::fuzz_parse(data, id);
 }
