@@ -706,3 +706,66 @@ alerting:
         "{p:?}"
     );
 }
+
+/// SIGHUP re-reads a prometheus.yml: a new job appears; a broken edit is
+/// refused (the running config stays, `prometheus_config_last_reload_successful`
+/// says 0) and its error names file, line and key in the log.
+#[test]
+fn sighup_reloads_a_prometheus_yml() {
+    let dir = temp_dir("promyml-reload");
+    let cfg = dir.join("prometheus.yml");
+    let job = |name: &str| {
+        format!("  - job_name: {name}\n    static_configs:\n      - targets: ['127.0.0.1:1']\n")
+    };
+    std::fs::write(&cfg, format!("scrape_configs:\n{}", job("first"))).unwrap();
+    let log = dir.join("hub.log");
+    let flag = format!("--config.file={}", cfg.display());
+    let hub = Launch::hub(&dir).args([flag.as_str()]).log(&log).start();
+    let pools = || -> Vec<String> {
+        let (a, _) = targets(&hub.addr);
+        let mut p: Vec<String> = a
+            .iter()
+            .map(|t| t.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
+        p.dedup();
+        p
+    };
+    assert_eq!(pools(), ["pool=\"first\""]);
+    std::fs::write(
+        &cfg,
+        format!("scrape_configs:\n{}{}", job("first"), job("second")),
+    )
+    .unwrap();
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &hub.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP");
+    };
+    hup();
+    wait_until(Duration::from_secs(10), "the second job", || {
+        pools().len() == 2
+    });
+    std::fs::write(
+        &cfg,
+        format!("scrape_configs:\n{}    scrape_timeout: 2m\n", job("third")),
+    )
+    .unwrap();
+    hup();
+    let reloaded = || {
+        get(&hub.addr, "/metrics")
+            .map(|r| r.text())
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == "prometheus_config_last_reload_successful 0")
+    };
+    wait_until(Duration::from_secs(10), "the refused reload", reloaded);
+    assert_eq!(pools().len(), 2, "the running jobs stay");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("prometheus.yml:5: scrape_configs[0].scrape_timeout"),
+        "{text}"
+    );
+}
