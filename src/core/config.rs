@@ -164,14 +164,19 @@ impl<'a> Locator<'a> {
 /// Reads and parses any TOML config file (the agent's, the hub's): its
 /// text and value, or an error naming the file, the line and the key.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let src = read_text(path)?;
+    let v = parse_toml(path, &src)?;
+    Ok((src, v))
+}
+
+/// A config file's text, or an error naming the file.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: Some(path.to_path_buf()),
         line: None,
         key: None,
         msg: format!("cannot read: {e}"),
-    })?;
-    let v = parse_toml(path, &src)?;
-    Ok((src, v))
+    })
 }
 
 /// Parses TOML text into `T`; errors carry `path`, the line and the key.

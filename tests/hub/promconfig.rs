@@ -202,6 +202,37 @@ fn targets(addr: &str) -> (Vec<String>, Vec<String>) {
     (active, dropped)
 }
 
+/// Prometheus and the hub, each on `dir/prometheus.yml` (Prometheus's data
+/// in `dir/data`, the hub's in `dir/hub/data`).
+fn start_both(dir: &Path) -> (Proc, Proc) {
+    let prom = start_prometheus(dir, &format!("127.0.0.1:{}", free_port()), &[]);
+    let hub_dir = dir.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
+    let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
+    (prom, hub)
+}
+
+/// Asks both `what` until the answers agree and `ready` holds, or `limit`
+/// passes (discovery and scrapes take their time on each side); returns
+/// (Prometheus's, the hub's).
+fn until_equal<T: PartialEq>(
+    prom: &str,
+    hub: &str,
+    limit: Duration,
+    what: impl Fn(&str) -> T,
+    ready: impl Fn(&T) -> bool,
+) -> (T, T) {
+    let start = std::time::Instant::now();
+    loop {
+        let (p, h) = (what(prom), what(hub));
+        if (ready(&p) && p == h) || start.elapsed() > limit {
+            return (p, h);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Every stored series' labels (`/api/v1/series` over the last minute).
 fn series(addr: &str) -> Vec<String> {
     let now = std::time::SystemTime::now()
@@ -372,21 +403,15 @@ scrape_configs:
         p2 = port(2)
     );
     std::fs::write(dir.join("prometheus.yml"), &config).unwrap();
-    let prom = start_prometheus(&dir, &format!("127.0.0.1:{}", free_port()), &[]);
-    let hub_dir = dir.join("hub");
-    std::fs::create_dir_all(&hub_dir).unwrap();
-    let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
-    let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
+    let (prom, hub) = start_both(&dir);
 
-    // Both list every target, and have scraped each a few times.
-    let start = std::time::Instant::now();
-    let (want, got) = loop {
-        let (p, h) = (targets(&prom.addr), targets(&hub.addr));
-        if (p.0.len() >= 5 && p == h) || start.elapsed() > Duration::from_secs(30) {
-            break (p, h);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (want, got) = until_equal(
+        &prom.addr,
+        &hub.addr,
+        Duration::from_secs(30),
+        targets,
+        |t| t.0.len() >= 6,
+    );
     assert_eq!(
         want.0.join("\n"),
         got.0.join("\n"),
@@ -446,19 +471,14 @@ fn how_to_configs_load_and_scrape_as_in_prometheus() {
             .unwrap()
             .replace("{{NODE}}", &node.addr);
         std::fs::write(dir.join("prometheus.yml"), text).unwrap();
-        let prom = start_prometheus(&dir, &format!("127.0.0.1:{}", free_port()), &[]);
-        let hub_dir = dir.join("hub");
-        std::fs::create_dir_all(&hub_dir).unwrap();
-        let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
-        let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
-        let start = std::time::Instant::now();
-        let (p, h) = loop {
-            let (p, h) = (targets(&prom.addr), targets(&hub.addr));
-            if (!p.0.is_empty() && p == h) || start.elapsed() > Duration::from_secs(20) {
-                break (p, h);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let (prom, hub) = start_both(&dir);
+        let (p, h) = until_equal(
+            &prom.addr,
+            &hub.addr,
+            Duration::from_secs(20),
+            targets,
+            |t| !t.0.is_empty(),
+        );
         assert!(!p.0.is_empty(), "{name}: Prometheus has no targets");
         assert_eq!(p.0.join("\n"), h.0.join("\n"), "{name}: active targets");
         assert_eq!(p.1, h.1, "{name}: dropped targets");
@@ -604,14 +624,13 @@ scrape_configs:
     };
     wait_http(&prom.addr, "/-/ready", Duration::from_secs(30));
     wait_http(&hub.addr, "/-/ready", Duration::from_secs(10));
-    let start = std::time::Instant::now();
-    let (p, h) = loop {
-        let (p, h) = (targets(&prom.addr), targets(&hub.addr));
-        if (p.0.len() >= 3 && p == h) || start.elapsed() > Duration::from_secs(30) {
-            break (p, h);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (p, h) = until_equal(
+        &prom.addr,
+        &hub.addr,
+        Duration::from_secs(30),
+        targets,
+        |t| t.0.len() >= 3,
+    );
     assert_eq!(p.0.join("\n"), h.0.join("\n"), "active targets differ");
     assert_eq!(p.0.len(), 3, "{}", p.0.join("\n"));
     assert!(
@@ -673,11 +692,7 @@ alerting:
 "#,
     )
     .unwrap();
-    let prom = start_prometheus(&dir, &format!("127.0.0.1:{}", free_port()), &[]);
-    let hub_dir = dir.join("hub");
-    std::fs::create_dir_all(&hub_dir).unwrap();
-    let cfg = format!("--config.file={}", dir.join("prometheus.yml").display());
-    let hub = Launch::hub(&hub_dir).args([cfg.as_str()]).start();
+    let (prom, hub) = start_both(&dir);
     let ams = |addr: &str| -> (Vec<String>, Vec<String>) {
         let v = json_get(addr, "/api/v1/alertmanagers");
         let urls = |k: &str| {
@@ -690,14 +705,9 @@ alerting:
         };
         (urls("activeAlertmanagers"), urls("droppedAlertmanagers"))
     };
-    let start = std::time::Instant::now();
-    let (p, h) = loop {
-        let (p, h) = (ams(&prom.addr), ams(&hub.addr));
-        if (p.0.len() >= 2 && p == h) || start.elapsed() > Duration::from_secs(20) {
-            break (p, h);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (p, h) = until_equal(&prom.addr, &hub.addr, Duration::from_secs(20), ams, |a| {
+        a.0.len() >= 2
+    });
     assert_eq!(p, h, "left Prometheus, right hub");
     assert_eq!(p.0.len(), 2, "{p:?}");
     assert!(

@@ -175,12 +175,7 @@ pub fn load(file: Option<&Path>, flags: &Flags) -> Result<HubConfig, ConfigError
         let ctx = Ctx::new(None, "");
         return resolve(&ctx, &ctx, f, flags);
     };
-    let src = std::fs::read_to_string(p).map_err(|e| ConfigError {
-        file: Some(p.to_path_buf()),
-        line: None,
-        key: None,
-        msg: format!("cannot read: {e}"),
-    })?;
+    let src = picket_core::config::read_text(p)?;
     if !prometheus::is_yaml(&src) {
         if let Some(h) = &flags.hub_config_file {
             return Err(only_with_prometheus_yml(h));

@@ -222,12 +222,7 @@ pub(crate) struct Read<T> {
 pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(
     path: &Path,
 ) -> Result<Read<T>, ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: Some(path.to_path_buf()),
-        line: None,
-        key: None,
-        msg: format!("cannot read: {e}"),
-    })?;
+    let src = picket_core::config::read_text(path)?;
     let tree = yaml::parse(&src).map_err(|e| ConfigError {
         file: Some(path.to_path_buf()),
         line: Some(e.line),
