@@ -255,18 +255,7 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
             offset = sign * o;
         }
     }
-    Some(days_from_civil(year, month, day) * 86_400 + secs - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Some(picket_core::clock::days_from_civil(year, month, day) * 86_400 + secs - offset)
 }
 
 /// A server version, as the exporter's semver.
