@@ -779,3 +779,53 @@ fn sighup_reloads_a_prometheus_yml() {
         "{text}"
     );
 }
+
+/// `scrape_config_files` (Prometheus 2.43+, so not compared with the
+/// 2.42 here): the jobs of each matching file join the main file's; an
+/// error in one names that file, its line and key; a job name used twice
+/// across files is refused.
+#[test]
+fn scrape_config_files_add_jobs_and_name_their_own_errors() {
+    let dir = temp_dir("scrape-config-files");
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    let main = dir.join("prometheus.yml");
+    std::fs::write(
+        &main,
+        "scrape_config_files: ['jobs/*.yml']\nscrape_configs:\n  - job_name: main\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("jobs/boards.yml"),
+        "scrape_configs:\n  - job_name: boards\n    static_configs:\n      - targets: ['127.0.0.1:2']\n",
+    )
+    .unwrap();
+    let hub = Launch::hub(&dir)
+        .args([format!("--config.file={}", main.display())])
+        .start();
+    let (active, _) = targets(&hub.addr);
+    assert_eq!(active.len(), 2, "{active:?}");
+    assert!(
+        active.iter().any(|t| t.contains("pool=\"boards\"")),
+        "{active:?}"
+    );
+    drop(hub);
+    std::fs::write(
+        dir.join("jobs/bad.yml"),
+        "scrape_configs:\n  - job_name: bad\n    scrape_interval: often\n",
+    )
+    .unwrap();
+    let (ok, err) = hub_check(&main);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.yml:3: scrape_configs[0].scrape_interval"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("jobs/bad.yml"),
+        "scrape_configs:\n  - job_name: main\n",
+    )
+    .unwrap();
+    let (ok, err) = hub_check(&main);
+    assert!(!ok);
+    assert!(err.contains("bad.yml") && err.contains("\"main\""), "{err}");
+}
