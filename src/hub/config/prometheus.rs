@@ -308,7 +308,8 @@ pub(crate) fn merge(
     }
     // Prometheus's defaults, where the hub's own differ.
     hub.global.scrape_interval = Some(p.global.scrape_interval.unwrap_or_else(|| "1m".into()));
-    hub.global.scrape_timeout = Some(p.global.scrape_timeout.unwrap_or_else(|| "10s".into()));
+    // Unset, the timeout is 10s cut to the interval (the hub's default too).
+    hub.global.scrape_timeout = p.global.scrape_timeout;
     hub.global.evaluation_interval =
         Some(p.global.evaluation_interval.unwrap_or_else(|| "1m".into()));
     hub.global.external_labels = p.global.external_labels;

@@ -51,6 +51,14 @@ impl GlobalSection {
             given(&self.scrape_timeout, "global.scrape_timeout"),
             Duration::from_secs(10),
         )?;
+        // Prometheus: a timeout set above the interval is an error; the
+        // default one is cut to the interval.
+        if self.scrape_timeout.is_some() && timeout > interval {
+            return Err(ctx.key(
+                "global.scrape_timeout",
+                "global scrape timeout greater than scrape interval".into(),
+            ));
+        }
         Ok((interval, timeout.min(interval)))
     }
 
