@@ -399,6 +399,10 @@ scrape_configs:
       - source_labels: [__name__]
         regex: 'keep_me|clash'
         action: keep
+  - job_name: limited
+    sample_limit: 2
+    static_configs:
+      - targets: ['127.0.0.1:{p2}']
 "#,
         p2 = port(2)
     );
@@ -410,7 +414,7 @@ scrape_configs:
         &hub.addr,
         Duration::from_secs(30),
         targets,
-        |t| t.0.len() >= 6,
+        |t| t.0.len() >= 7,
     );
     assert_eq!(
         want.0.join("\n"),
@@ -418,7 +422,7 @@ scrape_configs:
         "active targets differ (left Prometheus, right hub)"
     );
     assert_eq!(want.1, got.1, "dropped targets differ");
-    assert_eq!(want.0.len(), 6, "{}", want.0.join("\n"));
+    assert_eq!(want.0.len(), 7, "{}", want.0.join("\n"));
     // The hub's discovered labels are the labels before relabelling.
     let v = json_get(&hub.addr, "/api/v1/targets?state=active&scrapePool=boards");
     let gw = v["data"]["activeTargets"]
@@ -433,6 +437,22 @@ scrape_configs:
     }
     assert!(!d.iter().any(|p| p.starts_with("__tmp_shard")), "{d:?}");
     assert_eq!(want.1.len(), 3, "{:?}", want.1);
+
+    // A scrape past sample_limit fails as in Prometheus, with its error.
+    let limited = |addr: &str| {
+        let v = json_get(addr, "/api/v1/targets?scrapePool=limited");
+        let t = &v["data"]["activeTargets"][0];
+        (t["health"].to_string(), t["lastError"].to_string())
+    };
+    let (p, h) = until_equal(
+        &prom.addr,
+        &hub.addr,
+        Duration::from_secs(10),
+        limited,
+        |l| l.0 == "\"down\"",
+    );
+    assert_eq!(p, h, "sample_limit: left Prometheus, right hub");
+    assert_eq!(p.1, "\"sample limit exceeded\"");
 
     std::thread::sleep(Duration::from_secs(5));
     let (p, h) = (series(&prom.addr), series(&hub.addr));
