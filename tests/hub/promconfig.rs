@@ -689,6 +689,7 @@ alerting:
       action: drop
   alertmanagers:
     - path_prefix: /am
+      api_version: v1
       static_configs:
         - targets: ['am-a:9093', 'am-b:9093']
           labels:
@@ -733,6 +734,11 @@ alerting:
     assert!(
         p.0.iter()
             .any(|u| u.contains("https://am-c:9093/backup/api/v2/alerts")),
+        "{p:?}"
+    );
+    assert!(
+        p.0.iter()
+            .any(|u| u.contains("http://am-a:9093/am/api/v1/alerts")),
         "{p:?}"
     );
 }

@@ -313,7 +313,7 @@ pub(crate) struct AlertmanagerToml {
     pub path_prefix: Option<String>,
     /// Timeout of one POST ("10s").
     pub timeout: Option<String>,
-    /// Only "v2" (Alertmanager removed v1 in 0.27).
+    /// "v2" (default) or "v1" (Alertmanager removed v1 in 0.27).
     pub api_version: Option<String>,
     /// Fixed targets.
     pub static_configs: Vec<StaticToml>,
@@ -431,13 +431,16 @@ impl AlertmanagerToml {
                 format!("{scheme:?}: expected \"http\" or \"https\""),
             ));
         }
-        if let Some(v) = self.api_version.as_deref() {
-            if v != "v2" {
-                return Err((
-                    key("api_version"),
-                    format!("{v:?}: only \"v2\" is supported"),
-                ));
-            }
+        // v1 is still Alertmanager 0.25's and Prometheus 2.42's; both
+        // APIs take the same JSON list of alerts, only the path differs.
+        let version = self.api_version.as_deref().unwrap_or("v2");
+        if version != "v1" && version != "v2" {
+            return Err((
+                key("api_version"),
+                format!(
+                    "expected Alertmanager api version to be one of [v1 v2] but got {version:?}"
+                ),
+            ));
         }
         let timeout = match &self.timeout {
             None => Duration::from_secs(10),
@@ -510,7 +513,7 @@ impl AlertmanagerToml {
         }
         Ok(AmDiscovery {
             scheme: scheme.to_string(),
-            alerts_path: format!("{prefix}/api/v2/alerts"),
+            alerts_path: format!("{prefix}/api/{version}/alerts"),
             timeout,
             http,
             groups,
