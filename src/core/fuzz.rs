@@ -143,8 +143,8 @@ impl AsyncRead for Conn<'_> {
 /// Relabelling (`relabel_configs` and the Go-regex translation under it):
 /// the first line is a list of `name=value` label pairs separated by `,`,
 /// the rest a YAML list of relabel steps. Every step that resolves runs
-/// over the labels; whatever comes out must be a valid, sorted label set
-/// without empty values.
+/// over the labels (given without empty values, as the hub and the agent
+/// give them); whatever comes out must be sorted and without empty values.
 pub fn relabel(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -154,6 +154,9 @@ pub fn relabel(data: &[u8]) {
         first
             .split(',')
             .filter_map(|p| p.split_once('='))
+            // Labels never reach relabelling with empty values (targets
+            // and series drop them first); with no steps they pass as are.
+            .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (n.to_string(), v.to_string())),
     );
     let Ok(steps) = crate::yaml::de::from_str::<Vec<crate::relabel::RelabelConfigToml>>(src) else {
