@@ -1,16 +1,48 @@
-//! The template function library: Prometheus's (`template_reference.md`:
+//! The template function libraries: Prometheus's (`template_reference.md`:
 //! `humanize` and friends, `query` and what reads its results, string
-//! helpers) and text/template's builtins (`printf`, `len`, `index`, `and`,
-//! `eq`, …), with Prometheus's argument checks and error texts. Apart
-//! from the parser and executor because it grows by function, not by
-//! syntax.
+//! helpers), Alertmanager 0.25's (`toUpper`, `toLower`, `title`, `join`,
+//! `match`, `safeHtml`, `reReplaceAll`, `stringSlice`) and text/template's
+//! builtins (`printf`, `len`, `index`, `slice`, `and`, `eq`, …), with
+//! their argument checks and error texts. Apart from the parser and
+//! executor because it grows by function, not by syntax.
 
+use std::rc::Rc;
+
+use super::am::{self, ListKind};
 use super::gofmt::{self, Arg as FmtArg};
-use super::{Exec, V};
+use super::{html, Exec, Lib, V};
 
-/// Functions the template library knows (Prometheus's
+/// text/template's builtins both libraries have (`call` aside: no
+/// template data holds functions).
+const BUILTINS: &[&str] = &[
+    "printf", "print", "println", "len", "index", "slice", "not", "and", "or", "eq", "ne", "lt",
+    "le", "gt", "ge", "html", "js", "urlquery",
+];
+
+/// Alertmanager 0.25's `DefaultFuncs`.
+const ALERTMANAGER: &[&str] = &[
+    "toUpper",
+    "toLower",
+    "title",
+    "join",
+    "match",
+    "safeHtml",
+    "reReplaceAll",
+    "stringSlice",
+];
+
+/// Whether `name` is a function of `lib`'s templates.
+pub(super) fn defined(lib: Lib, name: &str) -> bool {
+    BUILTINS.contains(&name)
+        || match lib {
+            Lib::Prometheus => FUNCS.contains(&name),
+            Lib::Alertmanager => ALERTMANAGER.contains(&name),
+        }
+}
+
+/// Functions Prometheus's template library knows (its
 /// `template_reference.md` plus text/template's builtins).
-pub(super) const FUNCS: &[&str] = &[
+const FUNCS: &[&str] = &[
     "humanize",
     "humanize1024",
     "humanizeDuration",
@@ -101,6 +133,15 @@ impl Exec<'_> {
     /// Calls function `name`.
     pub(super) fn call(&mut self, name: &str, args: Vec<V>) -> Result<V, String> {
         let c = Call { name, args: &args };
+        if self.lib == Lib::Alertmanager {
+            return match alertmanager(&c)? {
+                Some(v) => Ok(v),
+                None => match builtins(&c)? {
+                    Some(v) => Ok(v),
+                    None => Err(format!("function {name:?} not defined")),
+                },
+            };
+        }
         if let Some(v) = numbers(&c)? {
             return Ok(v);
         }
@@ -172,7 +213,11 @@ impl Exec<'_> {
                     o => return Err(format!("sortByLabel: not a query result: {}", o.text())),
                 }
             }
-            "externalURL" => V::Str(self.data.external_url.clone()),
+            "externalURL" => V::Str(
+                self.data
+                    .map(|d| d.external_url.clone())
+                    .unwrap_or_default(),
+            ),
             // Allowed to render empty (compliance spec): no web UI here.
             "pathPrefix" | "graphLink" | "tableLink" | "tmpl" => V::Str(String::new()),
             _ => return Ok(None),
@@ -262,7 +307,7 @@ fn strip_domain(h: String) -> String {
 }
 
 /// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
+pub(super) fn query_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -300,18 +345,29 @@ fn builtins(c: &Call<'_>) -> Result<Option<V>, String> {
         "len" => {
             c.want(1)?;
             V::Int(match c.a0() {
-                V::Str(x) => x.len() as i64,
+                V::Str(x) | V::Html(x) => x.len() as i64,
                 V::Map(m) => m.len() as i64,
+                V::Kv(m) => m.len() as i64,
+                V::List(l, _) => l.len() as i64,
                 V::Samples(v) => v.len() as i64,
-                o => return Err(format!("len of {}", o.text())),
+                o => return Err(format!("error calling len: len of type {}", o.type_name())),
             })
         }
         "index" => {
-            c.want(2)?;
-            match &args[0] {
-                V::Map(m) => V::Str(m.get(&c.s(1)).cloned().unwrap_or_default()),
-                o => return Err(format!("can't index item of type {}", o.text())),
+            if args.is_empty() {
+                return Err("wrong number of args for index: want at least 1 got 0".into());
             }
+            let mut v = args[0].clone();
+            for k in &args[1..] {
+                v = index(&v, k)?;
+            }
+            v
+        }
+        "slice" => {
+            if args.is_empty() {
+                return Err("wrong number of args for slice: want at least 1 got 0".into());
+            }
+            slice(&args[0], &args[1..])?
         }
         "not" => {
             c.want(1)?;
@@ -319,6 +375,14 @@ fn builtins(c: &Call<'_>) -> Result<Option<V>, String> {
         }
         "and" => pick(args, |a| !a.truth()),
         "or" => pick(args, V::truth),
+        "eq" if args.len() > 2 => {
+            // eq a b c: a == b || a == c.
+            let mut any = false;
+            for b in &args[1..] {
+                any |= compare(&args[0], b)? == std::cmp::Ordering::Equal;
+            }
+            V::Bool(any)
+        }
         "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
             c.want(2)?;
             let ord = compare(&args[0], &args[1])?;
@@ -336,6 +400,228 @@ fn builtins(c: &Call<'_>) -> Result<Option<V>, String> {
     }))
 }
 
+/// `index x k…`: an element of a list or a map's value (missing: "").
+fn index(v: &V, k: &V) -> Result<V, String> {
+    match v {
+        V::Map(m) => Ok(V::Str(m.get(&text(k)).cloned().unwrap_or_default())),
+        V::Kv(m) => Ok(V::Str(m.get(&text(k)).cloned().unwrap_or_default())),
+        V::List(l, _) => {
+            let i = int(k, "index")?;
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| l.get(i))
+                .cloned()
+                .ok_or_else(|| format!("error calling index: index out of range: {i}"))
+        }
+        V::Samples(s) => {
+            let i = int(k, "index")?;
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| s.get(i))
+                .cloned()
+                .map(V::Sample)
+                .ok_or_else(|| format!("error calling index: index out of range: {i}"))
+        }
+        V::Str(s) => {
+            let i = int(k, "index")?;
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| s.as_bytes().get(i))
+                .map(|b| V::Int(i64::from(*b)))
+                .ok_or_else(|| format!("error calling index: index out of range: {i}"))
+        }
+        V::Nil => Err("error calling index: index of untyped nil".into()),
+        o => Err(format!(
+            "error calling index: can't index item of type {}",
+            o.type_name()
+        )),
+    }
+}
+
+/// An integer argument.
+fn int(v: &V, f: &str) -> Result<i64, String> {
+    match v {
+        V::Int(i) => Ok(*i),
+        o => Err(format!(
+            "error calling {f}: cannot index slice/array with type {}",
+            o.type_name()
+        )),
+    }
+}
+
+/// `slice x i j`: part of a string or list.
+fn slice(v: &V, idx: &[V]) -> Result<V, String> {
+    if idx.len() > 2 {
+        return Err("error calling slice: too many slice indexes".into());
+    }
+    let len = match v {
+        V::Str(s) => s.len(),
+        V::List(l, _) => l.len(),
+        o => {
+            return Err(format!(
+                "error calling slice: can't slice item of type {}",
+                o.type_name()
+            ))
+        }
+    };
+    let mut bounds = [0usize, len];
+    for (i, x) in idx.iter().enumerate() {
+        let n = int(x, "slice")?;
+        bounds[i] = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= len)
+            .ok_or_else(|| format!("error calling slice: index out of range: {n}"))?;
+    }
+    if bounds[0] > bounds[1] {
+        return Err(format!(
+            "error calling slice: invalid slice index: {} > {}",
+            bounds[0], bounds[1]
+        ));
+    }
+    Ok(match v {
+        V::Str(s) => {
+            V::Str(String::from_utf8_lossy(&s.as_bytes()[bounds[0]..bounds[1]]).into_owned())
+        }
+        V::List(l, k) => V::List(Rc::new(l[bounds[0]..bounds[1]].to_vec()), *k),
+        _ => V::Nil,
+    })
+}
+
+/// Alertmanager 0.25's own functions, and the builtins whose text
+/// differs from Prometheus's rendering (`html`, `js` escape here).
+fn alertmanager(c: &Call<'_>) -> Result<Option<V>, String> {
+    let s = |i: usize| -> Result<String, String> {
+        match c.args.get(i) {
+            Some(V::Str(s) | V::Html(s)) => Ok(s.clone()),
+            Some(o) => Err(format!(
+                "error calling {}: wrong type for value; expected string; got {}",
+                c.name,
+                o.type_name()
+            )),
+            None => Ok(String::new()),
+        }
+    };
+    Ok(Some(match c.name {
+        "toUpper" => {
+            c.want(1)?;
+            V::Str(s(0)?.chars().map(upper).collect())
+        }
+        "toLower" => {
+            c.want(1)?;
+            V::Str(s(0)?.chars().map(lower).collect())
+        }
+        "title" => {
+            c.want(1)?;
+            V::Str(cases_title(&s(0)?))
+        }
+        "join" => {
+            c.want(2)?;
+            let items = am::string_list(&c.args[1], "join")
+                .map_err(|e| format!("error calling join: {e}"))?;
+            V::Str(items.join(&s(0)?))
+        }
+        "match" => {
+            c.want(2)?;
+            let re =
+                regex_lite::Regex::new(&s(0)?).map_err(|e| format!("error calling match: {e}"))?;
+            V::Bool(re.is_match(&s(1)?))
+        }
+        "safeHtml" => {
+            c.want(1)?;
+            V::Html(s(0)?)
+        }
+        "reReplaceAll" => {
+            c.want(3)?;
+            let re = regex_lite::Regex::new(&s(0)?)
+                .map_err(|e| format!("error calling reReplaceAll: {e}"))?;
+            V::Str(re.replace_all(&s(2)?, s(1)?.as_str()).into_owned())
+        }
+        "stringSlice" => {
+            let mut items = Vec::new();
+            for i in 0..c.args.len() {
+                items.push(V::Str(s(i)?));
+            }
+            V::List(Rc::new(items), ListKind::Strings)
+        }
+        "html" => V::Str(html::html_escape_string(&eval_args(c.args))),
+        "js" => V::Str(html::js_escape_string(&eval_args(c.args))),
+        "urlquery" => V::Str(query_escape(&eval_args(c.args))),
+        _ => return Ok(None),
+    }))
+}
+
+/// Go's `unicode.ToUpper` of one rune (no rune becomes two, as Rust's
+/// full mapping would make `ß` `SS`).
+fn upper(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` of one rune.
+fn lower(c: char) -> char {
+    let mut l = c.to_lowercase();
+    match (l.next(), l.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+/// Alertmanager's `title` (`cases.Title(language.AmericanEnglish)`):
+/// each word's first letter upper case, the rest lower case. Words are
+/// runs of letters, digits and `_`, joined across `'`, `.`, `:` between
+/// letters (Unicode word breaking, simplified).
+fn cases_title(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(s.len());
+    let mut in_word = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if word(c) {
+            if in_word {
+                out.push(lower(c));
+            } else {
+                out.extend(c.to_uppercase());
+                in_word = true;
+            }
+        } else {
+            let joins = matches!(c, '\'' | '.' | ':' | '\u{2019}' | '\u{b7}')
+                && in_word
+                && chars.get(i + 1).is_some_and(|n| n.is_alphabetic())
+                && i > 0
+                && chars[i - 1].is_alphabetic();
+            out.push(c);
+            in_word = joins;
+        }
+    }
+    out
+}
+
+/// html/template's and text/template's `evalArgs`: one string as it is,
+/// else `fmt.Sprint` of the arguments.
+pub(super) fn eval_args(args: &[V]) -> String {
+    match args {
+        [V::Str(s)] => s.clone(),
+        _ => {
+            // fmt.Sprint: a space between operands when neither is a string.
+            let mut out = String::new();
+            for (i, a) in args.iter().enumerate() {
+                let is_str = |v: &V| matches!(v, V::Str(_) | V::Html(_));
+                if i > 0 && !is_str(a) && !is_str(&args[i - 1]) {
+                    out.push(' ');
+                }
+                out.push_str(&match a {
+                    V::Nil => "<nil>".to_string(),
+                    o => o.text(),
+                });
+            }
+            out
+        }
+    }
+}
+
 /// `and`/`or`: the first argument that decides, else the last.
 fn pick(args: &[V], decides: impl Fn(&V) -> bool) -> V {
     args.iter()
@@ -348,7 +634,7 @@ fn pick(args: &[V], decides: impl Fn(&V) -> bool) -> V {
 /// Go template comparison: strings and booleans as such, else as numbers.
 fn compare(a: &V, b: &V) -> Result<std::cmp::Ordering, String> {
     match (a, b) {
-        (V::Str(x), V::Str(y)) => Ok(x.cmp(y)),
+        (V::Str(x) | V::Html(x), V::Str(y) | V::Html(y)) => Ok(x.cmp(y)),
         (V::Bool(x), V::Bool(y)) => Ok(x.cmp(y)),
         _ => {
             let (x, y) = (a.float()?, b.float()?);
