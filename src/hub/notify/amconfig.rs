@@ -9,13 +9,15 @@
 //! Errors name the file, the line and the key.
 //!
 //! What picket-hub cannot do is refused by name rather than ignored:
-//! integrations other than `webhook_configs` and `email_configs`, and
-//! notification templates (`html`, `text`, `headers` of an email). The
-//! `templates` files are found and read, as Alertmanager does, but not
-//! parsed: no field picket-hub sends is templated.
+//! integrations other than `webhook_configs` and `email_configs`. The
+//! `templates` files are parsed at load into the named templates emails
+//! are rendered with ([`super::tmpl`]); one that does not parse is an
+//! error naming the template file and its line. (Webhook payloads have
+//! no templates in Alertmanager 0.25.)
 //!
 //! Also `check-config` for such a file ([`looks_like`], [`check`]), with
-//! `amtool check-config`'s report and exit codes (0 valid, 1 not).
+//! `amtool check-config`'s report and exit codes (0 valid, 1 not): the
+//! file, then its templates.
 
 use std::path::{Path, PathBuf};
 
@@ -322,6 +324,14 @@ pub fn looks_like(src: &str) -> bool {
 /// configures (`None`: it has no receivers and routes… never, as a route
 /// is required) and what it holds.
 pub(crate) fn load(path: &Path) -> Result<(Option<Notify>, Summary), ConfigError> {
+    let (notify, summary, templates) = read(path)?;
+    templates?;
+    Ok((notify, summary))
+}
+
+/// [`load`], with the templates' outcome apart (as `amtool
+/// check-config` reports them).
+fn read(path: &Path) -> Result<Loaded, ConfigError> {
     let err = |line: Option<usize>, key: Option<String>, msg: String| ConfigError {
         file: Some(path.to_path_buf()),
         line,
@@ -362,32 +372,37 @@ pub(crate) fn load(path: &Path) -> Result<(Option<Notify>, Summary), ConfigError
         mute_time_intervals: f.mute_time_intervals,
     }
     .resolve_here(&ctx)?;
-    templates(path, &summary.templates).map_err(|(i, m)| ctx.key(&format!("templates[{i}]"), m))?;
-    Ok((notify, summary))
+    let templates = super::tmpl::load(path.parent(), &summary.templates).map_err(|e| {
+        let key = format!("templates[{}]", e.index);
+        match e.file {
+            Some(file) => ConfigError {
+                file: Some(file),
+                line: e.line,
+                key: Some(key),
+                msg: e.msg,
+            },
+            None => ctx.key(&key, e.msg),
+        }
+    });
+    let notify = notify.map(|mut n| {
+        if let Ok(set) = &templates {
+            n.templates = std::sync::Arc::new(set.clone());
+        }
+        n
+    });
+    Ok((notify, summary, templates.map(|_| ())))
 }
 
-/// Finds and reads the template files, as Alertmanager's `FromGlobs`
-/// (patterns relative to the file; one that matches nothing is fine):
-/// the files, or (pattern index, error).
-fn templates(path: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, (usize, String)> {
-    let dir = path.parent();
-    let mut out = Vec::new();
-    for (i, p) in patterns.iter().enumerate() {
-        let files = crate::rules::file::expand(&[PathBuf::from(p)], dir).map_err(|e| (i, e))?;
-        for f in files {
-            std::fs::read(&f).map_err(|e| (i, format!("{}: {e}", f.display())))?;
-            out.push(f);
-        }
-    }
-    Ok(out)
-}
+/// What [`read`] gives: the notifications, the summary and whether the
+/// templates parsed.
+type Loaded = (Option<Notify>, Summary, Result<(), ConfigError>);
 
 /// `check-config FILE` for an alertmanager.yml, as `amtool
 /// check-config`: the same report on stdout, exit code 0 or 1.
 pub fn check(path: &Path) -> u8 {
     print!("Checking '{}'", path.display());
-    let code = match load(path) {
-        Ok((_, s)) => {
+    let code = match read(path) {
+        Ok((_, s, templates)) => {
             println!("  SUCCESS");
             println!("Found:");
             println!(" - global config");
@@ -395,11 +410,17 @@ pub fn check(path: &Path) -> u8 {
             println!(" - {} inhibit rules", s.inhibit_rules);
             println!(" - {} receivers", s.receivers);
             println!(" - {} templates", s.templates.len());
-            if !s.templates.is_empty() {
-                // load() has found and read them.
-                println!("  SUCCESS (files found and read; picket-hub renders no notification templates)");
+            match templates {
+                _ if s.templates.is_empty() => 0,
+                Ok(()) => {
+                    println!("  SUCCESS");
+                    0
+                }
+                Err(e) => {
+                    println!("  FAILED: {e}");
+                    1
+                }
             }
-            0
         }
         Err(e) => {
             println!("  FAILED: {e}");
@@ -533,18 +554,21 @@ mod tests {
     }
 
     #[test]
-    fn email_templates_and_auth_refused_with_reasons() {
+    fn email_templates_parsed_and_auth_refused_with_reasons() {
         let base = "global:\n  smtp_from: a@b\n  smtp_smarthost: 'm:25'\nroute:\n  receiver: r\nreceivers:\n  - name: r\n    email_configs:\n      - to: x@y\n";
-        assert!(load_src(
-            "html-default",
-            &format!("{base}        html: '{{{{ template \"email.default.html\" . }}}}'\n")
-        )
-        .is_ok());
-        for (extra, key) in [
-            ("        html: '<b>{{ .Status }}</b>'\n", "html"),
-            ("        headers: {Subject: hi}\n", "headers"),
-            ("        auth_secret: s\n", "auth_secret"),
-            ("        auth_username: u\n        auth_password: p\n        auth_identity: other\n", "auth_identity"),
+        for extra in [
+            "        html: '{{ template \"email.default.html\" . }}'\n",
+            "        html: '<b>{{ .Status }}</b>'\n        text: '{{ range .Alerts }}{{ .Labels.instance }}{{ end }}'\n",
+            "        headers: {Subject: 'hi {{ .Status }}', X-Team: ops}\n",
+        ] {
+            assert!(load_src("mail-ok", &format!("{base}{extra}")).is_ok(), "{extra}");
+        }
+        for (extra, key, line) in [
+            ("        html: '<b>{{ .Nope }</b>'\n", "html", 10),
+            ("        text: '{{ humanize 1 }}'\n", "text", 10),
+            ("        headers: {Subject: '{{ if }}'}\n", "headers.Subject", 10),
+            ("        auth_secret: s\n", "auth_secret", 10),
+            ("        auth_username: u\n        auth_password: p\n        auth_identity: other\n", "auth_identity", 12),
         ] {
             let e = load_src("mail", &format!("{base}{extra}")).expect_err(extra);
             assert_eq!(
@@ -552,7 +576,37 @@ mod tests {
                 Some(format!("receivers[0].email_configs[0].{key}").as_str()),
                 "{e}"
             );
+            assert_eq!(e.line, Some(line), "{e}");
         }
+    }
+
+    /// Template files are parsed at load, relative to the file: one that
+    /// does not parse is an error naming it and its line, and
+    /// check-config reports it as amtool does.
+    #[test]
+    fn template_files_parsed_at_load() {
+        let p = write(
+            "tmpl",
+            "route:\n  receiver: r\nreceivers:\n  - name: r\ntemplates: ['t/*.tmpl', 'missing/*.tmpl']\n",
+        );
+        let dir = p.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        std::fs::write(
+            dir.join("t/a.tmpl"),
+            "{{ define \"x\" }}{{ .Status }}{{ end }}",
+        )
+        .unwrap();
+        let (n, s) = load(&p).expect("loads");
+        assert!(n.unwrap().templates.has("x"));
+        assert_eq!(s.templates.len(), 2);
+        std::fs::write(dir.join("t/b.tmpl"), "\n\n{{ define \"y\" }}{{ end\n").unwrap();
+        let e = load(&p).unwrap_err();
+        assert_eq!(e.file.as_deref(), Some(dir.join("t/b.tmpl").as_path()));
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("templates[0]")));
+        assert!(e.msg.starts_with("template: b.tmpl:3: "), "{e}");
+        let (_, _, t) = read(&p).expect("the file itself is fine");
+        assert!(t.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// hub.toml's `notify.config_file` (relative to hub.toml), the flag

@@ -104,6 +104,9 @@ pub struct Notify {
     pub inhibit: Vec<Inhibit>,
     /// Time intervals, by name (both lists).
     pub time_intervals: Vec<TimeInterval>,
+    /// Named notification templates: the defaults and the `templates`
+    /// files.
+    pub templates: std::sync::Arc<crate::rules::template::Set>,
 }
 
 impl Notify {
@@ -287,6 +290,7 @@ fn check(t: &NotifyToml) -> Result<Option<Notify>, (String, String)> {
         receivers,
         inhibit,
         time_intervals,
+        templates: std::sync::Arc::new(super::tmpl::defaults()),
     }))
 }
 

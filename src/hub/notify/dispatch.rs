@@ -304,13 +304,28 @@ fn flush_due(inner: &Inner) {
                 continue;
             };
             let time_muted = cfg.time_muted(&g.mute, &g.active, now);
-            bodies.extend(g.flush(receiver, &muted, time_muted, now, &ext_url));
+            let out = Out {
+                templates: &cfg.templates,
+                ext_url: &ext_url,
+                failed: &inner.stats.failed,
+            };
+            bodies.extend(g.flush(receiver, &muted, time_muted, now, &out));
         }
         groups.retain(|_, g| {
             !g.alerts.is_empty() || g.last.as_ref().is_some_and(|l| !l.0.is_empty())
         });
     }
     outbox::queue(inner, bodies, now);
+}
+
+/// What a flush renders notifications with.
+struct Out<'a> {
+    /// The named notification templates.
+    templates: &'a crate::rules::template::Set,
+    /// The sender's external URL.
+    ext_url: &'a str,
+    /// Counts notifications that could not be rendered.
+    failed: &'a AtomicU64,
 }
 
 impl AggGroup {
@@ -325,7 +340,7 @@ impl AggGroup {
         muted: &dyn Fn(&Alert) -> bool,
         time_muted: bool,
         now: i64,
-        ext_url: &str,
+        out: &Out<'_>,
     ) -> Vec<(String, String)> {
         let mut alerts: Vec<(u64, Alert)> = self
             .alerts
@@ -343,7 +358,7 @@ impl AggGroup {
         let (fire, res) = (fingerprints(false), fingerprints(true));
         let mut bodies = Vec::new();
         if !time_muted && self.needs_notify(&fire, &res, receiver.send_resolved(), now) {
-            bodies = self.bodies(receiver, &alerts, now, ext_url);
+            bodies = self.bodies(receiver, &alerts, now, out);
             self.last = Some((fire, res, now));
         }
         self.alerts.retain(|_, a| !a.resolved(now));
@@ -375,14 +390,17 @@ impl AggGroup {
         }
     }
 
-    /// One body per integration of `receiver` that has alerts to show.
+    /// One body per integration of `receiver` that has alerts to show. A
+    /// mail whose templates fail is logged and counted as failed, and not
+    /// sent (as in Alertmanager: trying again would fail again).
     fn bodies(
         &self,
         receiver: &Receiver,
         alerts: &[(u64, Alert)],
         now: i64,
-        ext_url: &str,
+        out: &Out<'_>,
     ) -> Vec<(String, String)> {
+        let ext_url = out.ext_url;
         let shown = |send_resolved: bool| -> Vec<&(u64, Alert)> {
             alerts
                 .iter()
@@ -406,10 +424,27 @@ impl AggGroup {
         }
         for (i, e) in receiver.emails.iter().enumerate() {
             let list = shown(e.send_resolved);
-            if !list.is_empty() {
-                let mail = super::email::mail(self, &list, now, ext_url);
-                let body = serde_json::to_string(&mail).unwrap_or_default();
-                bodies.push((outbox::email_target(&receiver.name, i), body));
+            if list.is_empty() {
+                continue;
+            }
+            let target = outbox::email_target(&receiver.name, i);
+            match super::email::mail(
+                e,
+                out.templates,
+                &receiver.name,
+                &self.group_labels,
+                &list,
+                now,
+                ext_url,
+            ) {
+                Ok(mail) => {
+                    let body = serde_json::to_string(&mail).unwrap_or_default();
+                    bodies.push((target, body));
+                }
+                Err(err) => {
+                    out.failed.fetch_add(1, Ordering::Relaxed);
+                    log::error!("notification to {target} not sent: {err}");
+                }
             }
         }
         for (i, m) in receiver.mqtts.iter().enumerate() {

@@ -1,22 +1,40 @@
 //! The email receiver of direct notifications: Alertmanager's
 //! `email_configs` (to, from, smarthost, hello, auth, require_tls,
-//! `tls_config.ca_file`) sent with lettre over SMTP, STARTTLS
-//! (`require_tls`, Alertmanager's default) or implicit TLS (port 465);
-//! the server certificate is checked against the webpki roots, or only
-//! against the CAs of `tls_config.ca_file` (a private CA). The subject is Alertmanager's default
-//! (`[FIRING:2] HostDown (node)`), the body a plain-text list of the
-//! alerts. Sending blocks, so it runs on the dispatcher's thread.
+//! `tls_config.ca_file`, `html`, `text`, `headers`) sent with lettre over
+//! SMTP, STARTTLS (`require_tls`, Alertmanager's default) or implicit TLS
+//! (port 465); the server certificate is checked against the webpki
+//! roots, or only against the CAs of `tls_config.ca_file` (a private CA).
+//! Sending blocks, so it runs on the dispatcher's thread.
+//!
+//! The mail is Alertmanager 0.25's: `to`, `from`, every header (the
+//! `Subject` by default `email.default.subject`, `[FIRING:2] HostDown
+//! (node)`; `To` and `From` by default `to` and `from`) and the `text`
+//! and `html` bodies are notification templates ([`super::tmpl`]),
+//! rendered when a flush makes the notification; the message is
+//! `multipart/alternative` with a quoted-printable part for each body
+//! (text, then html), headers Q-encoded where needed, as Alertmanager
+//! writes it. An `html` left at Alertmanager's default
+//! (`email.default.html`, which picket-hub does not have) with no `text`
+//! gives picket-hub's plain-text list of the alerts instead. A template
+//! that does not parse is a config error; one that fails when rendered
+//! is logged and counted as a failed notification, and that mail is not
+//! sent (as in Alertmanager, where trying again fails again).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
+use lettre::message::Mailboxes;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::SmtpTransportBuilder;
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
-use super::dispatch::{common_labels, AggGroup, Flushed};
+use super::dispatch::Flushed;
+use super::tmpl::{self, DEFAULT_HTML, DEFAULT_SUBJECT};
 use crate::json;
+use crate::rules::template::{Lib, Notification, Set, Template};
 
 use picket_core::metric::Labels;
 
@@ -59,16 +77,14 @@ pub(crate) struct EmailToml {
     /// CRAM-MD5's secret: accepted with a password, which picket-hub
     /// uses (PLAIN or LOGIN); it has no CRAM-MD5.
     pub auth_secret: Option<String>,
-    /// Alertmanager's HTML body template: only its default.
+    /// The HTML body, a notification template (default
+    /// `{{ template "email.default.html" . }}`).
     pub html: Option<String>,
-    /// Alertmanager's text body template: not rendered, so refused.
+    /// The text body, a notification template (default: none).
     pub text: Option<String>,
-    /// Alertmanager's header templates: not rendered, so refused.
-    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Header templates (`Subject`, `To`, `From` and any other), by name.
+    pub headers: Option<BTreeMap<String, String>>,
 }
-
-/// Alertmanager's default `html` of an email receiver.
-pub(crate) const DEFAULT_HTML: &str = "{{ template \"email.default.html\" . }}";
 
 impl std::fmt::Debug for EmailToml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,20 +137,7 @@ impl EmailToml {
             ),
             (None, None) => None,
         };
-        let templated = "picket-hub renders no Alertmanager notification templates: its mails have Alertmanager's default subject and a plain-text list of the alerts; remove it";
-        if self
-            .html
-            .as_deref()
-            .is_some_and(|h| h.trim() != DEFAULT_HTML)
-        {
-            return Err((k("html"), templated.into()));
-        }
-        if self.text.as_deref().is_some_and(|t| !t.is_empty()) {
-            return Err((k("text"), templated.into()));
-        }
-        if self.headers.as_ref().is_some_and(|h| !h.is_empty()) {
-            return Err((k("headers"), templated.into()));
-        }
+        let templates = self.templates(key)?;
         let user = self.auth_username.clone().unwrap_or_default();
         if self
             .auth_identity
@@ -166,8 +169,111 @@ impl EmailToml {
             require_tls: self.require_tls.unwrap_or(true),
             send_resolved: self.send_resolved.unwrap_or(false),
             ca_file,
+            templates,
         })
     }
+
+    /// Parses `to`, `from`, `html`, `text` and the headers as
+    /// notification templates; header names canonical as Alertmanager
+    /// makes them (`subject` is `Subject`), each once.
+    fn templates(&self, key: &str) -> Result<Templates, (String, String)> {
+        let parse = |field: String, text: &str| -> Result<Tmpl, (String, String)> {
+            Template::parse_with("", text, Lib::Alertmanager)
+                .map(|t| Tmpl {
+                    src: text.to_string(),
+                    t,
+                })
+                .map_err(|e| (field, e.0))
+        };
+        let mut headers: Vec<(String, Tmpl)> = Vec::new();
+        for (name, text) in self.headers.iter().flatten() {
+            let canon = canonical_header(name);
+            if headers.iter().any(|(n, _)| *n == canon) {
+                return Err((
+                    format!("{key}.headers"),
+                    format!("duplicate header {canon:?} in email config"),
+                ));
+            }
+            headers.push((canon, parse(format!("{key}.headers.{name}"), text)?));
+        }
+        for (name, text) in [
+            ("Subject", DEFAULT_SUBJECT),
+            ("To", self.to.as_str()),
+            ("From", self.from.as_str()),
+        ] {
+            if !headers.iter().any(|(n, _)| n == name) {
+                headers.push((
+                    name.to_string(),
+                    parse(format!("{key}.{}", name.to_lowercase()), text)?,
+                ));
+            }
+        }
+        headers.sort_by(|a, b| a.0.cmp(&b.0));
+        let html = self.html.as_deref().unwrap_or(DEFAULT_HTML);
+        Ok(Templates {
+            to: parse(format!("{key}.to"), &self.to)?,
+            from: parse(format!("{key}.from"), &self.from)?,
+            html: (!html.is_empty())
+                .then(|| parse(format!("{key}.html"), html))
+                .transpose()?,
+            text: (self.text.as_deref())
+                .filter(|t| !t.is_empty())
+                .map(|t| parse(format!("{key}.text"), t))
+                .transpose()?,
+            headers,
+        })
+    }
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` →
+/// `Content-Type` (a name with other than letters, digits and `-` as it
+/// is).
+fn canonical_header(s: &str) -> String {
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return s.to_string();
+    }
+    let mut up = true;
+    s.chars()
+        .map(|c| {
+            let out = if up {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            up = c == '-';
+            out
+        })
+        .collect()
+}
+
+/// A parsed notification template and its text.
+#[derive(Clone, Debug)]
+pub(crate) struct Tmpl {
+    src: String,
+    t: Template,
+}
+
+impl PartialEq for Tmpl {
+    fn eq(&self, other: &Tmpl) -> bool {
+        self.src == other.src
+    }
+}
+
+impl Tmpl {
+    fn render(&self, set: &Set, n: &Notification, html: bool) -> Result<String, String> {
+        self.t.render_notification(set, n, html)
+    }
+}
+
+/// An email's templates, parsed at load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Templates {
+    to: Tmpl,
+    from: Tmpl,
+    html: Option<Tmpl>,
+    text: Option<Tmpl>,
+    /// Every header, by canonical name, in name order.
+    headers: Vec<(String, Tmpl)>,
 }
 
 /// One `email_configs` entry, checked.
@@ -192,100 +298,149 @@ pub struct Email {
     pub send_resolved: bool,
     /// `tls_config.ca_file`: the CAs trusted instead of the webpki roots.
     pub ca_file: Option<std::path::PathBuf>,
+    /// `to`, `from`, `html`, `text` and the headers, parsed.
+    pub templates: Templates,
 }
 
 /// A rendered mail, as the outbox keeps it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Mail {
-    /// Subject line.
+    /// Subject line (rows queued before templates: with `text`, all
+    /// there is).
+    #[serde(default)]
     pub subject: String,
-    /// Plain-text body.
+    /// Plain-text body of such a row.
+    #[serde(default)]
     pub text: String,
+    /// The envelope sender (the rendered `from`).
+    #[serde(default)]
+    pub from: String,
+    /// The envelope recipients (the rendered `to`).
+    #[serde(default)]
+    pub to: String,
+    /// Every header, rendered, in order.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The text/plain part.
+    #[serde(default)]
+    pub text_part: Option<String>,
+    /// The text/html part.
+    #[serde(default)]
+    pub html_part: Option<String>,
 }
 
-/// One alert for the mail body: status, labels, annotations, start.
-pub(crate) type Line<'a> = (&'a str, &'a Labels, &'a Labels, &'a str);
+/// Renders the mail of a flush to `receiver` with the templates of `cfg`
+/// and the named templates of `set`: the mail, or what failed.
+pub(super) fn mail(
+    cfg: &Email,
+    set: &Set,
+    receiver: &str,
+    group_labels: &Labels,
+    alerts: &Flushed<'_>,
+    now: i64,
+    ext_url: &str,
+) -> Result<Mail, String> {
+    let n = tmpl::data(receiver, group_labels, alerts, now, ext_url);
+    let t = &cfg.templates;
+    let text = |what: &str, x: &Tmpl| -> Result<String, String> {
+        x.render(set, &n, false)
+            .map_err(|e| format!("execute {what} template: {e}"))
+    };
+    let from = text("'from'", &t.from)?;
+    let to = text("'to'", &t.to)?;
+    addresses(&from, true).map_err(|e| format!("parse 'from' addresses: {e}"))?;
+    addresses(&to, false).map_err(|e| format!("parse 'to' addresses: {e}"))?;
+    let mut headers = Vec::new();
+    for (name, x) in &t.headers {
+        headers.push((name.clone(), text(&format!("{name:?} header"), x)?));
+    }
+    let text_part = t.text.as_ref().map(|x| text("text", x)).transpose()?;
+    // Alertmanager's default html without its email.default.html:
+    // picket-hub's plain text, unless there is a text part.
+    let default_html = t
+        .html
+        .as_ref()
+        .is_some_and(|h| h.src.trim() == DEFAULT_HTML)
+        && !set.has("email.default.html");
+    let html_part = match &t.html {
+        Some(_) if default_html => None,
+        Some(x) => Some(
+            x.render(set, &n, true)
+                .map_err(|e| format!("execute html template: {e}"))?,
+        ),
+        None => None,
+    };
+    let text_part = match (text_part, &html_part) {
+        (None, None) if default_html => Some(plain_body(&n)),
+        (t, _) => t,
+    };
+    Ok(Mail {
+        from,
+        to,
+        headers,
+        text_part,
+        html_part,
+        ..Mail::default()
+    })
+}
 
-/// Alertmanager's default subject and a plain-text body.
-pub(crate) fn render(
-    status: &str,
-    group: &Labels,
-    common: &Labels,
-    alerts: &[Line<'_>],
-    external_url: &str,
-) -> Mail {
-    let firing = alerts.iter().filter(|a| a.0 == "firing").count();
-    let mut subject = format!("[{}", status.to_uppercase());
-    if status == "firing" {
-        subject.push_str(&format!(":{firing}"));
-    }
-    subject.push(']');
-    let gv: Vec<&str> = group.iter().map(|(_, v)| v).collect();
-    if !gv.is_empty() {
-        subject.push(' ');
-        subject.push_str(&gv.join(" "));
-    }
-    let extra: Vec<&str> = common
-        .iter()
-        .filter(|(k, _)| group.get(k).is_none())
-        .map(|(_, v)| v)
-        .collect();
-    if !extra.is_empty() {
-        subject.push_str(&format!(" ({})", extra.join(" ")));
-    }
+/// picket-hub's plain-text list of the alerts (the body when the html is
+/// Alertmanager's default, which picket-hub does not have).
+fn plain_body(n: &Notification) -> String {
     let mut text = String::new();
-    for (state, labels, annotations, starts) in alerts {
-        text.push_str(&format!("[{}] since {starts}\n", state.to_uppercase()));
-        for (k, v) in annotations.iter() {
+    for a in &n.alerts {
+        let mut since = String::new();
+        json::rfc3339(&mut since, a.starts_at);
+        text.push_str(&format!("[{}] since {since}\n", a.status.to_uppercase()));
+        for (k, v) in &a.annotations {
             text.push_str(&format!("  {k}: {v}\n"));
         }
         text.push_str("  labels:");
-        for (k, v) in labels.iter() {
+        for (k, v) in &a.labels {
             text.push_str(&format!(" {k}={v}"));
         }
         text.push_str("\n\n");
     }
-    text.push_str(&format!("Sent by picket-hub ({external_url})\n"));
-    Mail { subject, text }
+    text.push_str(&format!("Sent by picket-hub ({})\n", n.external_url));
+    text
 }
 
-/// The mail of a flush.
-pub(super) fn mail(g: &AggGroup, alerts: &Flushed<'_>, now: i64, ext_url: &str) -> Mail {
-    let status = if alerts.iter().any(|(_, a)| !a.resolved(now)) {
-        "firing"
-    } else {
-        "resolved"
-    };
-    let starts: Vec<String> = alerts
-        .iter()
-        .map(|(_, a)| {
-            let mut s = String::new();
-            json::rfc3339(&mut s, a.starts_at);
-            s
-        })
-        .collect();
-    let lines: Vec<Line<'_>> = alerts
-        .iter()
-        .zip(&starts)
-        .map(|((_, a), s)| {
-            (
-                if a.resolved(now) {
-                    "resolved"
-                } else {
-                    "firing"
-                },
-                &a.labels,
-                &a.annotations,
-                s.as_str(),
-            )
-        })
-        .collect();
-    let common = common_labels(alerts.iter().map(|(_, a)| &a.labels));
-    render(status, &g.group_labels, &common, &lines, ext_url)
+/// The addresses of a rendered `to` or `from` (`one`: exactly one, as
+/// Alertmanager wants of `from`).
+fn addresses(s: &str, one: bool) -> Result<Vec<lettre::Address>, String> {
+    let list: Mailboxes = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    let out: Vec<lettre::Address> = list.into_iter().map(|m| m.email).collect();
+    if one && out.len() != 1 {
+        return Err(format!(
+            "must be exactly one 'from' address (got: {})",
+            out.len()
+        ));
+    }
+    if out.is_empty() {
+        return Err(format!("{s:?}: no address"));
+    }
+    Ok(out)
 }
 
 /// Sends one mail.
 pub(crate) fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
+    let transport = transport(cfg)?;
+    if mail.headers.is_empty() {
+        return send_plain(cfg, mail, &transport);
+    }
+    let from = addresses(&mail.from, true)?;
+    let to = addresses(&mail.to, false)?;
+    let envelope =
+        Envelope::new(from.into_iter().next(), to).map_err(|e| format!("envelope: {e}"))?;
+    let message = message(mail, &hostname(), picket_core::clock::now_ms());
+    transport
+        .send_raw(&envelope, message.as_bytes())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A mail queued before templates: its subject and plain text, as then.
+fn send_plain(cfg: &Email, mail: &Mail, transport: &SmtpTransport) -> Result<(), String> {
     let mut msg = Message::builder()
         .from(
             cfg.from
@@ -298,6 +453,11 @@ pub(crate) fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
         msg = msg.to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?);
     }
     let msg = msg.body(mail.text.clone()).map_err(|e| e.to_string())?;
+    transport.send(&msg).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The SMTP client of `cfg`.
+fn transport(cfg: &Email) -> Result<SmtpTransport, String> {
     let (host, port) = cfg
         .smarthost
         .rsplit_once(':')
@@ -316,7 +476,176 @@ pub(crate) fn send(cfg: &Email, mail: &Mail) -> Result<(), String> {
             cfg.auth_password.clone().unwrap_or_default(),
         ));
     }
-    b.build().send(&msg).map(|_| ()).map_err(|e| e.to_string())
+    Ok(b.build())
+}
+
+/// This host's name, for `Message-Id` (as Alertmanager's `os.Hostname`).
+fn hostname() -> String {
+    picket_core::identity::hostname()
+}
+
+/// 64 random bits (std's randomly keyed hasher over the time and a
+/// counter: enough for a MIME boundary and a Message-Id).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// The message as Alertmanager 0.25 writes it: the headers (Q-encoded
+/// where needed), `Message-Id` unless one is set, `Date`, then a
+/// `multipart/alternative` body with a quoted-printable part for the
+/// text and one for the html, in that order.
+pub(crate) fn message(mail: &Mail, host: &str, now_ms: i64) -> String {
+    let boundary: String = (0..4)
+        .map(|_| format!("{:016x}", random_u64()))
+        .collect::<String>()[..60]
+        .to_string();
+    let mut out = String::new();
+    for (name, value) in &mail.headers {
+        out.push_str(&format!("{name}: {}\r\n", q_encode(value)));
+    }
+    if !mail.headers.iter().any(|(n, _)| n == "Message-Id") {
+        let nanos = now_ms.saturating_mul(1_000_000);
+        out.push_str(&format!(
+            "Message-Id: <{nanos}.{}@{host}>\r\n",
+            random_u64()
+        ));
+    }
+    out.push_str(&format!("Date: {}\r\n", rfc1123z(now_ms)));
+    out.push_str(&format!(
+        "Content-Type: multipart/alternative;  boundary={boundary}\r\n"
+    ));
+    out.push_str("MIME-Version: 1.0\r\n\r\n");
+    let mut first = true;
+    for (kind, body) in [("plain", &mail.text_part), ("html", &mail.html_part)] {
+        let Some(body) = body else { continue };
+        if !first {
+            out.push_str("\r\n");
+        }
+        first = false;
+        out.push_str(&format!("--{boundary}\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: text/{kind}; charset=UTF-8\r\n\r\n"));
+        out.push_str(&quoted_printable(body));
+    }
+    if !first {
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out
+}
+
+/// Go's `time.RFC1123Z` in UTC: `Mon, 02 Jan 2006 15:04:05 +0000`.
+fn rfc1123z(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = picket_core::clock::civil_from_days(days);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m.clamp(1, 12) - 1) as usize],
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Go's `mime.QEncoding.Encode("utf-8", s)`: `s` as it is when it is
+/// printable ASCII, else encoded-words of at most 75 bytes, runes whole.
+fn q_encode(s: &str) -> String {
+    if !s.bytes().any(|b| (b < b' ' || b > b'~') && b != b'\t') {
+        return s.to_string();
+    }
+    const START: &str = "=?utf-8?q?";
+    const MAX: usize = 75 - START.len() - 2;
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        let mut enc = String::new();
+        let mut buf = [0u8; 4];
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            if b == b' ' {
+                enc.push('_');
+            } else if (b'!'..=b'~').contains(&b) && b != b'=' && b != b'?' && b != b'_' {
+                enc.push(b as char);
+            } else {
+                enc.push_str(&format!("={b:02X}"));
+            }
+        }
+        if cur.len() + enc.len() > MAX {
+            words.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(&enc);
+    }
+    words.push(cur);
+    words
+        .iter()
+        .map(|w| format!("{START}{w}?="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Go's `mime/quotedprintable` writer: lines of at most 76 bytes with
+/// soft breaks, `=` and bytes outside printable ASCII as `=XX`, line ends
+/// as CRLF, a space or tab before a line end encoded.
+fn quoted_printable(s: &str) -> String {
+    const MAX: usize = 76;
+    let mut out = String::new();
+    let mut line = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    let flush_ws = |line: &mut String| {
+        if let Some(last) = line.pop() {
+            if last == ' ' || last == '\t' {
+                line.push_str(&format!("={:02X}", last as u8));
+            } else {
+                line.push(last);
+            }
+        }
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\r' || c == b'\n' {
+            flush_ws(&mut line);
+            out.push_str(&line);
+            out.push_str("\r\n");
+            line.clear();
+            i += if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        let plain = (b'!'..=b'~').contains(&c) && c != b'=' || c == b' ' || c == b'\t';
+        let piece = if plain {
+            (c as char).to_string()
+        } else {
+            format!("={c:02X}")
+        };
+        if line.len() + piece.len() > MAX - 1 {
+            out.push_str(&line);
+            out.push_str("=\r\n");
+            line.clear();
+        }
+        line.push_str(&piece);
+        i += 1;
+    }
+    flush_ws(&mut line);
+    out.push_str(&line);
+    out
 }
 
 /// TLS as Alertmanager does it: implicit on port 465, STARTTLS required
@@ -366,33 +695,164 @@ fn with_tls(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::Alert;
+
+    fn email(extra: &str) -> Email {
+        let to = if extra.starts_with("to =") {
+            ""
+        } else {
+            "to = \"ops@example.org\"\n"
+        };
+        let t: EmailToml = toml::from_str(&format!(
+            "{to}from = \"hub@example.org\"\nsmarthost = \"m:25\"\n{extra}"
+        ))
+        .expect("toml");
+        t.resolve("e").expect("valid")
+    }
+
+    fn alert(instance: &str, resolved_at: i64) -> (u64, Alert) {
+        (
+            7,
+            Alert {
+                labels: Labels::from_pairs([
+                    ("alertname", "HostDown"),
+                    ("instance", instance),
+                    ("job", "node"),
+                ]),
+                annotations: Labels::from_pairs([("summary", "ü <down>")]),
+                starts_at: 1_435_065_584_128,
+                resolved_at,
+                valid_until: 0,
+                generator_url: "http://hub/graph?g0.expr=up".into(),
+            },
+        )
+    }
 
     #[test]
-    fn subject_as_alertmanagers_default() {
+    fn default_subject_and_plain_body() {
         let g = Labels::from_pairs([("alertname", "HostDown")]);
-        let c = Labels::from_pairs([("alertname", "HostDown"), ("job", "node")]);
-        let l = Labels::from_pairs([
-            ("alertname", "HostDown"),
-            ("instance", "pi4"),
-            ("job", "node"),
-        ]);
-        let a = Labels::from_pairs([("summary", "pi4 down")]);
-        let m = render(
-            "firing",
+        let a = alert("pi4", 0);
+        let m = mail(
+            &email(""),
+            &tmpl::defaults(),
+            "mail",
             &g,
-            &c,
-            &[("firing", &l, &a, "2026-11-21T10:00:00Z")],
+            &[&a],
+            10,
             "http://hub",
+        )
+        .unwrap();
+        assert_eq!(
+            m.headers,
+            [
+                ("From".to_string(), "hub@example.org".to_string()),
+                ("Subject".into(), "[FIRING:1] HostDown (pi4 node)".into()),
+                ("To".into(), "ops@example.org".into()),
+            ]
         );
-        assert_eq!(m.subject, "[FIRING:1] HostDown (node)");
-        assert!(m.text.contains("summary: pi4 down"), "{}", m.text);
-        let m = render(
-            "resolved",
+        let body = m.text_part.as_deref().unwrap();
+        assert!(body.contains("summary: ü <down>"), "{body}");
+        assert!(m.html_part.is_none());
+        let r = alert("pi4", 5);
+        let m = mail(
+            &email(""),
+            &tmpl::defaults(),
+            "mail",
             &g,
-            &g,
-            &[("resolved", &l, &a, "x")],
+            &[&r],
+            10,
             "http://hub",
+        )
+        .unwrap();
+        assert_eq!(m.headers[1].1, "[RESOLVED] HostDown (pi4 node)");
+    }
+
+    #[test]
+    fn templates_render_headers_text_and_html() {
+        let e = email(
+            "to = \"{{ .CommonLabels.job }}@example.org\"\ntext = \"{{ range .Alerts }}{{ .Annotations.summary }}{{ end }}\"\nhtml = \"<p>{{ range .Alerts }}{{ .Annotations.summary }}{{ end }}</p>\"\n[headers]\nsubject = \"{{ .Status | toUpper }} {{ len .Alerts }}\"\nx-team = \"{{ .GroupLabels.alertname }}\"\n",
         );
-        assert_eq!(m.subject, "[RESOLVED] HostDown");
+        let g = Labels::from_pairs([("alertname", "HostDown")]);
+        let a = alert("pi4", 0);
+        let m = mail(&e, &tmpl::defaults(), "mail", &g, &[&a], 10, "").unwrap();
+        assert_eq!(m.to, "node@example.org");
+        assert_eq!(
+            m.headers,
+            [
+                ("From".to_string(), "hub@example.org".to_string()),
+                ("Subject".into(), "FIRING 1".into()),
+                ("To".into(), "node@example.org".into()),
+                ("X-Team".into(), "HostDown".into()),
+            ]
+        );
+        assert_eq!(m.text_part.as_deref(), Some("ü <down>"));
+        assert_eq!(m.html_part.as_deref(), Some("<p>ü &lt;down&gt;</p>"));
+        // A template failing when rendered fails the mail.
+        let bad = email("text = \"{{ template \\\"nope\\\" . }}\"\n");
+        let err = mail(&bad, &tmpl::defaults(), "m", &g, &[&a], 10, "").unwrap_err();
+        assert!(
+            err.contains("execute text template") && err.contains("\"nope\" not defined"),
+            "{err}"
+        );
+        let bad = email("to = \"{{ .Status }}\"\n");
+        let err = mail(&bad, &tmpl::defaults(), "m", &g, &[&a], 10, "").unwrap_err();
+        assert!(err.contains("parse 'to' addresses"), "{err}");
+    }
+
+    #[test]
+    fn templates_that_do_not_parse_and_duplicate_headers_are_refused() {
+        for (extra, key) in [
+            ("html = \"{{ nosuch }}\"", "e.html"),
+            ("text = \"{{ if }}\"", "e.text"),
+            ("[headers]\nSubject = \"{{ .X \"", "e.headers.Subject"),
+            ("[headers]\nsubject = \"a\"\nSUBJECT = \"b\"", "e.headers"),
+        ] {
+            let t: EmailToml = toml::from_str(&format!(
+                "to = \"a@b\"\nfrom = \"c@d\"\nsmarthost = \"m:25\"\n{extra}\n"
+            ))
+            .expect("toml");
+            let (k, msg) = t.resolve("e").expect_err(extra);
+            assert_eq!(k, key, "{msg}");
+        }
+        assert_eq!(canonical_header("x-my-HEADER"), "X-My-Header");
+        assert_eq!(canonical_header("bad header"), "bad header");
+    }
+
+    #[test]
+    fn message_as_alertmanager_writes_it() {
+        let m = Mail {
+            from: "hub@example.org".into(),
+            to: "ops@example.org".into(),
+            headers: vec![
+                ("Subject".into(), "[FIRING:1] Hôte down".into()),
+                ("To".into(), "ops@example.org".into()),
+            ],
+            text_part: Some("a=b \nline two".into()),
+            html_part: Some("<p>x</p>".into()),
+            ..Mail::default()
+        };
+        let msg = message(&m, "box", 1_435_065_584_128);
+        let boundary = msg
+            .split("boundary=")
+            .nth(1)
+            .and_then(|r| r.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        assert_eq!(boundary.len(), 60);
+        let want_head = "Subject: =?utf-8?q?[FIRING:1]_H=C3=B4te_down?=\r\nTo: ops@example.org\r\nMessage-Id: <1435065584128000000.";
+        assert!(msg.starts_with(want_head), "{msg}");
+        let rest = msg.split_once("@box>\r\n").unwrap().1;
+        assert_eq!(
+            rest,
+            format!("Date: Tue, 23 Jun 2015 13:19:44 +0000\r\nContent-Type: multipart/alternative;  boundary={boundary}\r\nMIME-Version: 1.0\r\n\r\n--{boundary}\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\na=3Db=20\r\nline two\r\n--{boundary}\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n<p>x</p>\r\n--{boundary}--\r\n")
+        );
+        let long = "x".repeat(80);
+        assert_eq!(
+            quoted_printable(&long),
+            format!("{}=\r\n{}", "x".repeat(75), "x".repeat(5))
+        );
+        assert_eq!(quoted_printable("é"), "=C3=A9");
+        let words = q_encode(&"é".repeat(40));
+        assert!(words.split(' ').all(|w| w.len() <= 75), "{words}");
     }
 }

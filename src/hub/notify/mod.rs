@@ -18,8 +18,9 @@
 //! it ([`amconfig`]), the routing tree ([`route`]), time intervals
 //! ([`timeinterval`], with zones from [`tz`]), grouping, flushing and
 //! the SQLite outbox ([`dispatch`], [`outbox`]), silences ([`silence`])
-//! and inhibition rules ([`inhibit`]), and the receivers ([`webhook`],
-//! [`email`], [`mqtt`]).
+//! and inhibition rules ([`inhibit`]), notification templates
+//! ([`tmpl`]: emails' `html`, `text` and headers, with the `templates`
+//! files), and the receivers ([`webhook`], [`email`], [`mqtt`]).
 
 pub(crate) mod alertmanager;
 pub mod amconfig;
@@ -32,6 +33,7 @@ mod outbox;
 pub(crate) mod route;
 pub(crate) mod silence;
 pub(crate) mod timeinterval;
+pub(crate) mod tmpl;
 pub(crate) mod tz;
 pub(crate) mod webhook;
 

@@ -67,7 +67,7 @@ pub struct Template {
 /// empty one replaces nothing). Each file is also a template named by its
 /// base name.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Set {
+pub struct Set {
     defs: BTreeMap<String, Body>,
 }
 
@@ -88,11 +88,6 @@ impl Set {
     /// Whether a template of this name is defined.
     pub(crate) fn has(&self, name: &str) -> bool {
         self.defs.contains_key(name)
-    }
-
-    /// The names of its templates.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.defs.keys().map(String::as_str)
     }
 }
 
