@@ -228,14 +228,12 @@ impl Dispatcher {
                 let gl = r.group_labels(&held.labels);
                 let key = (r.key.clone(), labelset_string(&gl));
                 let g = groups.entry(key).or_insert_with(|| new_group(r, gl, now));
-                // A resolution re-sent (every resend delay for 15 min) for
-                // an alert this group has already notified as resolved, or
-                // never notified as firing, changes nothing.
-                let known = g.alerts.contains_key(&fp)
-                    || g.last.as_ref().is_some_and(|(f, _, _)| f.contains(&fp));
-                if held.resolved_at != 0 && !known {
-                    continue;
-                }
+                // Every alert received goes into its groups, as in
+                // Alertmanager (`processAlert`): a resolution re-sent
+                // (every resend delay for 15 min) is back in the group
+                // until the next flush drops it, so a later notification
+                // of the group lists it again, as Alertmanager's does
+                // (whether one is sent is the notification log's call).
                 g.alerts.insert(fp, held.clone());
             }
         }
