@@ -784,7 +784,7 @@ fn same_rules_fire_at_the_same_steps_on_prometheus_and_the_hub() {
 
 /// A Python that has aiosmtpd (Debian's python3-aiosmtpd is under
 /// /usr/bin/python3, which a pyenv python3 on PATH may hide).
-fn smtp_python() -> &'static str {
+pub(crate) fn smtp_python() -> &'static str {
     for py in ["python3", "/usr/bin/python3"] {
         let ok = Command::new(py)
             .args(["-c", "import aiosmtpd"])
@@ -1160,7 +1160,7 @@ fn direct_mqtt_publishes_the_webhook_payload_and_survives_a_broker_outage() {
 
 /// Starts tests/fixtures/alerting/smtp_sink.py on `host:port`, writing
 /// mails to `mails`, with `extra` arguments (TLS, AUTH); waits for it.
-fn start_smtp_sink(mails: &Path, host: &str, port: u16, extra: &[&str]) -> Proc {
+pub(crate) fn start_smtp_sink(mails: &Path, host: &str, port: u16, extra: &[&str]) -> Proc {
     let py = smtp_python();
     std::fs::create_dir_all(mails).expect("dir");
     let child = Command::new(py)
@@ -1190,7 +1190,7 @@ fn start_smtp_sink(mails: &Path, host: &str, port: u16, extra: &[&str]) -> Proc 
 }
 
 /// The mails the sink wrote to `dir`, in order.
-fn mails_in(dir: &Path) -> Vec<String> {
+pub(crate) fn mails_in(dir: &Path) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))

@@ -1,17 +1,20 @@
 //! An unchanged alertmanager.yml as the hub's direct notifications,
 //! proved against a real Alertmanager 0.25: `picket-hub check-config`
 //! and `amtool check-config` agree on the files of
-//! tests/configs/alertmanager/, and one file given to both Alertmanager
-//! (fed by the hub's own alert sender) and the hub's direct path makes
-//! the same groups and the same webhook payloads, through routes with
-//! `continue`, `match_re`, `max_alerts`, inhibition, a mute time interval
-//! active now and one that is not, and active time intervals.
+//! tests/configs/alertmanager/ (and their template files), and one file
+//! given to both Alertmanager (fed by the hub's own alert sender) and the
+//! hub's direct path makes the same groups and the same webhook payloads,
+//! through routes with `continue`, `match_re`, `max_alerts`, inhibition, a
+//! mute time interval active now and one that is not, and active time
+//! intervals; and one file with notification templates (a `templates:`
+//! file, `text`, `html`, headers) makes the same mails, to a real SMTP
+//! server, from both.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::alerting::{start_alertmanager, Recorder};
+use crate::alerting::{mails_in, start_alertmanager, start_smtp_sink, Recorder};
 use crate::util::*;
 
 /// (exit code, stdout + stderr).
@@ -29,8 +32,9 @@ fn found(report: &str) -> Vec<&str> {
 
 /// Every file of tests/configs/alertmanager/: `good-*` pass both,
 /// `bad-*` fail both (picket-hub naming file, line and key wherever the
-/// YAML parses), `unsupported-*` pass amtool and fail picket-hub with the
-/// reason (integrations and templates it does not have).
+/// YAML parses; a broken template file with amtool's message after the
+/// template file and line), `unsupported-*` pass amtool and fail
+/// picket-hub with the reason (integrations it does not have).
 #[test]
 #[ignore = "needs amtool (tests/run.sh installs prometheus-alertmanager)"]
 fn check_config_agrees_with_amtool_on_alertmanager_yml() {
@@ -55,6 +59,21 @@ fn check_config_agrees_with_amtool_on_alertmanager_yml() {
         } else if name.starts_with("bad-") {
             assert_eq!((am, hub), (Some(1), Some(1)), "{both}");
             assert!(hub_out.contains("  FAILED: "), "{both}");
+            if name.starts_with("bad-template") {
+                // The file is fine, its templates are not: the same
+                // report, the hub's error naming the template file.
+                assert_eq!(found(&am_out), found(&hub_out), "{both}");
+                let failed = |out: &str| {
+                    out.lines()
+                        .find_map(|l| l.strip_prefix("  FAILED: "))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let (am_err, hub_err) = (failed(&am_out), failed(&hub_out));
+                assert!(!am_err.is_empty() && hub_err.ends_with(&am_err), "{both}");
+                assert!(hub_err.contains(".tmpl:3: templates[0]: "), "{both}");
+                continue;
+            }
             // file:line: key: reason (the key is missing only when there
             // is no route at all, the line when the YAML does not parse).
             if !matches!(name, "bad-no-route.yml" | "bad-yaml.yml") {
@@ -385,5 +404,307 @@ fn a_broken_alertmanager_yml_stops_the_hub_at_its_line() {
         "{err}"
     );
     assert!(err.contains("webhook_configs and email_configs"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The template file of the email side-by-side test: named templates for
+/// the subject, the text and the html, ranging over `.Alerts.Firing` with
+/// `.Labels.SortedPairs`, `toUpper`, `join`, `reReplaceAll`, `title`,
+/// `.CommonLabels`, `.Remove`, `safeHtml`, a `block`, variables, and
+/// values in HTML text, attributes, URLs and a style.
+const MAIL_TMPL: &str = r#"{{/* The site's mail templates. */}}
+{{ define "site.subject" }}[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }} @ {{ .CommonLabels.site | title }}{{ end }}
+
+{{ define "site.text" -}}
+{{ range .Alerts.Firing }}FIRING {{ .Labels.alertname }}
+{{ range .Labels.SortedPairs }}  {{ .Name }}={{ .Value | toUpper }}
+{{ end }}  host: {{ reReplaceAll ":[0-9]+$" "" .Labels.instance }}
+  summary: {{ .Annotations.summary }}
+{{ end -}}
+{{ range $i, $a := .Alerts.Resolved }}RESOLVED #{{ $i }} {{ $a.Labels.instance }}
+{{ end -}}
+common: {{ .CommonLabels.Values | join ", " }}
+other: {{ (.CommonLabels.Remove .GroupLabels.Names).Names | join "," }}
+group: {{ .GroupLabels.SortedPairs }} receiver: {{ .Receiver }} status: {{ .Status }}
+{{ template "__subject" . }}|
+{{ template "__alertmanagerURL" . }}
+{{- end }}
+
+{{ define "site.html" }}<!DOCTYPE html>
+<html><head><title>{{ template "site.subject" . }}</title></head>
+<body>
+<!-- picket-hub and Alertmanager write the same -->
+<h1 style="color: {{ if eq .Status "firing" }}{{ "red" }}{{ else }}{{ "green" }}{{ end }}">{{ .Alerts.Firing | len }} firing, {{ len .Alerts.Resolved }} resolved</h1>
+{{ block "site.list" .Alerts.Firing }}<ul>{{ range . }}
+<li><a href="{{ .GeneratorURL }}">{{ .Labels.alertname }}</a> on {{ .Labels.instance }}: {{ .Annotations.summary }}
+{{ range $k, $v := .Labels }}<span class="label" title="{{ $k }}">{{ $v }}</span> {{ end }}</li>{{ end }}
+</ul>{{ end }}
+<p>{{ join " & " (stringSlice "a<b" .Status) }} {{ safeHtml "<i>as is</i>" }} {{ .CommonLabels.severity | html }}</p>
+<a href="{{ template "__alertmanagerURL" . }}">View</a> <a href="{{ .ExternalURL }}/alerts?team={{ .CommonLabels.team }}&x=1">Team</a>
+</body></html>{{ end }}
+"#;
+
+/// The alertmanager.yml of the email side-by-side test: mails to the
+/// SMTP sink on `smtp`, rendered with MAIL_TMPL.
+fn mail_yml(smtp: &str) -> String {
+    format!(
+        r#"global:
+  smtp_smarthost: '{smtp}'
+  smtp_from: 'Alerts <alerts@example.org>'
+  smtp_require_tls: false
+route:
+  receiver: mail
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: mail
+    email_configs:
+      - to: '{{{{ .CommonLabels.team }}}}@example.org'
+        send_resolved: true
+        headers:
+          Subject: '{{{{ template "site.subject" . }}}}'
+          X-Group: '{{{{ .GroupLabels.SortedPairs }}}}'
+          x-firing: '{{{{ range .Alerts.Firing }}}}{{{{ .Labels.instance }}}} {{{{ end }}}}'
+        text: '{{{{ template "site.text" . }}}}'
+        html: '{{{{ template "site.html" . }}}}'
+templates: ['mail.tmpl']
+"#
+    )
+}
+
+const MAIL_RULES: &str = "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: DiskFull\n        expr: disk > 0\n        labels:\n          severity: critical\n          team: db\n        annotations:\n          summary: \"{{ $labels.instance }} <full> & 'out' +1\"\n";
+
+/// A mail as the test compares it: envelope, headers but `Message-Id`
+/// and `Date`, the content type without its boundary, and each part's
+/// headers and decoded text.
+fn mail_parts(eml: &str) -> BTreeMap<String, String> {
+    let (head, body) = eml.split_once("\r\n\r\n").unwrap_or((eml, ""));
+    let mut out = BTreeMap::new();
+    let mut boundary = String::new();
+    for line in head.split("\r\n") {
+        let Some((k, v)) = line.split_once(": ") else {
+            continue;
+        };
+        match k {
+            "Message-Id" | "Date" => {}
+            "Content-Type" => {
+                let (t, b) = v.split_once(";  boundary=").unwrap_or((v, ""));
+                boundary = b.to_string();
+                out.insert(k.to_string(), t.to_string());
+            }
+            _ => {
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let delim = format!("--{boundary}");
+    for (i, part) in body.split(&delim).enumerate().skip(1) {
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let part = part.strip_suffix("\r\n").unwrap_or(part);
+        if part == "--" || part.starts_with("--\r\n") {
+            continue;
+        }
+        let (ph, pb) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
+        out.insert(format!("part{i}.headers"), ph.to_string());
+        out.insert(format!("part{i}.body"), qp_decode(pb));
+    }
+    out
+}
+
+/// Quoted-printable decoding (soft breaks dropped, `=XX` decoded).
+fn qp_decode(s: &str) -> String {
+    let b = s.replace("=\r\n", "");
+    let b = b.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() + 1 {
+            if let Some(v) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
+/// Runs the mail test's alert sequence against one sender: both DiskFull
+/// alerts fire, db2 resolves, db1 resolves; after each step waits for
+/// one more mail in `mails` (and then a little, for any extra one).
+fn mail_sequence(hub: &str, mails: &std::path::Path, phase: &str) -> Vec<String> {
+    let series: &[&[(&str, &str)]] = &[
+        &[("__name__", "disk"), ("instance", "db1:9100")],
+        &[("__name__", "disk"), ("instance", "db2:9100")],
+    ];
+    let steps: [(&str, fn(&str) -> f64); 3] = [
+        ("both fire", |_| 1.0),
+        ("db2 resolves", |i| if i == "db1:9100" { 1.0 } else { 0.0 }),
+        ("both resolved", |_| 0.0),
+    ];
+    let before = mails_in(mails).len();
+    for (n, (what, v)) in steps.iter().enumerate() {
+        let now = crate::hub::now_ms();
+        let points: Vec<[(i64, f64); 1]> = series.iter().map(|s| [(now, v(s[1].1))]).collect();
+        let all: Vec<crate::hub::Series<'_>> = series
+            .iter()
+            .zip(&points)
+            .map(|(l, p)| (*l, &p[..]))
+            .collect();
+        let r = crate::hub::post(hub, &crate::hub::body(&all));
+        assert_eq!(r.status, 204, "{}", r.text());
+        wait_for(
+            &format!("{phase}: the mail of '{what}'"),
+            Duration::from_secs(30),
+            || (mails_in(mails).len() > before + n).then_some(()),
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(
+            mails_in(mails).len(),
+            before + n + 1,
+            "{phase}: one mail for '{what}'"
+        );
+    }
+    mails_in(mails)[before..].to_vec()
+}
+
+/// One alertmanager.yml with a `templates:` file and templated `to`,
+/// headers, `text` and `html`, given to a real Alertmanager 0.25 (fed by
+/// the hub's alert sender) and to the hub's direct notifications, in
+/// turn, both mailing a real SMTP server (aiosmtpd): the same envelope,
+/// headers (Subject, To, From, X-…), text and html, mail for mail, over
+/// the same alert sequence.
+#[test]
+#[ignore = "needs prometheus-alertmanager and python3-aiosmtpd (tests/run.sh installs them)"]
+fn email_templates_render_as_alertmanager_0_25_does() {
+    let dir = temp_dir("amcfg-mail");
+    let mails = dir.join("mails");
+    let port = free_port();
+    let _sink = start_smtp_sink(&mails, "127.0.0.1", port, &[]);
+    let yml = mail_yml(&format!("127.0.0.1:{port}"));
+    let ext = "http://hub.test:9090";
+    let hub_toml = |alertmanager: Option<&str>| {
+        let mut s = format!(
+            "rule_files = [\"../rules.yml\"]\n[global]\nevaluation_interval = \"1s\"\nexternal_labels = {{ site = \"lab one\" }}\n[web]\nexternal_url = \"{ext}\"\n[alerting]\nresend_delay = \"1s\"\n"
+        );
+        if let Some(am) = alertmanager {
+            s.push_str(&format!(
+                "[[alerting.alertmanagers]]\n[[alerting.alertmanagers.static_configs]]\ntargets = [\"{am}\"]\n"
+            ));
+        }
+        s
+    };
+    std::fs::write(dir.join("rules.yml"), MAIL_RULES).expect("rules");
+
+    // Alertmanager, with the hub as its alert source only.
+    let am_dir = dir.join("am");
+    std::fs::create_dir_all(&am_dir).expect("dir");
+    std::fs::write(am_dir.join("mail.tmpl"), MAIL_TMPL).expect("tmpl");
+    std::fs::write(am_dir.join("alertmanager.yml"), &yml).expect("yml");
+    require("prometheus-alertmanager");
+    let am_addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!(
+            "--config.file={}",
+            am_dir.join("alertmanager.yml").display()
+        ))
+        .arg(format!("--storage.path={}", am_dir.join("data").display()))
+        .arg(format!("--web.listen-address={am_addr}"))
+        .arg(format!("--web.external-url={ext}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn alertmanager");
+    let am = Proc {
+        child,
+        addr: am_addr.clone(),
+    };
+    wait_http(&am.addr, "/-/ready", Duration::from_secs(30));
+    std::fs::write(am_dir.join("hub.toml"), hub_toml(Some(&am_addr))).expect("hub.toml");
+    let hub = crate::hub::start_hub(
+        &am_dir,
+        &[&format!(
+            "--config.file={}",
+            am_dir.join("hub.toml").display()
+        )],
+    );
+    let from_am = mail_sequence(&hub.addr, &mails, "Alertmanager 0.25");
+    drop(hub);
+    drop(am);
+
+    // The hub's direct notifications, from the same file.
+    let hub_dir = dir.join("hub");
+    std::fs::create_dir_all(&hub_dir).expect("dir");
+    std::fs::write(hub_dir.join("mail.tmpl"), MAIL_TMPL).expect("tmpl");
+    std::fs::write(hub_dir.join("alertmanager.yml"), &yml).expect("yml");
+    std::fs::write(hub_dir.join("hub.toml"), hub_toml(None)).expect("hub.toml");
+    let hub = crate::hub::start_hub(
+        &hub_dir,
+        &[
+            &format!("--config.file={}", hub_dir.join("hub.toml").display()),
+            &format!(
+                "--alertmanager.config.file={}",
+                hub_dir.join("alertmanager.yml").display()
+            ),
+        ],
+    );
+    let from_hub = mail_sequence(&hub.addr, &mails, "picket-hub");
+    drop(hub);
+
+    for (i, (a, h)) in from_am.iter().zip(&from_hub).enumerate() {
+        let (a, h) = (mail_parts(a), mail_parts(h));
+        assert_eq!(
+            a, h,
+            "mail {i}: Alertmanager 0.25 (left) and picket-hub (right) differ"
+        );
+    }
+    // What they agree on is what the templates say.
+    let first = mail_parts(&from_hub[0]);
+    assert_eq!(first["Subject"], "[FIRING:2] DiskFull @ Lab One");
+    assert_eq!(first["X-Envelope-To"], "db@example.org");
+    assert_eq!(first["X-Envelope-From"], "alerts@example.org");
+    assert_eq!(first["To"], "db@example.org");
+    assert_eq!(first["X-Firing"], "db1:9100 db2:9100 ");
+    assert_eq!(first["Content-Type"], "multipart/alternative");
+    let text = &first["part1.body"];
+    assert!(
+        text.contains(
+            "  instance=DB1:9100\n  severity=CRITICAL\n  site=LAB ONE\n  team=DB\n  host: db1\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("summary: db1:9100 <full> & 'out' +1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http://hub.test:9090/#/alerts?receiver=mail"),
+        "{text}"
+    );
+    let html = &first["part2.body"];
+    assert!(
+        html.contains("db1:9100 &lt;full&gt; &amp; &#39;out&#39; &#43;1"),
+        "{html}"
+    );
+    assert!(!html.contains("picket-hub and Alertmanager"), "{html}");
+    assert!(html.contains("<i>as is</i>"), "{html}");
+    let last = mail_parts(&from_hub[2]);
+    assert_eq!(last["Subject"], "[RESOLVED] DiskFull @ Lab One");
+    // db2, notified resolved before and still re-sent by the rule
+    // engine, is listed again, as Alertmanager lists it.
+    assert!(
+        last["part1.body"].contains("RESOLVED #0 db1:9100\nRESOLVED #1 db2:9100\n"),
+        "{}",
+        last["part1.body"]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
