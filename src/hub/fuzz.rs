@@ -117,6 +117,7 @@ pub fn template(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    notification_template(text);
     let Ok(t) = Template::parse("__alert_Fuzz", text) else {
         return;
     };
@@ -143,6 +144,48 @@ pub fn template(data: &[u8]) {
         ])
     };
     let _ = t.render(&data, Some(&query));
+}
+
+/// The same text as an Alertmanager notification template (a template
+/// file of the set and an email's `text`, then its `html`, escaped as
+/// html/template does), over a notification of two alerts.
+fn notification_template(text: &str) {
+    use crate::rules::template::{AmAlert, Lib, Notification};
+    let mut set = crate::notify::tmpl::defaults();
+    let _ = set.parse("fuzz.tmpl", text);
+    let Ok(t) = Template::parse_with("", text, Lib::Alertmanager) else {
+        return;
+    };
+    let kv = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let alert = |inst: &str, ends_at: Option<i64>| AmAlert {
+        status: if ends_at.is_some() {
+            "resolved"
+        } else {
+            "firing"
+        }
+        .into(),
+        labels: kv(&[("alertname", "Down"), ("instance", inst)]),
+        annotations: kv(&[("summary", "<b>down</b> & out")]),
+        starts_at: 1_700_000_000_000,
+        ends_at,
+        generator_url: "http://hub:9090/graph?g0.expr=up".into(),
+        fingerprint: "0123456789abcdef".into(),
+    };
+    let n = Notification {
+        receiver: "ops".into(),
+        status: "firing".into(),
+        alerts: vec![alert("a:1", None), alert("b:2", Some(1_700_000_060_000))],
+        group_labels: kv(&[("alertname", "Down")]),
+        common_labels: kv(&[("alertname", "Down")]),
+        common_annotations: kv(&[("summary", "<b>down</b> & out")]),
+        external_url: "http://hub:9090".into(),
+    };
+    let _ = t.render_notification(&set, &n, false);
+    let _ = t.render_notification(&set, &n, true);
 }
 
 /// PromQL: parse, then evaluate over a small fixed store (counters,

@@ -537,6 +537,9 @@ fn qp_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).replace("\r\n", "\n")
 }
 
+/// One step of the mail test: what happens, and each instance's value.
+type Step = (&'static str, fn(&str) -> f64);
+
 /// Runs the mail test's alert sequence against one sender: both DiskFull
 /// alerts fire, db2 resolves, db1 resolves; after each step waits for
 /// one more mail in `mails` (and then a little, for any extra one).
@@ -545,7 +548,7 @@ fn mail_sequence(hub: &str, mails: &std::path::Path, phase: &str) -> Vec<String>
         &[("__name__", "disk"), ("instance", "db1:9100")],
         &[("__name__", "disk"), ("instance", "db2:9100")],
     ];
-    let steps: [(&str, fn(&str) -> f64); 3] = [
+    let steps: [Step; 3] = [
         ("both fire", |_| 1.0),
         ("db2 resolves", |i| if i == "db1:9100" { 1.0 } else { 0.0 }),
         ("both resolved", |_| 0.0),

@@ -370,6 +370,7 @@ fn read(path: &Path) -> Result<Loaded, ConfigError> {
         inhibit_rules: f.inhibit_rules,
         time_intervals: f.time_intervals,
         mute_time_intervals: f.mute_time_intervals,
+        templates: Vec::new(),
     }
     .resolve_here(&ctx)?;
     let templates = super::tmpl::load(path.parent(), &summary.templates).map_err(|e| {

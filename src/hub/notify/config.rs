@@ -42,6 +42,9 @@ pub(crate) struct NotifyToml {
     pub time_intervals: Vec<TimeIntervalToml>,
     /// The same, under Alertmanager's deprecated name.
     pub mute_time_intervals: Vec<TimeIntervalToml>,
+    /// Notification template files (globs relative to this file), as
+    /// alertmanager.yml's `templates`.
+    pub templates: Vec<String>,
 }
 
 /// Alertmanager 0.25's integrations picket-hub has no sender for.
@@ -170,7 +173,24 @@ impl NotifyToml {
             (None, None) => None,
         };
         let Some((file, by)) = given else {
-            return self.resolve_here(ctx);
+            let mut n = self.resolve_here(ctx)?;
+            if let (Some(n), false) = (n.as_mut(), self.templates.is_empty()) {
+                let dir = ctx.file.and_then(Path::parent);
+                let set = super::tmpl::load(dir, &self.templates).map_err(|e| {
+                    let key = format!("notify.templates[{}]", e.index);
+                    match e.file {
+                        Some(file) => ConfigError {
+                            file: Some(file),
+                            line: e.line,
+                            key: Some(key),
+                            msg: e.msg,
+                        },
+                        None => ctx.in_nested_table(&key, e.msg),
+                    }
+                })?;
+                n.templates = std::sync::Arc::new(set);
+            }
+            return Ok(n);
         };
         let here = [
             ("route", self.route.is_some()),
@@ -178,6 +198,7 @@ impl NotifyToml {
             ("inhibit_rules", !self.inhibit_rules.is_empty()),
             ("time_intervals", !self.time_intervals.is_empty()),
             ("mute_time_intervals", !self.mute_time_intervals.is_empty()),
+            ("templates", !self.templates.is_empty()),
         ];
         if let Some((k, _)) = here.iter().find(|(_, set)| *set) {
             // `[notify.route]`, `[[notify.receivers]]`, or `k = …` in [notify].
@@ -485,5 +506,35 @@ mod tests {
                 "time interval \"x\" is not unique".into()
             )
         );
+    }
+
+    /// hub.toml's `[notify]` takes `templates` too (relative to it); a
+    /// broken one names the template file and line.
+    #[test]
+    fn hub_toml_templates() {
+        use crate::config::{load, Flags};
+        let dir = std::env::temp_dir().join(format!("picket-notify-tmpl-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        std::fs::write(
+            dir.join("t/m.tmpl"),
+            "{{ define \"m\" }}{{ .Status }}{{ end }}",
+        )
+        .unwrap();
+        let hub = dir.join("hub.toml");
+        std::fs::write(
+            &hub,
+            "[notify]\ntemplates = [\"t/*.tmpl\"]\n[notify.route]\nreceiver = \"r\"\n[[notify.receivers]]\nname = \"r\"\n[[notify.receivers.email_configs]]\nto = \"a@b\"\nfrom = \"c@d\"\nsmarthost = \"m:25\"\ntext = '{{ template \"m\" . }}'\n",
+        )
+        .unwrap();
+        let n = load(Some(&hub), &Flags::default()).unwrap().notify.unwrap();
+        assert!(n.templates.has("m") && n.templates.has("m.tmpl"));
+        std::fs::write(dir.join("t/m.tmpl"), "{{ define \"m\" }}{{ .Status }}").unwrap();
+        let e = load(Some(&hub), &Flags::default()).unwrap_err();
+        assert_eq!(e.file.as_deref(), Some(dir.join("t/m.tmpl").as_path()));
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(1), Some("notify.templates[0]"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -565,7 +565,7 @@ fn rfc1123z(ms: i64) -> String {
 /// Go's `mime.QEncoding.Encode("utf-8", s)`: `s` as it is when it is
 /// printable ASCII, else encoded-words of at most 75 bytes, runes whole.
 fn q_encode(s: &str) -> String {
-    if !s.bytes().any(|b| (b < b' ' || b > b'~') && b != b'\t') {
+    if !s.bytes().any(|b| !(b' '..=b'~').contains(&b) && b != b'\t') {
         return s.to_string();
     }
     const START: &str = "=?utf-8?q?";

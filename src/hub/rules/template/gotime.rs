@@ -147,7 +147,7 @@ pub(super) fn format(t: Time, layout: &str) -> String {
             b'0' if b.get(i + 1).is_some_and(|d| (b'1'..=b'6').contains(d)) => {
                 let v = match b[i + 1] {
                     b'1' => p.month,
-                    b'2' => i64::from(p.day),
+                    b'2' => p.day,
                     b'3' => hour12,
                     b'4' => p.min,
                     b'5' => p.sec,

@@ -486,7 +486,8 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 /// Text with each `<` (not starting a `<!DOCTYPE`) as `&lt;`.
 fn escape_lt(s: &[u8], out: &mut Vec<u8>) {
     for (i, &b) in s.iter().enumerate() {
-        if b == b'<' && !s[i..].to_ascii_uppercase().starts_with(b"<!DOCTYPE") {
+        let doctype = s.get(i..i + 9).is_some_and(|d| d.eq_ignore_ascii_case(b"<!DOCTYPE"));
+        if b == b'<' && !doctype {
             out.extend_from_slice(b"&lt;");
         } else {
             out.push(b);
