@@ -1203,14 +1203,19 @@ impl<'a> Exec<'a> {
             Some(p) => self.eval_pipe(p, dot)?,
             None => V::Nil,
         };
-        let body = self
-            .own
-            .get(name)
-            .or_else(|| self.set.and_then(|s| s.defs.get(name)))
-            .cloned()
-            .ok_or_else(|| {
-                format!("{line}: executing at <{{{{template {name:?}}}}}>: template {name:?} not defined")
-            })?;
+        // The text's own definition, unless it is empty and the set has
+        // one (Go keeps a template rather than replace it by an empty one).
+        let shared = self.set.and_then(|s| s.defs.get(name));
+        let body = match (self.own.get(name), shared) {
+            (Some(own), Some(shared)) if empty(own) => Some(shared),
+            (own, shared) => own.or(shared),
+        }
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{line}: executing at <{{{{template {name:?}}}}}>: template {name:?} not defined"
+            )
+        })?;
         if self.depth >= MAX_DEPTH {
             return Err(format!(
                 "{line}: exceeded maximum template depth ({MAX_DEPTH})"
@@ -1787,6 +1792,15 @@ mod tests {
             "a b c "
         );
         assert!(set.has("site.tmpl") && set.has("defaults"));
+        // An empty one does not hide the set's.
+        assert_eq!(
+            am(
+                &set,
+                "{{ define \"__subject\" }} {{ end }}{{ template \"__subject\" . }}"
+            )
+            .unwrap(),
+            "site firing"
+        );
         // The text's own definitions win, also for templates it calls.
         assert_eq!(
             am(

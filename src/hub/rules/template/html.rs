@@ -486,7 +486,9 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 /// Text with each `<` (not starting a `<!DOCTYPE`) as `&lt;`.
 fn escape_lt(s: &[u8], out: &mut Vec<u8>) {
     for (i, &b) in s.iter().enumerate() {
-        let doctype = s.get(i..i + 9).is_some_and(|d| d.eq_ignore_ascii_case(b"<!DOCTYPE"));
+        let doctype = s
+            .get(i..i + 9)
+            .is_some_and(|d| d.eq_ignore_ascii_case(b"<!DOCTYPE"));
         if b == b'<' && !doctype {
             out.extend_from_slice(b"&lt;");
         } else {
