@@ -5,7 +5,7 @@
 //! reference-time layouts. Times are UTC (as Alertmanager holds alerts
 //! that arrived with a `Z` offset); `Local` is UTC too.
 
-use picket_core::clock::civil_from_days;
+use picket_core::clock::{civil_from_days, days_from_civil};
 
 /// A time: milliseconds since the epoch, or Go's zero time (`None`).
 pub(super) type Time = Option<i64>;
@@ -46,17 +46,6 @@ fn parts(t: Time) -> Parts {
         weekday: (days + 4).rem_euclid(7),
         yday: days - jan1 + 1,
     }
-}
-
-/// Days since the epoch of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 const MONTHS: [&str; 12] = [
