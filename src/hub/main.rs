@@ -14,11 +14,12 @@ use picket_hub::server;
 /// How users spell the hub's flags: Prometheus's dotted names
 /// (`--storage.tsdb.path`); picket's own are dashed (`--mqtt-url`).
 const SPELLING: cli::Spelling = cli::Spelling {
-    subcommands: &["check-rules", "check-config"],
-    switches: &["--version"],
+    subcommands: &["check-rules", "check-config", "backup"],
+    switches: &["--version", "--web-enable-admin-api"],
     collector_switches: false,
     dotted: &[
         "web.config.file",
+        "web.enable-admin-api",
         "alertmanager.config.file",
         "config.file",
         "hub.config.file",
@@ -90,6 +91,9 @@ struct Args {
     /// print the version and exit
     #[argh(switch)]
     version: bool,
+    /// enable the admin endpoints (POST /api/v1/admin/tsdb/snapshot), as Prometheus's flag
+    #[argh(switch)]
+    web_enable_admin_api: bool,
     #[argh(subcommand)]
     command: Option<Command>,
 }
@@ -99,6 +103,16 @@ struct Args {
 enum Command {
     CheckConfig(CheckConfig),
     CheckRules(CheckRules),
+    Backup(Backup),
+}
+
+/// copy the database (of --storage.tsdb.path, or the config's storage.path) consistently into DIR, even while the hub runs; a hub started on DIR restores it (exit 0, 1 on failure)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "backup")]
+struct Backup {
+    /// the directory to write (must not hold a database)
+    #[argh(positional)]
+    dir: PathBuf,
 }
 
 /// check rule files as `promtool check rules` does and exit (0 valid, 2 invalid)
@@ -157,9 +171,33 @@ fn main() -> ExitCode {
         web_config_file: args.web_config_file.clone(),
         hub_config_file: args.hub_config_file.clone(),
         alertmanager_config_file: args.alertmanager_config_file.clone(),
+        admin_api: args.web_enable_admin_api,
     };
     if let Some(Command::CheckRules(c)) = &args.command {
         return check_rules(&c.files);
+    }
+    if let Some(Command::Backup(b)) = &args.command {
+        let cfg = match config::load(args.config_file.as_deref(), &flags) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("picket-hub: config error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return match picket_hub::store::Store::backup(&cfg.store.dir, &b.dir) {
+            Ok(()) => {
+                println!(
+                    "{}: backup of {} written",
+                    b.dir.display(),
+                    cfg.store.dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("picket-hub: backup: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     if let Some(Command::CheckConfig(c)) = &args.command {
         if let Some(code) = picket_hub::notify::amconfig::check_if_alertmanager(&c.file) {

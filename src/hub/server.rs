@@ -376,6 +376,11 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
             let text = smol::unblock(move || telemetry::metrics(&h)).await;
             (200, picket_core::encode::text::CONTENT_TYPE, text)
         }
+        "/api/v1/admin/tsdb/snapshot" if post => {
+            let h = hub.clone();
+            let (status, body) = smol::unblock(move || snapshot(&h)).await;
+            (status, JSON, body)
+        }
         p if p.starts_with("/api/v1/") && (get || post) => {
             let params = params(&req);
             let h = hub.clone();
@@ -397,6 +402,43 @@ async fn route(req: Request, hub: &Arc<Hub>) -> (u16, &'static str, String) {
             "picket-hub: Prometheus-compatible API under /api/v1\n".into(),
         ),
         _ => (404, TEXT, "404 page not found\n".into()),
+    }
+}
+
+/// `POST /api/v1/admin/tsdb/snapshot` (behind `--web.enable-admin-api`,
+/// as Prometheus): a consistent copy of the store, every sample appended
+/// before the call included, in `<storage>/snapshots/<name>`; answered
+/// with its name, as Prometheus answers. A hub started with that
+/// directory as `--storage.tsdb.path` restores it.
+fn snapshot(hub: &Hub) -> Answer {
+    if !hub.cfg.admin_api {
+        return (503, json::error("unavailable", "admin APIs disabled"));
+    }
+    let now = now_ms();
+    let secs = now.div_euclid(1000);
+    let (y, m, d) = picket_core::clock::civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let tag =
+        (now as u64 ^ (u64::from(std::process::id()) << 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let name = format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{:016x}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        tag >> 1
+    );
+    let dest = hub.cfg.store.dir.join("snapshots").join(&name);
+    match hub.store.snapshot(&dest) {
+        Ok(()) => {
+            let mut data = String::from("{\"name\":");
+            json::string(&mut data, &name);
+            data.push('}');
+            (200, json::success(&data))
+        }
+        Err(e) => (
+            500,
+            json::error("internal", &format!("create snapshot: {e}")),
+        ),
     }
 }
 

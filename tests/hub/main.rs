@@ -9,6 +9,7 @@
 mod util;
 
 // picket-hub: remote_write in, the read API out.
+mod backup;
 mod hub;
 // PromQL answers against a real Prometheus over the same data.
 mod promql_diff;

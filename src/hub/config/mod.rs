@@ -107,6 +107,8 @@ pub struct Flags {
     /// `--alertmanager.config.file`: direct notifications from an
     /// unchanged alertmanager.yml (replaces `notify.config_file`).
     pub alertmanager_config_file: Option<PathBuf>,
+    /// `--web.enable-admin-api`: the admin endpoints (snapshot).
+    pub admin_api: bool,
 }
 
 /// The checked settings.
@@ -154,6 +156,8 @@ pub struct HubConfig {
     /// prometheus.yml's `remote_write` entries, checked (the hub does not
     /// forward yet: a warning says so at start).
     pub remote_write: Vec<prometheus::RemoteWriteYaml>,
+    /// `--web.enable-admin-api`.
+    pub admin_api: bool,
 }
 
 /// Reads and checks a config file (and the flags over it): the hub's TOML
@@ -308,6 +312,7 @@ pub(crate) fn resolve(
         alerting,
         notify,
         remote_write: Vec::new(),
+        admin_api: flags.admin_api,
     })
 }
 

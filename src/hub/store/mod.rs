@@ -194,6 +194,9 @@ impl From<rusqlite::Error> for SelectError {
     }
 }
 
+/// The database file inside the storage directory.
+pub(crate) const FILE_NAME: &str = "picket-hub.sqlite";
+
 /// A store failure (SQLite, or a blob that does not decode).
 #[derive(Debug)]
 pub struct StoreError(pub String);

@@ -37,7 +37,7 @@ impl Store {
     pub(crate) fn open(opts: Options) -> Result<Store, StoreError> {
         std::fs::create_dir_all(&opts.dir)
             .map_err(|e| StoreError(format!("cannot create {}: {e}", opts.dir.display())))?;
-        let path = opts.dir.join("picket-hub.sqlite");
+        let path = opts.dir.join(super::FILE_NAME);
         let writer = Connection::open(&path)?;
         // Must precede the first table for a new file.
         writer.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;

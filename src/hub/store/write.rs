@@ -84,6 +84,51 @@ impl Store {
         self.backlog_samples() > MAX_BACKLOG
     }
 
+    /// Writes a consistent copy of the store into `dest` (a directory
+    /// that must not hold a database yet), while appends go on: the
+    /// pending samples are committed first, so the copy holds every sample
+    /// appended before the call; then SQLite's `VACUUM INTO` copies the
+    /// database under the writer's lock (readers carry on). Starting a hub
+    /// on `dest` restores it.
+    pub(crate) fn snapshot(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dest).map_err(|e| StoreError(e.to_string()))?;
+        let file = dest.join(super::FILE_NAME);
+        if file.exists() {
+            return Err(StoreError(format!("{} exists", file.display())));
+        }
+        let mut db = lock(&self.writer);
+        self.commit_locked(&mut db)?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError("path is not UTF-8".into()))?;
+        db.execute("VACUUM INTO ?1", params![path])?;
+        Ok(())
+    }
+
+    /// `picket-hub backup`: a consistent copy of the database in `dir`
+    /// (a running hub's or a stopped one's) into `dest`, from another
+    /// process. It holds what the hub had committed (every
+    /// `commit_interval`); `POST /api/v1/admin/tsdb/snapshot` also holds
+    /// what it had appended since.
+    pub fn backup(dir: &std::path::Path, dest: &std::path::Path) -> Result<(), StoreError> {
+        let src = dir.join(super::FILE_NAME);
+        if !src.exists() {
+            return Err(StoreError(format!("{}: no database", src.display())));
+        }
+        std::fs::create_dir_all(dest).map_err(|e| StoreError(e.to_string()))?;
+        let file = dest.join(super::FILE_NAME);
+        if file.exists() {
+            return Err(StoreError(format!("{} exists", file.display())));
+        }
+        let db = Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        db.busy_timeout(Duration::from_secs(30))?;
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError("path is not UTF-8".into()))?;
+        db.execute("VACUUM INTO ?1", params![path])?;
+        Ok(())
+    }
+
     /// Writes the pending samples (and new series) as one wal row.
     pub(crate) fn commit(&self) -> Result<(), StoreError> {
         self.commit_locked(&mut lock(&self.writer))
