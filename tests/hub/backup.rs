@@ -38,6 +38,14 @@ fn writer(
     (stop, acked, t)
 }
 
+/// `POST /api/v1/admin/tsdb/snapshot`.
+fn snapshot(addr: &str) -> Response {
+    let req = format!(
+        "POST /api/v1/admin/tsdb/snapshot HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    raw(addr, req.as_bytes()).unwrap()
+}
+
 fn stamps(addr: &str) -> BTreeSet<i64> {
     export(addr, "backup_probe")
         .into_iter()
@@ -56,15 +64,7 @@ fn a_snapshot_during_ingest_restores_every_acknowledged_sample() {
     });
     // Everything acknowledged before the request must be in the copy.
     let before = acked.load(Ordering::SeqCst);
-    let r = raw(
-        &hub.addr,
-        format!(
-            "POST /api/v1/admin/tsdb/snapshot HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            hub.addr
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let r = snapshot(&hub.addr);
     assert_eq!(r.status, 200, "{}", r.text());
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let name = v["data"]["name"].as_str().expect("name").to_string();
@@ -103,15 +103,7 @@ fn admin_api_is_off_by_default_and_backup_copies_a_running_hub() {
     let hub = Launch::hub(&dir)
         .args([format!("--config.file={}", cfg.display())])
         .start();
-    let r = raw(
-        &hub.addr,
-        format!(
-            "POST /api/v1/admin/tsdb/snapshot HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            hub.addr
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let r = snapshot(&hub.addr);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("admin APIs disabled"), "{}", r.text());
 

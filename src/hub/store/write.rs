@@ -91,18 +91,9 @@ impl Store {
     /// database under the writer's lock (readers carry on). Starting a hub
     /// on `dest` restores it.
     pub(crate) fn snapshot(&self, dest: &std::path::Path) -> Result<(), StoreError> {
-        std::fs::create_dir_all(dest).map_err(|e| StoreError(e.to_string()))?;
-        let file = dest.join(super::FILE_NAME);
-        if file.exists() {
-            return Err(StoreError(format!("{} exists", file.display())));
-        }
         let mut db = lock(&self.writer);
         self.commit_locked(&mut db)?;
-        let path = file
-            .to_str()
-            .ok_or_else(|| StoreError("path is not UTF-8".into()))?;
-        db.execute("VACUUM INTO ?1", params![path])?;
-        Ok(())
+        vacuum_into(&db, dest)
     }
 
     /// `picket-hub backup`: a consistent copy of the database in `dir`
@@ -115,18 +106,9 @@ impl Store {
         if !src.exists() {
             return Err(StoreError(format!("{}: no database", src.display())));
         }
-        std::fs::create_dir_all(dest).map_err(|e| StoreError(e.to_string()))?;
-        let file = dest.join(super::FILE_NAME);
-        if file.exists() {
-            return Err(StoreError(format!("{} exists", file.display())));
-        }
         let db = Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         db.busy_timeout(Duration::from_secs(30))?;
-        let path = file
-            .to_str()
-            .ok_or_else(|| StoreError("path is not UTF-8".into()))?;
-        db.execute("VACUUM INTO ?1", params![path])?;
-        Ok(())
+        vacuum_into(&db, dest)
     }
 
     /// Writes the pending samples (and new series) as one wal row.
@@ -297,3 +279,18 @@ impl Pending {
 /// Pending samples past which a commit deflates its wal row in parts, one
 /// per encoder thread.
 pub(super) const WAL_PART: usize = 1 << 16;
+
+/// Copies `db` into `dest` (created if missing; must not hold a database
+/// yet) with SQLite's `VACUUM INTO`: one consistent, compacted file.
+fn vacuum_into(db: &Connection, dest: &std::path::Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dest).map_err(|e| StoreError(e.to_string()))?;
+    let file = dest.join(super::FILE_NAME);
+    if file.exists() {
+        return Err(StoreError(format!("{} exists", file.display())));
+    }
+    let path = file
+        .to_str()
+        .ok_or_else(|| StoreError("path is not UTF-8".into()))?;
+    db.execute("VACUUM INTO ?1", params![path])?;
+    Ok(())
+}
